@@ -1,0 +1,91 @@
+# gcs: gathering conditions service.
+#
+#   make run    install what is missing, build, serve the embedded default in rules/
+#   make test   install what is missing, build, run every suite
+#   make bench  HTTP benchmark against nginx (see tests/bench)
+
+# Debian 12 packages. Build: what compiles and links build/gcs. Test: what the
+# suites and their real peers (download server, Unleash, PostgreSQL) need.
+DEPS_BUILD := build-essential pkg-config liblua5.4-dev lua5.4 libmicrohttpd-dev \
+              libcurl4-openssl-dev libjansson-dev libpcre2-dev zlib1g-dev \
+              lua-cjson lua-cjson-dev ca-certificates
+DEPS_TEST  := libcmocka-dev lua-busted lua-check python3 python3-pytest curl \
+              nginx-light wrk postgresql-15 nodejs
+
+PKGS    := lua5.4 libmicrohttpd libcurl jansson libpcre2-8 zlib lua5.4-cjson
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -fPIC \
+           -DGCS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+
+SRC      := $(wildcard src/*.c)
+OBJ      := $(SRC:src/%.c=build/obj/%.o)
+LIB_OBJ  := $(filter-out build/obj/main.o,$(OBJ))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
+
+.PHONY: all deps deps-build run test check-rules unit clean bench bench-load fmt
+
+all: build/gcs build/lua/gcs.so $(UNIT_BIN)
+
+build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+build/gcs: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The host's `gcs` Lua module, built also as a Lua C module so that busted
+# tests load exactly the code the server runs.
+build/lua/gcs.so: src/luagcs.c src/luagcs.h src/murmur3.c src/murmur3.h | build/lua
+	$(CC) $(CFLAGS) -shared -DGCS_LUA_MODULE -o $@ src/luagcs.c src/murmur3.c
+
+build/tests/%: tests/unit/%.c $(LIB_OBJ) | build/tests
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
+
+build/obj build/tests build/lua:
+	mkdir -p $@
+
+# Install only what is missing; a no-op when everything is present.
+define apt_missing
+	@missing=$$(for p in $(1); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps-build:
+	$(call apt_missing,$(DEPS_BUILD))
+
+deps: deps-build
+	$(call apt_missing,$(DEPS_TEST))
+
+run: deps-build
+	$(MAKE) build/gcs
+	STABLE_VERSION=$${STABLE_VERSION-1.1.3} CANARY_VERSION=$${CANARY_VERSION-1.2.0} ./build/gcs
+
+test: deps
+	$(MAKE) all
+	tests/run-all
+
+check-rules: build/gcs
+	STABLE_VERSION=1.1.3 CANARY_VERSION=1.2.0 ./build/gcs --check
+
+bench-load: deps
+	$(MAKE) build/gcs
+	tests/bench/load.sh
+
+bench: deps
+	$(MAKE) build/gcs
+	tests/bench/http.sh
+
+fmt:
+	clang-format -i src/*.c src/*.h tests/unit/*.c
+
+clean:
+	rm -rf build

@@ -1,0 +1,47 @@
+/* routing: the per-request channel decision, made by the processing team's
+ * Lua script (see scripts/README.md for the contract). One lua_State per
+ * HTTP worker thread, rebuilt when the published generation changes; no
+ * lock on the request path. */
+#ifndef GCS_ROUTING_H
+#define GCS_ROUTING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+enum gcs_channel { GCS_STABLE = 0, GCS_CANARY = 1 };
+
+struct route_request {
+	const char *cluster_id;  /* NULL when the User-Agent names none */
+	const char *api;         /* "v1" or "v2" */
+	const char *ocp_version; /* NULL for v1 */
+	const char *user_agent;  /* NULL when absent */
+	const char *remote_addr; /* NULL when unknown */
+};
+
+struct routing;
+
+/* Loads and checks the script (cfg->routing_script) as a reload would.
+ * Strict: any problem is an error with file and line in err. canary_version
+ * NULL means routing_decide always answers stable without calling Lua. */
+struct routing *routing_new(const struct gcs_config *cfg, const char *stable_version,
+			    const char *canary_version, char *err, size_t errlen);
+void routing_free(struct routing *r);
+
+/* Starts the polling thread (cfg->reload_interval) that reloads on change. */
+int routing_start_watch(struct routing *r);
+/* Reloads now (SIGHUP). Returns 0 when published, -1 when the previous
+ * script was kept (logged and counted). */
+int routing_reload(struct routing *r);
+
+/* Publishes a new context.unleash: the toggle as JSON text, or NULL for nil.
+ * Workers pick it up on their next call. */
+void routing_set_unleash(struct routing *r, const char *toggle_json);
+
+/* Thread-safe; uses the calling thread's lua_State. Never fails: any script
+ * problem yields GCS_STABLE (counted and logged). reason gets a short text. */
+enum gcs_channel routing_decide(struct routing *r, const struct route_request *req, char *reason,
+				size_t reasonlen);
+
+#endif
