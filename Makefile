@@ -34,6 +34,9 @@ all: build/gcs build/lua/gcs.so $(UNIT_BIN)
 build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# the OpenAPI document is embedded with .incbin
+build/obj/http.o: src/openapi.json
+
 build/gcs: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -6,6 +6,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "json.h"
+
+enum metrics_endpoint { EP_V1, EP_V2, EP_OPENAPI, EP_METRICS, EP_HEALTHZ, EP_READYZ, EP_OTHER, EP_COUNT };
+
+/* Called once at startup, before any request. */
+void metrics_set_versions(const char *stable, const char *canary /* NULL: none */);
+/* Registers a served v2 file (mapping path, body version); returns its id
+ * for metrics_config_served. The same pair registered twice shares an id. */
+int metrics_register_config(const char *file, const char *version);
+
+void metrics_request(enum metrics_endpoint ep, unsigned status, double seconds);
+void metrics_served(bool v2, bool canary);
+void metrics_config_served(int id);
+
+/* Appends the Prometheus text exposition (format 0.0.4). */
+void metrics_render(struct jbuf *out);
+
 /* routing (kind: "error", "budget", "memory", "result") */
 void metrics_routing_error(const char *kind);
 void metrics_routing_reload(bool ok);

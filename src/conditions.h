@@ -1,0 +1,67 @@
+/* conditions: one conditions version, downloaded, validated and rendered
+ * once into the exact bytes served. Nothing here runs per request except
+ * cond_lookup, which neither allocates nor parses JSON. */
+#ifndef GCS_CONDITIONS_H
+#define GCS_CONDITIONS_H
+
+#include <stdio.h>
+
+#include "config.h"
+#include "diag.h"
+#include "jsonschema.h"
+#include "semver.h"
+
+/* A ready-to-send body and its gzip form, each with a strong ETag. */
+struct cond_body {
+	char *data, *gz;
+	size_t len, gz_len;
+	char etag[24];    /* "%016llx" quoted */
+	char etag_gz[32]; /* "%016llx-gz" quoted */
+};
+
+struct cond_file {
+	char *path;    /* as the mapping names it, relative to v2/ */
+	char *version; /* the body's own "version" field (metrics label) */
+	struct cond_body body;
+};
+
+struct cond_entry {
+	char *text; /* the mapping's version string; ver points into it */
+	struct semver ver;
+	const struct cond_file *file;
+};
+
+struct cond_set {
+	char *version;    /* the conditions version, e.g. "1.2.0" */
+	char *v1_version; /* the "version" field of v1/rules.json */
+	struct cond_body v1;
+	struct cond_file *files;
+	size_t nfiles;
+	struct cond_entry *map;
+	size_t nmap;
+};
+
+/* Fills body from len bytes at data (the body takes ownership of data):
+ * gzip form and ETags. Returns -1 when out of memory (data is freed). */
+int cond_body_init(struct cond_body *body, char *data, size_t len);
+void cond_body_free(struct cond_body *body);
+
+/* Downloads and validates one version's tree. Every problem goes to
+ * problems (prefixed "<channel> <version>: "); on any problem returns NULL.
+ * summary, when not NULL, gets one line for the version and one per file. */
+struct cond_set *cond_load(const char *channel, const char *version, const struct gcs_config *cfg,
+			   const struct js_registry *schemas, struct diag *problems, FILE *summary);
+void cond_free(struct cond_set *set);
+
+/* The file the mapping assigns to v: the last entry <= v. NULL when v is
+ * below the first entry. */
+const struct cond_file *cond_lookup(const struct cond_set *set, const struct semver *v);
+
+/* Path rule of the Rules Team's build: relative, inside v2/, plain
+ * characters. Returns NULL when fine, else why not. */
+const char *cond_path_problem(const char *path);
+
+/* The first mapping entry must not be above this (the Rules Team's rule). */
+#define COND_FIRST_ENTRY_MAX "4.17.0-0"
+
+#endif

@@ -1,0 +1,195 @@
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One table drives reading and --help, so the documented defaults are the
+ * ones used. */
+enum kind { K_STR, K_OPT_STR, K_UINT, K_SIZE, K_MS, K_SECONDS, K_LEVEL, K_VERSION };
+
+struct var {
+	const char *name;
+	enum kind kind;
+	const char *def; /* NULL: unset */
+	size_t offset;
+	const char *help;
+};
+
+#define OFF(field) offsetof(struct gcs_config, field)
+
+static const struct var vars[] = {
+	{"STABLE_VERSION", K_VERSION, NULL, OFF(stable_version),
+	 "conditions version most clusters get (required)"},
+	{"CANARY_VERSION", K_VERSION, "none", OFF(canary_version),
+	 "conditions version tried on the canary population; unset, empty or none: no canary"},
+	{"GCS_CONDITIONS_URL", K_STR, "rules/{version}", OFF(conditions_url),
+	 "root of one version's tree: file://, http://, https:// or a path, with {version}"},
+	{"GCS_SCHEMA_DIR", K_STR, "rules/schemas", OFF(schema_dir), "contract JSON Schemas"},
+	{"GCS_MAX_FILE_BYTES", K_SIZE, "8388608", OFF(max_file_bytes), "size cap per downloaded file"},
+	{"GCS_FETCH_CONNECT_TIMEOUT_MS", K_MS, "2000", OFF(fetch.connect_timeout_ms),
+	 "connect timeout per download try"},
+	{"GCS_FETCH_TIMEOUT_MS", K_MS, "10000", OFF(fetch.timeout_ms), "total timeout per download try"},
+	{"GCS_FETCH_TRIES", K_UINT, "4", OFF(fetch.max_tries),
+	 "tries for transient download failures (refused, reset, timeout, 5xx, 429)"},
+	{"GCS_LISTEN", K_STR, "0.0.0.0:8000", OFF(listen), "HTTP listen address host:port"},
+	{"GCS_THREADS", K_UINT, "0", OFF(threads), "HTTP worker threads; 0: one per CPU"},
+	{"GCS_CONNECTION_LIMIT", K_UINT, "1024", OFF(connection_limit), "concurrent connections"},
+	{"GCS_CONNECTION_TIMEOUT", K_UINT, "30", OFF(connection_timeout),
+	 "seconds an idle or slow connection is kept"},
+	{"GCS_SHUTDOWN_GRACE", K_SECONDS, "5", OFF(shutdown_grace),
+	 "seconds in-flight requests get after SIGTERM"},
+	{"GCS_ROUTING_SCRIPT", K_STR, "scripts/routing.lua", OFF(routing_script),
+	 "Lua script deciding stable or canary per request"},
+	{"GCS_RELOAD_INTERVAL", K_SECONDS, "2", OFF(reload_interval),
+	 "seconds between checks of the routing script for changes"},
+	{"GCS_UNLEASH_URL", K_OPT_STR, NULL, OFF(unleash_url),
+	 "Unleash API root, e.g. https://unleash.example.com/api; unset: no Unleash"},
+	{"GCS_UNLEASH_TOKEN", K_OPT_STR, NULL, OFF(unleash_token),
+	 "Unleash client token, sent as Authorization"},
+	{"GCS_UNLEASH_TOGGLE", K_STR, "insights-operator-gathering-conditions-service",
+	 OFF(unleash_toggle), "feature toggle holding the canary population"},
+	{"GCS_UNLEASH_APP_NAME", K_STR, "gcs", OFF(unleash_app_name), "appName sent to Unleash"},
+	{"GCS_UNLEASH_ENVIRONMENT", K_STR, "default", OFF(unleash_environment),
+	 "environment in the Unleash context"},
+	{"GCS_UNLEASH_REFRESH", K_SECONDS, "15", OFF(unleash_refresh),
+	 "seconds between Unleash polls"},
+	{"GCS_UNLEASH_BACKUP", K_OPT_STR, NULL, OFF(unleash_backup),
+	 "file keeping the last Unleash state across restarts"},
+	{"GCS_LOG_LEVEL", K_LEVEL, "info", OFF(log_level), "debug, info, warn or error"},
+};
+
+static int fail(char *err, size_t errlen, const char *name, const char *value, const char *why)
+{
+	snprintf(err, errlen, "%s=\"%s\": %s", name, value, why);
+	return -1;
+}
+
+/* Versions end up in URLs and metric labels: keep them to SemVer's
+ * alphabet so neither can be broken by a typo in a deployment. */
+static bool version_text_ok(const char *v)
+{
+	if (!*v || strlen(v) > 128)
+		return false;
+	for (const char *p = v; *p; p++) {
+		char c = *p;
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '.' || c == '-' || c == '+' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+static int set_var(struct gcs_config *cfg, const struct var *v, const char *text, char *err,
+		   size_t errlen)
+{
+	char *field = (char *)cfg + v->offset;
+	char *end;
+	switch (v->kind) {
+	case K_STR:
+		if (!*text)
+			return fail(err, errlen, v->name, text, "must not be empty");
+		*(const char **)field = text;
+		return 0;
+	case K_OPT_STR:
+		*(const char **)field = *text ? text : NULL;
+		return 0;
+	case K_VERSION:
+		if (v->offset == OFF(canary_version) && (!*text || strcmp(text, "none") == 0)) {
+			*(const char **)field = NULL;
+			return 0;
+		}
+		if (!version_text_ok(text))
+			return fail(err, errlen, v->name, text,
+				    "not a version (letters, digits, '.', '-', '+', '_')");
+		*(const char **)field = text;
+		return 0;
+	case K_UINT:
+	case K_SIZE:
+	case K_MS: {
+		errno = 0;
+		unsigned long long n = strtoull(text, &end, 10);
+		if (errno || end == text || *end || text[0] == '-')
+			return fail(err, errlen, v->name, text, "not a whole number");
+		if (v->kind == K_UINT) {
+			if (n > 1000000)
+				return fail(err, errlen, v->name, text, "too large");
+			if (v->offset == OFF(fetch.max_tries)) {
+				if (n < 1)
+					return fail(err, errlen, v->name, text, "must be at least 1");
+				*(int *)field = (int)n;
+			} else {
+				*(unsigned *)field = (unsigned)n;
+			}
+		} else if (v->kind == K_SIZE) {
+			if (n < 1024)
+				return fail(err, errlen, v->name, text, "must be at least 1024");
+			*(size_t *)field = (size_t)n;
+		} else {
+			if (n < 1 || n > 3600000)
+				return fail(err, errlen, v->name, text, "must be 1 to 3600000 ms");
+			*(long *)field = (long)n;
+		}
+		return 0;
+	}
+	case K_SECONDS: {
+		errno = 0;
+		double d = strtod(text, &end);
+		if (errno || end == text || *end || !isfinite(d) || d < 0 || d > 86400)
+			return fail(err, errlen, v->name, text, "not a number of seconds (0 to 86400)");
+		*(double *)field = d;
+		return 0;
+	}
+	case K_LEVEL:
+		if (!log_parse_level(text, (enum log_level *)field))
+			return fail(err, errlen, v->name, text, "not one of debug, info, warn, error");
+		return 0;
+	}
+	return -1;
+}
+
+int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const struct var *v = &vars[i];
+		const char *text = getenv(v->name);
+		if (!text)
+			text = v->def;
+		if (!text) {
+			if (v->kind == K_VERSION) {
+				snprintf(err, errlen, "%s is required", v->name);
+				return -1;
+			}
+			continue;
+		}
+		if (set_var(cfg, v, text, err, errlen) < 0)
+			return -1;
+	}
+	if (!strstr(cfg->conditions_url, "{version}"))
+		return fail(err, errlen, "GCS_CONDITIONS_URL", cfg->conditions_url,
+			    "must contain {version}");
+	if (cfg->reload_interval < 0.05)
+		return fail(err, errlen, "GCS_RELOAD_INTERVAL", getenv("GCS_RELOAD_INTERVAL"),
+			    "must be at least 0.05");
+	if (cfg->unleash_refresh < 0.1)
+		return fail(err, errlen, "GCS_UNLEASH_REFRESH", getenv("GCS_UNLEASH_REFRESH"),
+			    "must be at least 0.1");
+	cfg->fetch.max_bytes = cfg->max_file_bytes;
+	cfg->fetch.backoff_ms = 500;
+	cfg->fetch.budget_ms = 20000;
+	return 0;
+}
+
+void config_print_help(FILE *out)
+{
+	fprintf(out, "Environment:\n");
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const struct var *v = &vars[i];
+		fprintf(out, "  %-30s %s", v->name, v->help);
+		if (v->def)
+			fprintf(out, " (default: %s)", v->def);
+		fputc('\n', out);
+	}
+}

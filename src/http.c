@@ -1,0 +1,695 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "semver.h"
+
+/* The OpenAPI document, embedded at build time and served as is. */
+__asm__(".section .rodata\n"
+	".global gcs_openapi_json\n"
+	"gcs_openapi_json:\n"
+	".incbin \"src/openapi.json\"\n"
+	".global gcs_openapi_json_end\n"
+	"gcs_openapi_json_end:\n"
+	".previous\n");
+extern const char gcs_openapi_json[], gcs_openapi_json_end[];
+
+#define API      "/api/gathering"
+#define MAX_PATH 2048
+
+/* One body ready to queue, in every form a request can ask for; [closing]
+ * variants carry Connection: close for use while draining. */
+struct served {
+	struct MHD_Response *plain[2], *gz[2], *not_modified[2], *not_modified_gz[2];
+	const struct cond_body *body;
+	int metric_id; /* v2 files: io_gathering_remote_configuration */
+};
+
+struct channel {
+	const struct cond_set *set;
+	struct served v1;
+	struct served *v2; /* parallel to set->files */
+	const char *name;
+};
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct channel ch[2];
+	struct routing *routing;
+	struct served openapi;
+	struct cond_body openapi_body;
+	char address[128];
+	_Atomic bool draining;
+	_Atomic int in_flight;
+};
+
+/* Marks the first access-handler call of a request: libmicrohttpd closes
+ * the connection if a response is queued on that call, so we queue on the
+ * second. */
+static int first_call_marker;
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct MHD_Response *build(const char *data, size_t len, const char *etag,
+				  const char *channel, bool gzip, bool closing)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return NULL;
+	bool ok = MHD_add_response_header(r, "Content-Type", "application/json") == MHD_YES;
+	if (etag) {
+		ok = ok && MHD_add_response_header(r, "ETag", etag) == MHD_YES;
+		ok = ok && MHD_add_response_header(r, "Vary", "Accept-Encoding, User-Agent") ==
+				   MHD_YES;
+	}
+	if (channel)
+		ok = ok && MHD_add_response_header(r, "X-Gcs-Channel", channel) == MHD_YES;
+	if (gzip)
+		ok = ok && MHD_add_response_header(r, "Content-Encoding", "gzip") == MHD_YES;
+	if (closing)
+		ok = ok && MHD_add_response_header(r, "Connection", "close") == MHD_YES;
+	if (!ok) {
+		MHD_destroy_response(r);
+		return NULL;
+	}
+	return r;
+}
+
+static bool served_init(struct served *s, const struct cond_body *body, const char *channel)
+{
+	s->body = body;
+	s->metric_id = -1;
+	for (int c = 0; c < 2; c++) {
+		s->plain[c] = build(body->data, body->len, body->etag, channel, false, c);
+		s->gz[c] = build(body->gz, body->gz_len, body->etag_gz, channel, true, c);
+		s->not_modified[c] = build("", 0, body->etag, channel, false, c);
+		s->not_modified_gz[c] = build("", 0, body->etag_gz, channel, false, c);
+		if (!s->plain[c] || !s->gz[c] || !s->not_modified[c] || !s->not_modified_gz[c])
+			return false;
+	}
+	return true;
+}
+
+static void served_free(struct served *s)
+{
+	for (int c = 0; c < 2; c++) {
+		struct MHD_Response *all[] = {s->plain[c], s->gz[c], s->not_modified[c],
+					      s->not_modified_gz[c]};
+		for (size_t i = 0; i < 4; i++)
+			if (all[i])
+				MHD_destroy_response(all[i]);
+	}
+}
+
+/* --- request parsing --- */
+
+/* True when Accept-Encoding admits gzip (token gzip, x-gzip or *, q > 0). */
+static bool accepts_gzip(const char *ae)
+{
+	if (!ae)
+		return false;
+	const char *p = ae;
+	while (*p) {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		const char *tok = p;
+		while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+			p++;
+		size_t n = (size_t)(p - tok);
+		bool match = (n == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
+			     (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0) ||
+			     (n == 1 && *tok == '*');
+		double q = 1.0;
+		while (*p && *p != ',') {
+			while (*p == ' ' || *p == '\t' || *p == ';')
+				p++;
+			if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+				q = strtod(p + 2, NULL);
+			}
+			while (*p && *p != ',' && *p != ';')
+				p++;
+		}
+		if (match && q > 0)
+			return true;
+	}
+	return false;
+}
+
+/* If-None-Match: "*", or a list of entity tags compared weakly. */
+static bool etag_matches(const char *inm, const char *etag)
+{
+	if (!inm)
+		return false;
+	size_t elen = strlen(etag);
+	const char *p = inm;
+	while (*p) {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		if (*p == '*')
+			return true;
+		if (p[0] == 'W' && p[1] == '/')
+			p += 2;
+		const char *tag = p;
+		if (*p == '"') {
+			p++;
+			while (*p && *p != '"')
+				p++;
+			if (*p == '"')
+				p++;
+		} else {
+			while (*p && *p != ',')
+				p++;
+		}
+		if ((size_t)(p - tag) == elen && memcmp(tag, etag, elen) == 0)
+			return true;
+		while (*p && *p != ',')
+			p++;
+	}
+	return false;
+}
+
+/* The cluster ID: what follows "cluster/" in the User-Agent, cut at the
+ * first space or comma (as the service in the field does). */
+static const char *cluster_id_of(const char *ua, char *buf, size_t cap)
+{
+	if (!ua)
+		return NULL;
+	const char *p = strstr(ua, "cluster/");
+	if (!p)
+		return NULL;
+	p += strlen("cluster/");
+	size_t n = strcspn(p, " ,");
+	if (n == 0)
+		return NULL;
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes one path segment strictly: a bad escape or %00 fails. */
+static bool decode_segment(const char *s, size_t n, char *out, size_t cap, size_t *out_len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%') {
+			if (i + 2 >= n)
+				return false;
+			int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+			if (h < 0 || l < 0 || (h == 0 && l == 0))
+				return false;
+			c = (char)(h * 16 + l);
+			i += 2;
+		}
+		if (o + 1 >= cap)
+			return false;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	*out_len = o;
+	return true;
+}
+
+/* MHD would decode the whole URL before routing; we keep it raw so that
+ * only the ocpVersion segment is decoded, and strictly. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+/* --- responses --- */
+
+static enum MHD_Result queue_status(struct http_server *srv, struct MHD_Connection *conn,
+				    unsigned code, const char *text, bool allow)
+{
+	struct jbuf b = {0};
+	jbuf_puts(&b, "{\"status\":");
+	json_go_string(&b, text, strlen(text));
+	jbuf_puts(&b, "}\n");
+	if (b.oom)
+		return MHD_NO;
+	enum MHD_Result ret = MHD_NO;
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+	if (r) {
+		MHD_add_response_header(r, "Content-Type", "application/json");
+		if (allow)
+			MHD_add_response_header(r, "Allow", "GET, HEAD");
+		if (atomic_load(&srv->draining))
+			MHD_add_response_header(r, "Connection", "close");
+		ret = MHD_queue_response(conn, code, r);
+		MHD_destroy_response(r);
+	}
+	jbuf_free(&b);
+	return ret;
+}
+
+static enum MHD_Result queue_served(struct http_server *srv, struct MHD_Connection *conn,
+				    const struct served *s, unsigned *code)
+{
+	int closing = atomic_load_explicit(&srv->draining, memory_order_relaxed);
+	bool gz = accepts_gzip(
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+	const char *inm =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	if (inm && (etag_matches(inm, s->body->etag) || etag_matches(inm, s->body->etag_gz))) {
+		*code = MHD_HTTP_NOT_MODIFIED;
+		return MHD_queue_response(conn, *code,
+					  gz ? s->not_modified_gz[closing] : s->not_modified[closing]);
+	}
+	*code = MHD_HTTP_OK;
+	return MHD_queue_response(conn, *code, gz ? s->gz[closing] : s->plain[closing]);
+}
+
+static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *conn,
+			       const char *api, const char *ocp_version)
+{
+	if (!srv->ch[GCS_CANARY].set || !srv->routing)
+		return GCS_STABLE;
+	char idbuf[256], addr[INET6_ADDRSTRLEN] = "";
+	const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,
+				  sizeof(addr));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
+				  sizeof(addr));
+	}
+	struct route_request req = {
+		.cluster_id = cluster_id_of(ua, idbuf, sizeof(idbuf)),
+		.api = api,
+		.ocp_version = ocp_version,
+		.user_agent = ua,
+		.remote_addr = addr[0] ? addr : NULL,
+	};
+	char reason[128];
+	enum gcs_channel ch = routing_decide(srv->routing, &req, reason, sizeof(reason));
+	if (log_enabled(LOGL_DEBUG))
+		log_msg(LOGL_DEBUG, "routed", "cluster_id", req.cluster_id, "api", api, "channel",
+			ch == GCS_CANARY ? "canary" : "stable", "reason", reason, NULL);
+	return ch;
+}
+
+enum route { R_NONE, R_V1, R_V2, R_OPENAPI, R_METRICS, R_HEALTHZ, R_READYZ };
+
+static enum route match_route(const char *url, const char **seg, size_t *seg_len)
+{
+	static const struct {
+		const char *path;
+		enum route r;
+	} fixed[] = {
+		{API "/gathering_rules", R_V1},    {API "/v1/gathering_rules", R_V1},
+		{API "/openapi.json", R_OPENAPI},  {API "/v1/openapi.json", R_OPENAPI},
+		{API "/v2/openapi.json", R_OPENAPI}, {"/metrics", R_METRICS},
+		{"/healthz", R_HEALTHZ},           {"/readyz", R_READYZ},
+	};
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (strcmp(url, fixed[i].path) == 0)
+			return fixed[i].r;
+	static const char v2[] = API "/v2/", tail[] = "/gathering_rules";
+	if (strncmp(url, v2, sizeof(v2) - 1) == 0) {
+		const char *s = url + sizeof(v2) - 1;
+		const char *slash = strchr(s, '/');
+		if (slash && slash > s && strcmp(slash, tail) == 0) {
+			*seg = s;
+			*seg_len = (size_t)(slash - s);
+			return R_V2;
+		}
+	}
+	return R_NONE;
+}
+
+static const enum metrics_endpoint route_endpoint[] = {
+	[R_NONE] = EP_OTHER,       [R_V1] = EP_V1,           [R_V2] = EP_V2,         [R_OPENAPI] = EP_OPENAPI,
+	[R_METRICS] = EP_METRICS, [R_HEALTHZ] = EP_HEALTHZ, [R_READYZ] = EP_READYZ,
+};
+
+static enum MHD_Result handle_v2(struct http_server *srv, struct MHD_Connection *conn,
+				 const char *seg, size_t seg_len, unsigned *code)
+{
+	char text[256], msg[400];
+	size_t len;
+	struct semver v;
+	if (!decode_segment(seg, seg_len, text, sizeof(text), &len) ||
+	    !semver_parse(text, len, &v)) {
+		struct jbuf q = {0};
+		json_go_string(&q, seg, seg_len > 64 ? 64 : seg_len);
+		snprintf(msg, sizeof(msg), "invalid ocpVersion %s%s: not a SemVer 2.0.0 version",
+			 q.data ? q.data : "", seg_len > 64 ? "..." : "");
+		jbuf_free(&q);
+		*code = MHD_HTTP_BAD_REQUEST;
+		return queue_status(srv, conn, *code, msg, false);
+	}
+	enum gcs_channel ch = choose(srv, conn, "v2", text);
+	const struct channel *c = &srv->ch[ch];
+	const struct cond_file *f = cond_lookup(c->set, &v);
+	if (!f) {
+		snprintf(msg, sizeof(msg),
+			 "no remote configuration for ocpVersion %s: the mapping starts at %s", text,
+			 c->set->map[0].text);
+		*code = MHD_HTTP_NOT_FOUND;
+		return queue_status(srv, conn, *code, msg, false);
+	}
+	const struct served *s = &c->v2[f - c->set->files];
+	enum MHD_Result ret = queue_served(srv, conn, s, code);
+	if (*code == MHD_HTTP_OK) {
+		metrics_config_served(s->metric_id);
+		metrics_served(true, ch == GCS_CANARY);
+	}
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_cls)
+{
+	(void)version;
+	(void)upload_data;
+	struct http_server *srv = cls;
+	if (*req_cls == NULL) {
+		*req_cls = &first_call_marker;
+		atomic_fetch_add(&srv->in_flight, 1);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		*upload_data_size = 0; /* ignore bodies; answered below once complete */
+		return MHD_YES;
+	}
+
+	double start = now_seconds();
+	const char *seg = NULL;
+	size_t seg_len = 0;
+	enum route r = match_route(url, &seg, &seg_len);
+	unsigned code = 0;
+	enum MHD_Result ret;
+	bool readable = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	if (r == R_NONE) {
+		code = MHD_HTTP_NOT_FOUND;
+		ret = queue_status(srv, conn, code, "not found", false);
+	} else if (!readable) {
+		code = MHD_HTTP_METHOD_NOT_ALLOWED;
+		char msg[96];
+		snprintf(msg, sizeof(msg), "method %.32s not allowed", method);
+		ret = queue_status(srv, conn, code, msg, true);
+	} else {
+		switch (r) {
+		case R_V1: {
+			enum gcs_channel ch = choose(srv, conn, "v1", NULL);
+			ret = queue_served(srv, conn, &srv->ch[ch].v1, &code);
+			if (code == MHD_HTTP_OK)
+				metrics_served(false, ch == GCS_CANARY);
+			break;
+		}
+		case R_V2:
+			ret = handle_v2(srv, conn, seg, seg_len, &code);
+			break;
+		case R_OPENAPI:
+			ret = queue_served(srv, conn, &srv->openapi, &code);
+			break;
+		case R_METRICS: {
+			struct jbuf b = {0};
+			metrics_render(&b);
+			struct MHD_Response *resp =
+				b.oom ? NULL
+				      : MHD_create_response_from_buffer(b.len, b.data,
+									MHD_RESPMEM_MUST_FREE);
+			if (!resp) {
+				jbuf_free(&b);
+				ret = MHD_NO;
+				break;
+			}
+			MHD_add_response_header(resp, "Content-Type",
+						"text/plain; version=0.0.4; charset=utf-8");
+			code = MHD_HTTP_OK;
+			ret = MHD_queue_response(conn, code, resp);
+			MHD_destroy_response(resp);
+			break;
+		}
+		case R_HEALTHZ:
+			code = MHD_HTTP_OK;
+			ret = queue_status(srv, conn, code, "ok", false);
+			break;
+		case R_READYZ:
+			if (atomic_load(&srv->draining)) {
+				code = MHD_HTTP_SERVICE_UNAVAILABLE;
+				ret = queue_status(srv, conn, code, "shutting down", false);
+			} else {
+				code = MHD_HTTP_OK;
+				ret = queue_status(srv, conn, code, "ready", false);
+			}
+			break;
+		default:
+			code = MHD_HTTP_NOT_FOUND;
+			ret = queue_status(srv, conn, code, "not found", false);
+		}
+	}
+	metrics_request(route_endpoint[r], code, now_seconds() - start);
+	if (log_enabled(LOGL_DEBUG)) {
+		char status[8];
+		snprintf(status, sizeof(status), "%u", code);
+		log_msg(LOGL_DEBUG, "request", "method", method, "path", url, "status", status,
+			NULL);
+	}
+	return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	(void)conn;
+	(void)toe;
+	struct http_server *srv = cls;
+	if (*req_cls == &first_call_marker)
+		atomic_fetch_sub(&srv->in_flight, 1);
+	*req_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char buf[512];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '.'))
+		buf[--n] = '\0';
+	log_msg(LOGL_DEBUG, "libmicrohttpd", "detail", buf, NULL);
+}
+
+/* "host:port" or "[v6]:port" → sockaddr. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+			char *err, size_t errlen)
+{
+	const char *whole = listen;
+	char host[128];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || colon == listen || strlen(colon + 1) == 0) {
+		snprintf(err, errlen, "GCS_LISTEN=\"%s\": expected host:port", listen);
+		return -1;
+	}
+	size_t hl = (size_t)(colon - listen);
+	if (listen[0] == '[' && hl >= 2 && listen[hl - 1] == ']') {
+		listen++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		snprintf(err, errlen, "GCS_LISTEN: host too long");
+		return -1;
+	}
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+				 .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai;
+	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "GCS_LISTEN=\"%s\": %s (numeric address and port expected)",
+			 whole, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static bool channel_init(struct channel *c, const struct cond_set *set, const char *name)
+{
+	c->set = set;
+	c->name = name;
+	if (!set)
+		return true;
+	if (!served_init(&c->v1, &set->v1, name))
+		return false;
+	c->v2 = calloc(set->nfiles ? set->nfiles : 1, sizeof(*c->v2));
+	if (!c->v2)
+		return false;
+	for (size_t i = 0; i < set->nfiles; i++) {
+		if (!served_init(&c->v2[i], &set->files[i].body, name))
+			return false;
+		c->v2[i].metric_id =
+			metrics_register_config(set->files[i].path, set->files[i].version);
+	}
+	return true;
+}
+
+static void channel_free(struct channel *c)
+{
+	if (!c->set)
+		return;
+	served_free(&c->v1);
+	if (c->v2)
+		for (size_t i = 0; i < c->set->nfiles; i++)
+			served_free(&c->v2[i]);
+	free(c->v2);
+}
+
+static unsigned cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+struct http_server *http_start(const struct gcs_config *cfg, const struct cond_set *stable,
+			       const struct cond_set *canary, struct routing *routing, char *err,
+			       size_t errlen)
+{
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->routing = routing;
+	size_t openapi_len = (size_t)(gcs_openapi_json_end - gcs_openapi_json);
+	char *openapi = malloc(openapi_len + 1);
+	if (openapi)
+		memcpy(openapi, gcs_openapi_json, openapi_len);
+	if (!openapi || cond_body_init(&srv->openapi_body, openapi, openapi_len) < 0) {
+		snprintf(err, errlen, "out of memory");
+		free(srv);
+		return NULL;
+	}
+	if (!channel_init(&srv->ch[GCS_STABLE], stable, "stable") ||
+	    !channel_init(&srv->ch[GCS_CANARY], canary, "canary") ||
+	    !served_init(&srv->openapi, &srv->openapi_body, NULL)) {
+		snprintf(err, errlen, "out of memory building responses");
+		http_stop(srv);
+		return NULL;
+	}
+
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (parse_listen(cfg->listen, &ss, &sl, err, errlen) < 0) {
+		http_stop(srv);
+		return NULL;
+	}
+	unsigned threads = cfg->threads ? cfg->threads : cpu_count();
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+		cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_NOTIFY_COMPLETED,
+		completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		snprintf(err, errlen, "cannot listen on %s (address in use or not available)",
+			 cfg->listen);
+		http_stop(srv);
+		return NULL;
+	}
+
+	char host[INET6_ADDRSTRLEN] = "";
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	unsigned port = di ? di->port : 0;
+	if (ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+		snprintf(srv->address, sizeof(srv->address), "[%s]:%u", host, port);
+	} else {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+		snprintf(srv->address, sizeof(srv->address), "%s:%u", host, port);
+	}
+	return srv;
+}
+
+const char *http_address(const struct http_server *srv)
+{
+	return srv->address;
+}
+
+void http_drain(struct http_server *srv, double grace)
+{
+	atomic_store(&srv->draining, true);
+	/* Stop accepting: clients reconnect to a ready pod. */
+	MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	double deadline = now_seconds() + grace;
+	/* In-flight requests finish; idle keep-alive connections are closed
+	 * by MHD_stop_daemon afterwards, as Go's Shutdown does. */
+	int quiet = 0;
+	while (now_seconds() < deadline) {
+		if (atomic_load(&srv->in_flight) == 0) {
+			if (++quiet >= 5)
+				break;
+		} else {
+			quiet = 0;
+		}
+		usleep(20000);
+	}
+}
+
+void http_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->daemon)
+		MHD_stop_daemon(srv->daemon);
+	channel_free(&srv->ch[GCS_STABLE]);
+	channel_free(&srv->ch[GCS_CANARY]);
+	served_free(&srv->openapi);
+	cond_body_free(&srv->openapi_body);
+	free(srv);
+}

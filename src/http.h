@@ -1,0 +1,27 @@
+/* http: the endpoints clusters call, on libmicrohttpd. Every body is a
+ * response object built once at startup; a request only routes, looks up
+ * and queues. */
+#ifndef GCS_HTTP_H
+#define GCS_HTTP_H
+
+#include <stddef.h>
+
+#include "conditions.h"
+#include "config.h"
+#include "routing.h"
+
+struct http_server;
+
+/* Starts listening on cfg->listen. canary and routing may be NULL. On error
+ * returns NULL with one line in err. */
+struct http_server *http_start(const struct gcs_config *cfg, const struct cond_set *stable,
+			       const struct cond_set *canary, struct routing *routing, char *err,
+			       size_t errlen);
+/* "host:port" actually bound (port 0 resolved). */
+const char *http_address(const struct http_server *srv);
+/* SIGTERM: /readyz answers 503, no new connections, responses close their
+ * connection; then waits for in-flight requests, at most grace seconds. */
+void http_drain(struct http_server *srv, double grace);
+void http_stop(struct http_server *srv);
+
+#endif

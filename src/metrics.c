@@ -1,0 +1,242 @@
+#include "metrics.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+
+#ifndef GCS_VERSION
+#define GCS_VERSION "dev"
+#endif
+
+static const char *const endpoint_names[EP_COUNT] = {"v1",      "v2",     "openapi", "metrics",
+						     "healthz", "readyz", "other"};
+static const unsigned codes[] = {200, 304, 400, 404, 405, 413, 414, 431, 500, 503};
+#define NCODES (sizeof(codes) / sizeof(codes[0]))
+static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+				 0.01,   0.025,   0.05,   0.1,   0.5,    1.0};
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+static _Atomic uint64_t requests[EP_COUNT][NCODES + 1]; /* last: any other code */
+static _Atomic uint64_t hist[EP_COUNT][NBUCKETS + 1];   /* last: +Inf only */
+static _Atomic uint64_t hist_sum_ns[EP_COUNT];
+static _Atomic uint64_t served[2][2]; /* [v2][canary] */
+
+#define MAX_CONFIGS 256
+struct config_metric {
+	char file[256];
+	char version[128];
+	_Atomic uint64_t count;
+};
+static struct config_metric configs[MAX_CONFIGS];
+static int nconfigs;
+
+static const char *stable_version, *canary_version;
+
+static const char *const routing_kinds[] = {"error", "budget", "memory", "result"};
+#define NKINDS (sizeof(routing_kinds) / sizeof(routing_kinds[0]))
+static _Atomic uint64_t routing_errors[NKINDS];
+static _Atomic uint64_t routing_reloads[2]; /* [ok] */
+
+static const char *const unleash_results[] = {"ok", "not_modified", "error"};
+#define NRESULTS (sizeof(unleash_results) / sizeof(unleash_results[0]))
+static _Atomic uint64_t unleash_fetches[NRESULTS];
+static _Atomic uint64_t unleash_success_ms;
+static _Atomic int64_t unleash_rollout_milli = -1000;
+
+#define RELAXED memory_order_relaxed
+
+void metrics_set_versions(const char *stable, const char *canary)
+{
+	stable_version = stable;
+	canary_version = canary;
+}
+
+int metrics_register_config(const char *file, const char *version)
+{
+	for (int i = 0; i < nconfigs; i++)
+		if (strcmp(configs[i].file, file) == 0 && strcmp(configs[i].version, version) == 0)
+			return i;
+	if (nconfigs == MAX_CONFIGS)
+		return -1;
+	snprintf(configs[nconfigs].file, sizeof(configs[0].file), "%s", file);
+	snprintf(configs[nconfigs].version, sizeof(configs[0].version), "%s", version);
+	return nconfigs++;
+}
+
+void metrics_request(enum metrics_endpoint ep, unsigned status, double seconds)
+{
+	size_t c = NCODES;
+	for (size_t i = 0; i < NCODES; i++)
+		if (codes[i] == status)
+			c = i;
+	atomic_fetch_add_explicit(&requests[ep][c], 1, RELAXED);
+	size_t b = NBUCKETS;
+	for (size_t i = 0; i < NBUCKETS; i++) {
+		if (seconds <= buckets[i]) {
+			b = i;
+			break;
+		}
+	}
+	atomic_fetch_add_explicit(&hist[ep][b], 1, RELAXED);
+	atomic_fetch_add_explicit(&hist_sum_ns[ep], (uint64_t)(seconds * 1e9), RELAXED);
+}
+
+void metrics_served(bool v2, bool canary)
+{
+	atomic_fetch_add_explicit(&served[v2][canary], 1, RELAXED);
+}
+
+void metrics_config_served(int id)
+{
+	if (id >= 0 && id < nconfigs)
+		atomic_fetch_add_explicit(&configs[id].count, 1, RELAXED);
+}
+
+void metrics_routing_error(const char *kind)
+{
+	for (size_t i = 0; i < NKINDS; i++)
+		if (strcmp(kind, routing_kinds[i]) == 0)
+			atomic_fetch_add_explicit(&routing_errors[i], 1, RELAXED);
+}
+
+void metrics_routing_reload(bool ok)
+{
+	atomic_fetch_add_explicit(&routing_reloads[ok], 1, RELAXED);
+}
+
+void metrics_unleash_fetch(const char *result)
+{
+	for (size_t i = 0; i < NRESULTS; i++)
+		if (strcmp(result, unleash_results[i]) == 0)
+			atomic_fetch_add_explicit(&unleash_fetches[i], 1, RELAXED);
+}
+
+void metrics_unleash_success(double unix_time)
+{
+	atomic_store_explicit(&unleash_success_ms, (uint64_t)(unix_time * 1000), RELAXED);
+}
+
+void metrics_unleash_rollout(double percent)
+{
+	atomic_store_explicit(&unleash_rollout_milli, percent < 0 ? -1000 : (int64_t)(percent * 1000),
+			      RELAXED);
+}
+
+static void line(struct jbuf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(struct jbuf *out, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		jbuf_put(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+static void help(struct jbuf *out, const char *name, const char *type, const char *text)
+{
+	line(out, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+/* Label values here come from validated versions and mapping paths
+ * ([A-Za-z0-9._/-]), which need no escaping; versions are checked by config. */
+void metrics_render(struct jbuf *out)
+{
+	help(out, "io_gathering_remote_configuration", "counter",
+	     "Remote configurations served by the v2 API, by mapping file and version");
+	for (int i = 0; i < nconfigs; i++)
+		line(out, "io_gathering_remote_configuration{file=\"%s\",version=\"%s\"} %llu\n",
+		     configs[i].file, configs[i].version,
+		     (unsigned long long)atomic_load_explicit(&configs[i].count, RELAXED));
+
+	help(out, "gcs_http_requests_total", "counter", "HTTP requests by endpoint and status");
+	for (int ep = 0; ep < EP_COUNT; ep++) {
+		for (size_t c = 0; c <= NCODES; c++) {
+			uint64_t n = atomic_load_explicit(&requests[ep][c], RELAXED);
+			if (!n && c == NCODES)
+				continue;
+			char code[8];
+			snprintf(code, sizeof(code), "%u", c < NCODES ? codes[c] : 0);
+			line(out, "gcs_http_requests_total{endpoint=\"%s\",code=\"%s\"} %llu\n",
+			     endpoint_names[ep], c < NCODES ? code : "other",
+			     (unsigned long long)n);
+		}
+	}
+
+	help(out, "gcs_http_request_duration_seconds", "histogram",
+	     "Time from request to response queued");
+	for (int ep = 0; ep < EP_COUNT; ep++) {
+		uint64_t cum = 0;
+		for (size_t b = 0; b < NBUCKETS; b++) {
+			cum += atomic_load_explicit(&hist[ep][b], RELAXED);
+			line(out,
+			     "gcs_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} "
+			     "%llu\n",
+			     endpoint_names[ep], buckets[b], (unsigned long long)cum);
+		}
+		cum += atomic_load_explicit(&hist[ep][NBUCKETS], RELAXED);
+		line(out,
+		     "gcs_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n",
+		     endpoint_names[ep], (unsigned long long)cum);
+		line(out, "gcs_http_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n",
+		     endpoint_names[ep], atomic_load_explicit(&hist_sum_ns[ep], RELAXED) / 1e9);
+		line(out, "gcs_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+		     endpoint_names[ep], (unsigned long long)cum);
+	}
+
+	help(out, "gcs_served_total", "counter", "Conditions served by api, channel and version");
+	for (int v2 = 0; v2 < 2; v2++) {
+		for (int canary = 0; canary < 2; canary++) {
+			const char *version = canary ? canary_version : stable_version;
+			if (!version)
+				continue;
+			line(out,
+			     "gcs_served_total{api=\"%s\",channel=\"%s\",version=\"%s\"} %llu\n",
+			     v2 ? "v2" : "v1", canary ? "canary" : "stable", version,
+			     (unsigned long long)atomic_load_explicit(&served[v2][canary], RELAXED));
+		}
+	}
+
+	help(out, "gcs_conditions_info", "gauge", "Conditions versions loaded, by channel");
+	if (stable_version)
+		line(out, "gcs_conditions_info{channel=\"stable\",version=\"%s\"} 1\n",
+		     stable_version);
+	if (canary_version)
+		line(out, "gcs_conditions_info{channel=\"canary\",version=\"%s\"} 1\n",
+		     canary_version);
+
+	help(out, "gcs_build_info", "gauge", "Build of this gcs binary");
+	line(out, "gcs_build_info{version=\"%s\"} 1\n", GCS_VERSION);
+
+	help(out, "gcs_routing_errors_total", "counter",
+	     "Routing script calls that failed and answered stable, by kind");
+	for (size_t i = 0; i < NKINDS; i++)
+		line(out, "gcs_routing_errors_total{kind=\"%s\"} %llu\n", routing_kinds[i],
+		     (unsigned long long)atomic_load_explicit(&routing_errors[i], RELAXED));
+
+	help(out, "gcs_routing_reloads_total", "counter", "Routing script reloads by result");
+	line(out, "gcs_routing_reloads_total{result=\"ok\"} %llu\n",
+	     (unsigned long long)atomic_load_explicit(&routing_reloads[1], RELAXED));
+	line(out, "gcs_routing_reloads_total{result=\"failed\"} %llu\n",
+	     (unsigned long long)atomic_load_explicit(&routing_reloads[0], RELAXED));
+
+	help(out, "gcs_unleash_fetch_total", "counter", "Unleash polls by result");
+	for (size_t i = 0; i < NRESULTS; i++)
+		line(out, "gcs_unleash_fetch_total{result=\"%s\"} %llu\n", unleash_results[i],
+		     (unsigned long long)atomic_load_explicit(&unleash_fetches[i], RELAXED));
+	help(out, "gcs_unleash_last_success_timestamp_seconds", "gauge",
+	     "Unix time of the last successful Unleash poll (0: never)");
+	line(out, "gcs_unleash_last_success_timestamp_seconds %.3f\n",
+	     atomic_load_explicit(&unleash_success_ms, RELAXED) / 1000.0);
+	int64_t rollout = atomic_load_explicit(&unleash_rollout_milli, RELAXED);
+	if (rollout >= 0) {
+		help(out, "gcs_unleash_rollout_percent", "gauge",
+		     "Rollout of the toggle's single flexibleRollout strategy");
+		line(out, "gcs_unleash_rollout_percent %g\n", rollout / 1000.0);
+	}
+}
