@@ -1,0 +1,145 @@
+"""Drives a test Unleash server's admin API (started by tests/support/unleash.sh).
+
+Used by the end-to-end tests as a module, and by hand:
+
+    python3 tests/support/unleash/admin.py rollout TOGGLE PERCENT   # create if needed, enable
+    python3 tests/support/unleash/admin.py off TOGGLE
+    python3 tests/support/unleash/admin.py client                   # what the client API serves
+
+Everything is in the project "default" and the environment "development".
+"""
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_STATE = os.path.join(HERE, "..", "..", ".cache", "unleash-state.env")
+
+
+def read_state(path=None):
+    """The KEY=value lines unleash.sh start wrote."""
+    state = {}
+    with open(path or os.environ.get("UNLEASH_STATE", DEFAULT_STATE)) as f:
+        for line in f:
+            key, sep, value = line.strip().partition("=")
+            if sep:
+                state[key] = value
+    return state
+
+
+class Admin:
+    def __init__(self, state, project="default", environment="development"):
+        self.url = state["UNLEASH_URL"]
+        self.admin_token = state["UNLEASH_ADMIN_TOKEN"]
+        self.backend_token = state["UNLEASH_BACKEND_TOKEN"]
+        self.project = project
+        self.environment = environment
+
+    def _call(self, method, path, body=None, token=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Authorization", token or self.admin_token)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                text = resp.read().decode()
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"{method} {path}: HTTP {e.code}: {e.read().decode()[:300]}") from e
+        return json.loads(text) if text.strip() else None
+
+    def _feature(self, name):
+        return f"/admin/projects/{self.project}/features/{name}"
+
+    def _env(self, name):
+        return f"{self._feature(name)}/environments/{self.environment}"
+
+    def feature(self, name):
+        """The feature, or None when it does not exist."""
+        try:
+            return self._call("GET", self._feature(name))
+        except RuntimeError as e:
+            if "HTTP 404" in str(e):
+                return None
+            raise
+
+    def create_feature(self, name):
+        return self._call("POST", f"/admin/projects/{self.project}/features",
+                          {"name": name, "type": "release"})
+
+    def strategies(self, name):
+        return self._call("GET", f"{self._env(name)}/strategies")
+
+    def add_strategy(self, name, strategy):
+        """Returns the new strategy's id."""
+        return self._call("POST", f"{self._env(name)}/strategies", strategy)["id"]
+
+    def update_strategy(self, name, strategy_id, strategy):
+        return self._call("PUT", f"{self._env(name)}/strategies/{strategy_id}", strategy)
+
+    def delete_strategy(self, name, strategy_id):
+        return self._call("DELETE", f"{self._env(name)}/strategies/{strategy_id}")
+
+    def enable(self, name):
+        self._call("POST", f"{self._env(name)}/on")
+
+    def disable(self, name):
+        self._call("POST", f"{self._env(name)}/off")
+
+    @staticmethod
+    def flexible_rollout(name, percent):
+        return {
+            "name": "flexibleRollout",
+            "constraints": [],
+            "parameters": {"rollout": str(percent), "stickiness": "default", "groupId": name},
+        }
+
+    def set_rollout(self, name, percent):
+        """Makes the toggle exist, carry exactly one flexibleRollout strategy at
+        percent, and be enabled. Returns the strategy id."""
+        if self.feature(name) is None:
+            self.create_feature(name)
+        existing = [s for s in self.strategies(name) if s["name"] == "flexibleRollout"]
+        for extra in self.strategies(name):
+            if extra["name"] != "flexibleRollout":
+                self.delete_strategy(name, extra["id"])
+        if existing:
+            sid = existing[0]["id"]
+            self.update_strategy(name, sid, self.flexible_rollout(name, percent))
+            for extra in existing[1:]:
+                self.delete_strategy(name, extra["id"])
+        else:
+            sid = self.add_strategy(name, self.flexible_rollout(name, percent))
+        self.enable(name)
+        return sid
+
+    def client_features(self):
+        """What SDKs receive: GET /client/features with the backend token."""
+        return self._call("GET", "/client/features", token=self.backend_token)
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    admin = Admin(read_state())
+    cmd = argv[1]
+    if cmd == "rollout" and len(argv) == 4:
+        print(admin.set_rollout(argv[2], int(argv[3])))
+    elif cmd == "off" and len(argv) == 3:
+        admin.disable(argv[2])
+    elif cmd == "on" and len(argv) == 3:
+        admin.enable(argv[2])
+    elif cmd == "client" and len(argv) == 2:
+        print(json.dumps(admin.client_features(), indent=2))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
