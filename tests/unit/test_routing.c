@@ -1,0 +1,520 @@
+/* routing: strict loading, containment of broken scripts, hot reload. Each
+ * test writes its scripts into a fresh temporary directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "murmur3.h"
+#include "routing.h"
+
+struct fixture {
+	char dir[64];
+	char script[128];
+	struct gcs_config cfg;
+};
+
+static void write_text(const char *path, const char *text)
+{
+	/* via a temporary file and rename, as an editor or a deploy would */
+	char tmp[256];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+static void write_module(struct fixture *fx, const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
+	write_text(path, text);
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	assert_non_null(fx);
+	strcpy(fx->dir, "/tmp/gcs-routing-XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->script, sizeof(fx->script), "%s/routing.lua", fx->dir);
+	fx->cfg.routing_script = fx->script;
+	fx->cfg.reload_interval = 0.05;
+	fx->cfg.unleash_app_name = "gcs";
+	fx->cfg.unleash_environment = "production";
+	fx->cfg.unleash_toggle = "gcs-canary";
+	log_set_level(LOGL_ERROR);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+	return 0;
+}
+
+static struct routing *load(struct fixture *fx, const char *source, char *err, size_t errlen)
+{
+	write_text(fx->script, source);
+	err[0] = '\0';
+	return routing_new(&fx->cfg, "1.1.3", "1.2.0", err, errlen);
+}
+
+static struct routing *load_ok(struct fixture *fx, const char *source)
+{
+	char err[1024];
+	struct routing *r = load(fx, source, err, sizeof(err));
+	if (!r)
+		fail_msg("routing_new: %s", err);
+	return r;
+}
+
+static enum gcs_channel decide(struct routing *r, const char *cluster, char *reason, size_t len)
+{
+	struct route_request req = {
+		.cluster_id = cluster,
+		.api = "v2",
+		.ocp_version = "4.17.0",
+		.user_agent = "insights-operator/4.17.0",
+		.remote_addr = "127.0.0.1",
+	};
+	return routing_decide(r, &req, reason, len);
+}
+
+/* The current value of a routing counter, as GET /metrics shows it. */
+static unsigned long long counter(const char *series)
+{
+	struct jbuf out = {0};
+	metrics_render(&out);
+	jbuf_put(&out, "", 1);
+	assert_false(out.oom);
+	const char *at = strstr(out.data, series);
+	unsigned long long value = 0;
+	if (!at || sscanf(at + strlen(series), " %llu", &value) != 1)
+		fail_msg("no series %s in the metrics", series);
+	jbuf_free(&out);
+	return value;
+}
+
+/* Routes cluster "c-<anything>" to canary, everything else to stable, and
+ * misbehaves on request for the containment tests. */
+static const char good_script[] =
+	"local M = {}\n"
+	"function M.route(request, context)\n"
+	"  local id = request.cluster_id\n"
+	"  if id == nil then return 'stable', 'no id' end\n"
+	"  if id == 'loop' then while true do end end\n"
+	"  if id == 'loop-in-pcall' then\n"
+	"    while true do pcall(function() while true do end end) end\n"
+	"  end\n"
+	"  if id == 'bomb' then local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end end\n"
+	"  if id == 'bomb-in-pcall' then\n"
+	"    while true do pcall(function() local s = 'x' while true do s = s .. s end end) end\n"
+	"  end\n"
+	"  if id == 'error' then error('asked to fail') end\n"
+	"  if id == 'number' then return 42 end\n"
+	"  if id == 'other-string' then return 'beta' end\n"
+	"  if id == 'bad-reason' then return 'canary', {} end\n"
+	"  if id:sub(1, 2) == 'c-' then return 'canary', 'prefix c-' end\n"
+	"  return 'stable', 'default'\n"
+	"end\n"
+	"return M\n";
+
+static void test_decides_with_reason(void **state)
+{
+	struct routing *r = load_ok(*state, good_script);
+	char reason[64];
+	assert_int_equal(decide(r, "c-1", reason, sizeof(reason)), GCS_CANARY);
+	assert_string_equal(reason, "prefix c-");
+	assert_int_equal(decide(r, "x-1", reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "default");
+	assert_int_equal(decide(r, NULL, reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "no id");
+	routing_free(r);
+}
+
+static void test_no_canary_never_calls_the_script(void **state)
+{
+	struct fixture *fx = *state;
+	write_text(fx->script, "return { route = function() return 'canary', 'always' end }\n");
+	char err[256];
+	struct routing *r = routing_new(&fx->cfg, "1.1.3", NULL, err, sizeof(err));
+	assert_non_null(r);
+	char reason[64];
+	assert_int_equal(decide(r, "c-1", reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "no canary version");
+	routing_free(r);
+}
+
+static void test_request_and_context_fields(void **state)
+{
+	struct routing *r = load_ok(
+		*state, "return { route = function(q, c)\n"
+			"  return 'stable', table.concat({q.api, q.ocp_version or '-', q.user_agent,\n"
+			"    q.remote_addr or '-', c.stable_version, c.canary_version, c.app_name,\n"
+			"    c.environment, tostring(c.unleash)}, ' ')\n"
+			"end }\n");
+	char reason[256];
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "v2 4.17.0 insights-operator/4.17.0 127.0.0.1 1.1.3 1.2.0 gcs "
+				    "production nil");
+	routing_free(r);
+}
+
+static void expect_load_error(struct fixture *fx, const char *source, const char *want)
+{
+	char err[1024];
+	struct routing *r = load(fx, source, err, sizeof(err));
+	if (r) {
+		routing_free(r);
+		fail_msg("routing_new accepted a script that should fail with '%s'", want);
+	}
+	if (!strstr(err, want))
+		fail_msg("error '%s' does not contain '%s'", err, want);
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_syntax_error_names_file_and_line(void **state)
+{
+	struct fixture *fx = *state;
+	char want[160];
+	snprintf(want, sizeof(want), "%s:4:", fx->script);
+	expect_load_error(fx, "local M = {}\nfunction M.route()\n  return 'stable' +\nend\nreturn M\n",
+			  want);
+}
+
+static void test_runtime_error_names_file_and_line(void **state)
+{
+	struct fixture *fx = *state;
+	char want[160];
+	snprintf(want, sizeof(want), "%s:2: broken at load", fx->script);
+	expect_load_error(fx, "local M = {}\nerror('broken at load')\nreturn M\n", want);
+}
+
+static void test_error_in_route_on_samples(void **state)
+{
+	struct fixture *fx = *state;
+	char want[160];
+	snprintf(want, sizeof(want), "%s:1: attempt to index a nil value", fx->script);
+	expect_load_error(fx, "return { route = function(q) return q.cluster_id.x end }\n", want);
+}
+
+static void test_missing_file(void **state)
+{
+	struct fixture *fx = *state;
+	char err[512];
+	snprintf(fx->script, sizeof(fx->script), "%s/absent.lua", fx->dir);
+	assert_null(routing_new(&fx->cfg, "1.1.3", "1.2.0", err, sizeof(err)));
+	assert_non_null(strstr(err, fx->script));
+	assert_non_null(strstr(err, "No such file"));
+}
+
+static void test_route_missing(void **state)
+{
+	expect_load_error(*state, "return { rout = function() return 'stable' end }\n",
+			  "no function route");
+	expect_load_error(*state, "return 'stable'\n", "must return a table");
+}
+
+static void test_wrong_return_on_samples(void **state)
+{
+	expect_load_error(*state, "return { route = function() return 'yes' end }\n",
+			  "route returned the string \"yes\"");
+	expect_load_error(*state, "return { route = function() end }\n",
+			  "route returned a nil value");
+}
+
+static void test_failing_example_rejects(void **state)
+{
+	expect_load_error(*state,
+			  "return { route = function() return 'stable' end,\n"
+			  "  examples = { { request = { api = 'v1' }, expect = 'stable' },\n"
+			  "               { request = { cluster_id = 'a', api = 'v1' }, expect = "
+			  "'canary' } } }\n",
+			  "examples[2]: expected canary, route returned stable");
+	expect_load_error(*state,
+			  "return { route = function() return 'stable' end,\n"
+			  "  examples = { { request = { api = 'v1' }, expect = 'maybe' } } }\n",
+			  "examples[1].expect");
+}
+
+static void test_examples_with_context(void **state)
+{
+	struct routing *r = load_ok(
+		*state, "return { route = function(q, c)\n"
+			"  if c.unleash and c.unleash.enabled then return 'canary' end\n"
+			"  return 'stable' end,\n"
+			"  examples = {\n"
+			"    { request = { api = 'v1' }, expect = 'stable' },\n"
+			"    { request = { api = 'v1' }, context = { unleash = { enabled = true } },\n"
+			"      expect = 'canary' } } }\n");
+	routing_free(r);
+}
+
+static void test_sandbox(void **state)
+{
+	struct fixture *fx = *state;
+	write_module(fx, "helper.lua", "return { answer = function() return 'stable' end }\n");
+	struct routing *r = load_ok(
+		fx, "assert(io == nil and debug == nil and dofile == nil and loadfile == nil)\n"
+		    "assert(os.execute == nil and os.getenv == nil and os.remove == nil)\n"
+		    "assert(type(os.time()) == 'number' and type(os.clock()) == 'number')\n"
+		    "assert(package.loadlib == nil and package.cpath == '')\n"
+		    "local bytecode = string.dump(function() return 1 end)\n"
+		    "assert(load(bytecode) == nil)\n"
+		    "assert(load(bytecode, 'x', 'b') == nil)\n"
+		    "assert(load('return 7')() == 7)\n"
+		    "assert(load('return x', 'c', 't', { x = 8 })() == 8)\n"
+		    "assert(require('cjson').decode('[1,2]')[2] == 2)\n"
+		    "assert(require('gcs').murmur3('hello', 0) == 0x248bfa47)\n"
+		    "assert(not pcall(require, 'io'))\n"
+		    "assert(not pcall(require, '..secret'))\n"
+		    "print('sandbox ok')\n"
+		    "local helper = require 'helper'\n"
+		    "return { route = function() return helper.answer(), 'helper' end }\n");
+	char reason[64];
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "helper");
+	routing_free(r);
+}
+
+static void expect_contained(struct routing *r, const char *cluster, const char *kind)
+{
+	char series[64];
+	snprintf(series, sizeof(series), "gcs_routing_errors_total{kind=\"%s\"}", kind);
+	unsigned long long before = counter(series);
+	char reason[64];
+	assert_int_equal(decide(r, cluster, reason, sizeof(reason)), GCS_STABLE);
+	char want[64];
+	snprintf(want, sizeof(want), "routing failed: %s", kind);
+	assert_string_equal(reason, want);
+	assert_int_equal(counter(series), before + 1);
+	/* the worker still answers afterwards */
+	assert_int_equal(decide(r, "c-after", reason, sizeof(reason)), GCS_CANARY);
+}
+
+static void test_containment(void **state)
+{
+	struct routing *r = load_ok(*state, good_script);
+	expect_contained(r, "loop", "budget");
+	expect_contained(r, "loop-in-pcall", "budget");
+	expect_contained(r, "bomb", "memory");
+	expect_contained(r, "bomb-in-pcall", "memory");
+	expect_contained(r, "error", "error");
+	expect_contained(r, "number", "result");
+	expect_contained(r, "other-string", "result");
+	expect_contained(r, "bad-reason", "result");
+	routing_free(r);
+}
+
+static void test_reload_keeps_previous_on_failure(void **state)
+{
+	struct fixture *fx = *state;
+	struct routing *r = load_ok(fx, "return { route = function() return 'canary', 'A' end }\n");
+	char reason[64];
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
+
+	unsigned long long failed = counter("gcs_routing_reloads_total{result=\"failed\"}");
+	write_text(fx->script, "return { route = function() return 'canary' end\n");
+	assert_int_equal(routing_reload(r), -1);
+	write_text(fx->script, "return { route = function() while true do end end }\n");
+	assert_int_equal(routing_reload(r), -1);
+	assert_int_equal(counter("gcs_routing_reloads_total{result=\"failed\"}"), failed + 2);
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
+	assert_string_equal(reason, "A");
+
+	write_text(fx->script, "return { route = function() return 'stable', 'B' end }\n");
+	assert_int_equal(routing_reload(r), 0);
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "B");
+	routing_free(r);
+}
+
+struct thread_call {
+	struct routing *r;
+	enum gcs_channel channel;
+	char reason[64];
+};
+
+static void *decide_in_thread(void *arg)
+{
+	struct thread_call *c = arg;
+	c->channel = decide(c->r, "x", c->reason, sizeof(c->reason));
+	return NULL;
+}
+
+static void test_other_thread_picks_up_reload(void **state)
+{
+	struct fixture *fx = *state;
+	struct routing *r = load_ok(fx, "return { route = function() return 'canary', 'A' end }\n");
+	/* One thread decides before and after the reload, so its own state
+	 * must be rebuilt, not created fresh. */
+	struct thread_call first = {.r = r};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, decide_in_thread, &first), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(first.channel, GCS_CANARY);
+
+	char reason[64];
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
+	write_text(fx->script, "return { route = function() return 'stable', 'B' end }\n");
+	assert_int_equal(routing_reload(r), 0);
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "B");
+
+	struct thread_call second = {.r = r};
+	assert_int_equal(pthread_create(&t, NULL, decide_in_thread, &second), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(second.channel, GCS_STABLE);
+	assert_string_equal(second.reason, "B");
+	routing_free(r);
+}
+
+static void test_unleash_generations(void **state)
+{
+	struct routing *r = load_ok(
+		*state, "return { route = function(q, c)\n"
+			"  if c.unleash == nil then return 'stable', 'nil' end\n"
+			"  return c.unleash.enabled and 'canary' or 'stable', c.unleash.name\n"
+			"end }\n");
+	char reason[64];
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "nil");
+	routing_set_unleash(r, "{\"name\": \"t1\", \"enabled\": true}");
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
+	assert_string_equal(reason, "t1");
+	/* not JSON: ignored, the previous toggle stays */
+	routing_set_unleash(r, "{\"name\": ");
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
+	routing_set_unleash(r, "{\"name\": \"t2\", \"enabled\": false}");
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "t2");
+	routing_set_unleash(r, NULL);
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "nil");
+	routing_free(r);
+}
+
+/* A reload checks the script against the current toggle too. */
+static void test_reload_checks_current_toggle(void **state)
+{
+	struct fixture *fx = *state;
+	struct routing *r = load_ok(fx, "return { route = function() return 'stable' end }\n");
+	routing_set_unleash(r, "{\"name\": \"t\", \"enabled\": true, \"strategies\": []}");
+	write_text(fx->script, "return { route = function(q, c)\n"
+			       "  if c.unleash and #c.unleash.strategies == 0 then error('none') end\n"
+			       "  return 'stable' end }\n");
+	assert_int_equal(routing_reload(r), -1);
+	routing_free(r);
+}
+
+static void test_modules_are_part_of_the_snapshot(void **state)
+{
+	struct fixture *fx = *state;
+	write_module(fx, "policy.lua", "return { channel = 'canary' }\n");
+	struct routing *r = load_ok(
+		fx, "return { route = function() return require('policy').channel, 'mod' end }\n");
+	/* changed on disk but not reloaded: workers keep the checked text */
+	write_module(fx, "policy.lua", "return { channel = 'stable' }\n");
+	char reason[64];
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
+	assert_int_equal(routing_reload(r), 0);
+	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
+	routing_free(r);
+}
+
+static bool wait_for_channel(struct routing *r, enum gcs_channel want, const char *want_reason)
+{
+	char reason[64];
+	for (int i = 0; i < 400; i++) {
+		if (decide(r, "x", reason, sizeof(reason)) == want &&
+		    strcmp(reason, want_reason) == 0)
+			return true;
+		usleep(25 * 1000);
+	}
+	return false;
+}
+
+static void test_watch_reloads_on_change(void **state)
+{
+	struct fixture *fx = *state;
+	struct routing *r = load_ok(fx, "return { route = function() return 'canary', 'A' end }\n");
+	assert_int_equal(routing_start_watch(r), 0);
+	write_text(fx->script, "return { route = function() return 'stable', 'B' end }\n");
+	assert_true(wait_for_channel(r, GCS_STABLE, "B"));
+
+	/* a ConfigMap-style swap: the file is a symlink through ..data */
+	char path[256], target[256];
+	snprintf(path, sizeof(path), "%s/..v1", fx->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/..v1/routing.lua", fx->dir);
+	write_text(path, "return { route = function() return 'canary', 'C' end }\n");
+	snprintf(path, sizeof(path), "%s/..data", fx->dir);
+	assert_int_equal(symlink("..v1", path), 0);
+	snprintf(target, sizeof(target), "%s/routing.lua.new", fx->dir);
+	assert_int_equal(symlink("..data/routing.lua", target), 0);
+	assert_int_equal(rename(target, fx->script), 0);
+	assert_true(wait_for_channel(r, GCS_CANARY, "C"));
+
+	snprintf(path, sizeof(path), "%s/..v2", fx->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/..v2/routing.lua", fx->dir);
+	write_text(path, "return { route = function() return 'stable', 'D' end }\n");
+	snprintf(target, sizeof(target), "%s/..data.new", fx->dir);
+	assert_int_equal(symlink("..v2", target), 0);
+	snprintf(path, sizeof(path), "%s/..data", fx->dir);
+	assert_int_equal(rename(target, path), 0);
+	assert_true(wait_for_channel(r, GCS_STABLE, "D"));
+	routing_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_decides_with_reason, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_canary_never_calls_the_script, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_request_and_context_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syntax_error_names_file_and_line, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_runtime_error_names_file_and_line, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_error_in_route_on_samples, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_return_on_samples, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failing_example_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_examples_with_context, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_containment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_keeps_previous_on_failure, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_other_thread_picks_up_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unleash_generations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_checks_current_toggle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_modules_are_part_of_the_snapshot, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_watch_reloads_on_change, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("routing", tests, NULL, NULL);
+}
