@@ -398,8 +398,14 @@ static bool uri_remove_dots(char *path)
 		} else if (strcmp(in, "/.") == 0) {
 			in[1] = '\0';
 		} else if (strncmp(in, "/../", 4) == 0 || strcmp(in, "/..") == 0) {
-			in += 2;
-			*in = '/';
+			/* "/../x" becomes "/x", "/.." becomes "/"; either drops
+			 * the last segment written. */
+			if (in[3] == '/') {
+				in += 3;
+			} else {
+				in += 2;
+				*in = '/';
+			}
 			while (out > path && *--out != '/')
 				;
 		} else if (strcmp(in, ".") == 0 || strcmp(in, "..") == 0) {
@@ -1942,11 +1948,11 @@ int js_validate(const struct js_registry *reg, const char *id, const json_t *ins
                 js_report_fn report, void *ud)
 {
 	const struct js_node *root = NULL;
-	for (size_t i = 0; !root && id[0] && i < reg->n_docs; i++)
+	for (size_t i = 0; reg && id && !root && id[0] && i < reg->n_docs; i++)
 		root = find_resource(reg->docs[i], id);
 	if (!root) {
 		char msg[512];
-		snprintf(msg, sizeof(msg), "no schema with $id \"%s\" is registered", id);
+		snprintf(msg, sizeof(msg), "no schema with $id \"%s\" is registered", id ? id : "");
 		if (report)
 			report(ud, "", msg);
 		return 1;

@@ -163,6 +163,11 @@ static void test_strings(void **state)
 	/* ECMA-262: "$" does not match before a final newline. */
 	expect(s, "{\"p\": \"abc\\n\"}",
 	       (const char *const[]){"/p: \"abc\\n\" does not match ^[a-z]+$", NULL});
+	/* ECMA-262 escapes and Unicode property names. */
+	expect("{\"pattern\": \"^\\\\u0041\\\\p{Letter}\\\\P{Number}$\"}", "\"A\u00e9x\"", NONE);
+	expect("{\"pattern\": \"^\\\\u0041\\\\p{Letter}\\\\P{Number}$\"}", "\"Ax1\"",
+	       (const char *const[]){": \"Ax1\" does not match ^\\u0041\\p{Letter}\\P{Number}$",
+	                             NULL});
 	/* Long values are cut in the message. */
 	expect(s, "{\"p\": \"0123456789012345678901234567890123456789XYZ\"}",
 	       (const char *const[]){"/p: \"0123456789012345678901234567890123456789\"... does "
@@ -360,6 +365,38 @@ static void keep_last_message(void *ud, const char *pointer, const char *message
 	struct last_message *last = ud;
 	snprintf(last->message, sizeof(last->message), "%s", message);
 	last->pointer_length = strlen(pointer);
+}
+
+static void test_ref_relative_uris(void **state)
+{
+	(void)state;
+	struct js_registry *reg = js_registry_new();
+	json_t *a = parse("{\"$id\": \"http://example.com/a/b/c.json\", \"properties\": {"
+	                  "\"up\": {\"$ref\": \"../d.json\"}, \"abs\": {\"$ref\": \"/e.json\"},"
+	                  "\"inner\": {\"$ref\": \"sub/f.json#/$defs/s\"}},"
+	                  "\"$defs\": {\"f\": {\"$id\": \"sub/f.json\", \"$defs\": {\"s\": "
+	                  "{\"type\": \"string\"}}}}}");
+	json_t *d = parse("{\"$id\": \"http://example.com/a/d.json\", \"type\": \"integer\"}");
+	json_t *e = parse("{\"$id\": \"http://example.com/e.json\", \"type\": \"boolean\"}");
+	struct problems got = {0};
+	assert_int_equal(js_registry_add(reg, a, "a", collect, &got), 0);
+	assert_int_equal(js_registry_add(reg, d, "d", collect, &got), 0);
+	assert_int_equal(js_registry_add(reg, e, "e", collect, &got), 0);
+	json_t *bad = parse("{\"up\": \"x\", \"abs\": 1, \"inner\": 2}");
+	int n = js_validate(reg, "http://example.com/a/b/c.json", bad, collect, &got);
+	expect_lines(&got, n,
+	             (const char *const[]){"/up: expected integer, got string",
+	                                   "/abs: expected boolean, got integer",
+	                                   "/inner: expected string, got integer", NULL});
+	/* The embedded resource is addressable on its own. */
+	got.n = 0;
+	assert_int_equal(js_validate(reg, "http://example.com/a/b/sub/f.json", bad, collect, &got),
+	                 0);
+	json_decref(bad);
+	json_decref(a);
+	json_decref(d);
+	json_decref(e);
+	js_registry_free(reg);
 }
 
 static void test_ref_cycles(void **state)
@@ -855,6 +892,7 @@ int main(void)
 	    cmocka_unit_test(test_combinators),
 	    cmocka_unit_test(test_ref),
 	    cmocka_unit_test(test_ref_between_schemas),
+	    cmocka_unit_test(test_ref_relative_uris),
 	    cmocka_unit_test(test_ref_cycles),
 	    cmocka_unit_test(test_schema_errors),
 	    cmocka_unit_test(test_real_conditions),
