@@ -1,0 +1,277 @@
+"""build/gcs --check downloading over HTTP from a real server on 127.0.0.1
+that misbehaves on purpose (tests/support/download_server.py).
+
+Transient failures (reset, timeout, 5xx, 429) are retried up to
+GCS_FETCH_TRIES; permanent ones (404, 403, bad redirect, too large, invalid
+content) fail at the first try. The server's request log counts the tries.
+"""
+import os
+import socket
+import sys
+
+import pytest
+
+from conftest import ROOT
+from trees import (assert_accepted, assert_problem, assert_refused, copy_tree, describe,
+                   rule_index, stderr_lines)
+
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+from download_server import DownloadServer  # noqa: E402
+
+V1 = "v1/rules.json"
+V2D_120 = "v2/remote_configurations/config_default.json"
+V2V_120 = "v2/remote_configurations/config_validation.json"
+
+
+@pytest.fixture
+def served(tmp_path):
+    tree = copy_tree(tmp_path / "root")
+    srv = DownloadServer(tree.root).start()
+    yield tree, srv
+    srv.stop()
+
+
+def check(served, stable="1.1.3", canary="1.2.0", **env):
+    tree, srv = served
+    env.setdefault("GCS_CONDITIONS_URL", srv.url + "/{version}")
+    return tree.check(stable=stable, canary=canary, **env)
+
+
+def tree_paths(tree, version):
+    return ["/%s/%s" % (version, rel) for rel in [V1, "v2/cluster_version_mapping.json"] + tree.mapped_files(version)]
+
+
+# --- the good path -----------------------------------------------------------
+
+def test_valid_tree_over_http_accepted(served):
+    tree, srv = served
+    res = check(served)
+    assert_accepted(res)
+    for v in ("1.1.3", "1.2.0"):
+        assert [line for line in res.stdout.splitlines() if v in line], describe(res)
+        for path in tree_paths(tree, v):
+            assert srv.count(path) >= 1, "%s never requested: %s" % (path, srv.requests())
+            assert all(r["status"] == 200 for r in srv.requests() if r["path"] == path)
+
+
+def test_equal_versions_fetched_once(served):
+    tree, srv = served
+    assert_accepted(check(served, stable="1.1.3", canary="none"))
+    alone = {p: srv.count(p) for p in tree_paths(tree, "1.1.3")}
+    srv.clear_log()
+    assert_accepted(check(served, stable="1.1.3", canary="1.1.3"))
+    assert srv.count("/1.1.3/" + V1) == 1, srv.requests()
+    assert {p: srv.count(p) for p in tree_paths(tree, "1.1.3")} == alone, srv.requests()
+    assert srv.count() == sum(alone.values()), srv.requests()
+
+
+def test_schema_problem_over_http_names_the_file(served):
+    tree, _ = served
+    doc = tree.load("1.2.0", V2D_120)
+    i = rule_index(doc["conditional_gathering_rules"], "logs_of_namespace")
+    doc["conditional_gathering_rules"][i]["gathering_functions"]["logs_of_namespace"]["tail_lines"] = 5000
+    tree.dump("1.2.0", V2D_120, doc)
+    res = check(served)
+    want = ("canary 1.2.0: %s: /conditional_gathering_rules/%d/gathering_functions/logs_of_namespace/"
+            "tail_lines: 5000 is greater than the maximum 4096" % (V2D_120, i))
+    assert_refused(res)
+    assert want in stderr_lines(res), describe(res)
+
+
+def test_invalid_content_not_retried(served):
+    """An HTML error page served with 200 is invalid content: permanent."""
+    tree, srv = served
+    tree.write_text("1.2.0", V1, "<html><body>Service Unavailable</body></html>")
+    res = check(served)
+    assert_problem(res, "canary", "1.2.0", V1)
+    assert srv.count("/1.2.0/" + V1) == 1, srv.requests()
+
+
+# --- permanent HTTP failures -------------------------------------------------
+
+def test_missing_version_404_one_try(served):
+    _, srv = served
+    res = check(served, canary="9.9.9")
+    assert_refused(res)
+    lines = [line for line in stderr_lines(res) if "canary 9.9.9" in line]
+    assert lines and any("404" in line for line in lines), describe(res)
+    assert srv.count(prefix="/9.9.9/") == 1, srv.requests()
+
+
+@pytest.mark.parametrize("status", [404, 403, 410])
+def test_permanent_status_on_mapped_file_one_try(served, status):
+    _, srv = served
+    path = "/1.2.0/" + V2V_120
+    srv.add_fault(path, "status", status=status)
+    res = check(served)
+    assert_problem(res, "canary", "1.2.0", V2V_120, pattern=str(status))
+    assert srv.count(path) == 1, srv.requests()
+
+
+# --- transient HTTP failures -------------------------------------------------
+
+def test_503_twice_then_200_accepted_after_3_tries(served):
+    _, srv = served
+    path = "/1.2.0/" + V1
+    srv.add_fault(path, "status", status=503, times=2)
+    res = check(served)
+    assert_accepted(res)
+    assert srv.count(path) == 3, srv.requests()
+
+
+@pytest.mark.parametrize("tries", [1, 3])
+def test_503_always_refused_after_all_tries(served, tries):
+    _, srv = served
+    path = "/1.1.3/v2/cluster_version_mapping.json"
+    srv.add_fault(path, "status", status=503)
+    res = check(served, GCS_FETCH_TRIES=tries)
+    assert_problem(res, "stable", "1.1.3", "v2/cluster_version_mapping.json", pattern="503")
+    assert srv.count(path) == tries, srv.requests()
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_other_5xx_once_retried(served, status):
+    _, srv = served
+    path = "/1.1.3/" + V1
+    srv.add_fault(path, "status", status=status, times=1)
+    assert_accepted(check(served))
+    assert srv.count(path) == 2, srv.requests()
+
+
+def test_429_then_200_retried(served):
+    _, srv = served
+    path = "/1.2.0/" + V2D_120
+    srv.add_fault(path, "status", status=429, times=1)
+    assert_accepted(check(served))
+    assert srv.count(path) == 2, srv.requests()
+
+
+def test_429_always_refused(served):
+    _, srv = served
+    path = "/1.2.0/" + V2D_120
+    srv.add_fault(path, "status", status=429)
+    res = check(served, GCS_FETCH_TRIES=2)
+    assert_problem(res, "canary", "1.2.0", V2D_120, pattern="429")
+    assert srv.count(path) == 2, srv.requests()
+
+
+def test_slow_beyond_timeout_refused(served):
+    _, srv = served
+    path = "/1.1.3/" + V1
+    srv.add_fault(path, "slow", seconds=30)
+    res = check(served, GCS_FETCH_TIMEOUT_MS=500, GCS_FETCH_TRIES=2)
+    assert_problem(res, "stable", "1.1.3", V1, pattern=r"time(d)?[ -]?out")
+    assert srv.count(path) == 2, srv.requests()
+
+
+def test_slow_once_then_fast_accepted(served):
+    _, srv = served
+    path = "/1.2.0/" + V1
+    srv.add_fault(path, "slow", seconds=30, times=1)
+    assert_accepted(check(served, GCS_FETCH_TIMEOUT_MS=500))
+    assert srv.count(path) == 2, srv.requests()
+
+
+@pytest.mark.parametrize("kind", ["drop", "close", "truncate"])
+def test_connection_dropped_once_retried(served, kind):
+    _, srv = served
+    path = "/1.2.0/" + V2V_120
+    srv.add_fault(path, kind, times=1)
+    assert_accepted(check(served))
+    assert srv.count(path) == 2, srv.requests()
+
+
+def test_connection_dropped_always_refused(served):
+    _, srv = served
+    path = "/1.2.0/" + V2V_120
+    srv.add_fault(path, "drop")
+    res = check(served, GCS_FETCH_TRIES=2)
+    assert_problem(res, "canary", "1.2.0", V2V_120)
+    assert srv.count(path) == 2, srv.requests()
+
+
+def test_connection_refused(served):
+    """Nothing listens on the port: a transient failure, refused after the tries."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    res = check(served, GCS_CONDITIONS_URL="http://127.0.0.1:%d/{version}" % port, GCS_FETCH_TRIES=2)
+    assert_refused(res)
+    assert [line for line in stderr_lines(res) if "stable 1.1.3" in line or "canary 1.2.0" in line], describe(res)
+
+
+# --- redirects ---------------------------------------------------------------
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://127.0.0.1:1/rules.json",
+                                      "gopher://127.0.0.1:1/x", "dict://127.0.0.1:1/x"])
+def test_redirect_to_other_scheme_refused(served, location):
+    _, srv = served
+    path = "/1.2.0/" + V1
+    srv.add_fault(path, "redirect", location=location)
+    res = check(served)
+    assert_problem(res, "canary", "1.2.0", V1, pattern=r"redirect|refus|scheme|protocol|not allowed")
+    assert "root:" not in res.stdout + res.stderr, describe(res)
+    assert srv.count(path) == 1, srv.requests()
+
+
+def test_redirect_to_file_url_of_a_valid_file_refused(served):
+    """Refused for its scheme, not because the content happened to be bad."""
+    tree, srv = served
+    path = "/1.2.0/" + V1
+    srv.add_fault(path, "redirect", location="file://" + tree.path("1.2.0", V1))
+    res = check(served)
+    assert_problem(res, "canary", "1.2.0", V1, pattern=r"redirect|refus|scheme|protocol|not allowed")
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_redirect_http_to_http_followed(served, code):
+    tree, srv = served
+    moved = copy_tree(os.path.join(tree.root, "moved"), versions=("1.2.0",))
+    assert moved.load("1.2.0", V1)
+    path = "/1.2.0/" + V1
+    srv.add_fault(path, "redirect", status=code, location="/moved/1.2.0/" + V1)
+    res = check(served)
+    assert_accepted(res)
+    assert srv.count(path) == 1, srv.requests()
+    assert srv.count("/moved/1.2.0/" + V1) == 1, srv.requests()
+
+
+def test_redirect_absolute_http_url_followed(served):
+    tree, srv = served
+    copy_tree(os.path.join(tree.root, "moved"), versions=("1.1.3",))
+    path = "/1.1.3/v2/cluster_version_mapping.json"
+    srv.add_fault(path, "redirect", location=srv.url + "/moved" + path)
+    res = check(served)
+    assert_accepted(res)
+    assert srv.count("/moved" + path) == 1, srv.requests()
+
+
+def test_redirect_loop_refused(served):
+    _, srv = served
+    path = "/1.2.0/" + V1
+    srv.add_fault(path, "redirect", location=path)
+    res = check(served, GCS_FETCH_TRIES=1, GCS_FETCH_TIMEOUT_MS=5000)
+    assert_problem(res, "canary", "1.2.0", V1)
+    assert srv.count(path) <= 100, "%d requests in a redirect loop" % srv.count(path)
+
+
+# --- size --------------------------------------------------------------------
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_huge_body_refused_with_the_size(served, chunked):
+    _, srv = served
+    path = "/1.2.0/" + V2D_120
+    srv.add_fault(path, "huge", size=20 * 1024 * 1024, chunked=chunked)
+    res = check(served, GCS_MAX_FILE_BYTES=65536)
+    assert_problem(res, "canary", "1.2.0", V2D_120, pattern="65536")
+    assert srv.count(path) == 1, srv.requests()
+
+
+def test_huge_body_over_default_cap_refused(served):
+    _, srv = served
+    path = "/1.1.3/" + V1
+    srv.add_fault(path, "huge", size=9 * 1024 * 1024, chunked=True)
+    res = check(served)
+    assert_problem(res, "stable", "1.1.3", V1, pattern=r"8388608|8 ?MiB")
+    assert srv.count(path) == 1, srv.requests()
