@@ -28,6 +28,10 @@ local unleash = require "unleash"
 
 local M = {}
 
+-- The lists, so that tests and tools can read (or, in tests, extend) them.
+M.force_canary = force_canary
+M.force_stable = force_stable
+
 function M.route(request, context)
   local cluster_id = request.cluster_id
 

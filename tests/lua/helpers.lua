@@ -1,0 +1,72 @@
+-- Shared by the routing specs: requests, contexts and Unleash toggles shaped
+-- as the server builds them (see scripts/README.md).
+
+local M = {}
+
+M.CLUSTER = "8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31"
+
+-- Loads scripts/routing.lua afresh, as the server does: exactly that file.
+function M.load_routing()
+  return assert(dofile("scripts/routing.lua"))
+end
+
+function M.request(cluster_id, overrides)
+  local request = {
+    cluster_id = cluster_id,
+    api = "v2",
+    ocp_version = "4.17.0",
+    user_agent = "insights-operator/4.17.0" .. (cluster_id and (" cluster/" .. cluster_id) or ""),
+    remote_addr = "127.0.0.1",
+  }
+  for k, v in pairs(overrides or {}) do
+    request[k] = v
+  end
+  return request
+end
+
+function M.context(toggle)
+  return {
+    stable_version = "1.1.3",
+    canary_version = "1.2.0",
+    app_name = "gcs",
+    environment = "production",
+    unleash = toggle,
+  }
+end
+
+-- A toggle as the Unleash client API serves it, with one flexibleRollout
+-- strategy; constraints optional.
+function M.rollout(percent, constraints, name)
+  name = name or "insights-operator-gathering-conditions-service"
+  return {
+    name = name,
+    type = "release",
+    enabled = true,
+    project = "default",
+    stale = false,
+    impressionData = false,
+    strategies = {
+      {
+        name = "flexibleRollout",
+        constraints = constraints or {},
+        parameters = { rollout = tostring(percent), stickiness = "default", groupId = name },
+        variants = {},
+      },
+    },
+    variants = {},
+  }
+end
+
+-- Random version 4 UUIDs, as cluster IDs are.
+function M.cluster_ids(n, seed)
+  math.randomseed(seed)
+  local ids = {}
+  for i = 1, n do
+    ids[i] = string.format("%08x-%04x-4%03x-%04x-%012x", math.random(0, 0xffffffff),
+      math.random(0, 0xffff), math.random(0, 0xfff), math.random(0x8000, 0xbfff),
+      math.random(0, 0xffffffffffff))
+  end
+  return ids
+end
+
+return M
