@@ -1,0 +1,100 @@
+-- Canary routing: decides, for each request, whether a cluster receives the
+-- stable or the canary version of the gathering conditions.
+--
+-- The rules, in order (the first that applies decides):
+--   1. no cluster ID in the request          -> stable
+--   2. cluster ID listed in force_stable     -> stable
+--   3. cluster ID listed in force_canary     -> canary
+--   4. the Unleash toggle is not known (yet) -> stable
+--   5. otherwise the Unleash gradual rollout decides
+--
+-- The contract with the server (what request and context hold, what route
+-- may return, the gcs module, limits, reloading) is in scripts/README.md.
+-- The server reloads this file by itself a few seconds after it changes; a
+-- version that fails its checks is rejected and the previous one keeps running.
+
+-- Clusters that always get the canary version, whatever Unleash says.
+-- One cluster ID per line, in quotes, followed by "= true,". For example:
+--   ["8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31"] = true,
+local force_canary = {
+}
+
+-- Clusters that never get the canary version, whatever Unleash says.
+-- This list wins over force_canary.
+local force_stable = {
+}
+
+local unleash = require "unleash"
+
+local M = {}
+
+-- The lists, so that tests and tools can read (or, in tests, extend) them.
+M.force_canary = force_canary
+M.force_stable = force_stable
+
+function M.route(request, context)
+  local cluster_id = request.cluster_id
+
+  if cluster_id == nil then
+    return "stable", "no cluster id"
+  end
+  if force_stable[cluster_id] then
+    return "stable", "force_stable list"
+  end
+  if force_canary[cluster_id] then
+    return "canary", "force_canary list"
+  end
+  if context.unleash == nil then
+    return "stable", "unleash toggle unknown"
+  end
+
+  local enabled = unleash.is_enabled(context.unleash, {
+    userId = cluster_id,
+    appName = context.app_name,
+    environment = context.environment,
+    remoteAddress = request.remote_addr,
+    properties = { ocpVersion = request.ocp_version },
+  })
+  if enabled then
+    return "canary", "unleash rollout"
+  end
+  return "stable", "unleash rollout"
+end
+
+-- A toggle as Unleash serves it, rolled out to the given percentage of clusters.
+local function rollout_example(percent)
+  return {
+    name = "example",
+    enabled = true,
+    strategies = {
+      {
+        name = "flexibleRollout",
+        constraints = {},
+        parameters = { rollout = tostring(percent), stickiness = "default", groupId = "example" },
+      },
+    },
+  }
+end
+
+-- Checked by the server before it accepts this file (and by the tests): each
+-- request must get the expected channel. Without a context, the toggle is nil.
+M.examples = {
+  { request = { api = "v1" }, expect = "stable" },
+  { request = { api = "v2", ocp_version = "4.17.0" }, expect = "stable" },
+  {
+    request = { api = "v2", cluster_id = "8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31", ocp_version = "4.17.0" },
+    expect = "stable",
+  },
+  {
+    request = { api = "v1", cluster_id = "8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31" },
+    context = { unleash = rollout_example(100) },
+    expect = "canary",
+  },
+  {
+    request = { api = "v1", cluster_id = "8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31" },
+    context = { unleash = rollout_example(0) },
+    expect = "stable",
+  },
+}
+
+return M

@@ -1,0 +1,43 @@
+// Copies scripts/*.lua into the two places a cluster reads them from:
+// deploy/base/routing/ (kustomize only reads files below its own directory)
+// and the gcs-routing ConfigMap embedded in deploy/openshift-template.yaml.
+//
+//   node tests/deploy/sync-scripts.mjs [CACHE]     (CACHE: tests/.cache/deploy-npm)
+import fs from "node:fs";
+import path from "node:path";
+import { ROOT, loadDeps } from "./manifests.mjs";
+
+const cache = path.resolve(process.argv[2] ?? path.join(ROOT, "tests", ".cache", "deploy-npm"));
+const { YAML } = await loadDeps(cache);
+
+const scriptsDir = path.join(ROOT, "scripts");
+const scripts = fs.readdirSync(scriptsDir).filter((f) => f.endsWith(".lua")).sort();
+const contents = Object.fromEntries(scripts.map((f) => [f, fs.readFileSync(path.join(scriptsDir, f), "utf8")]));
+
+const routingDir = path.join(ROOT, "deploy", "base", "routing");
+for (const f of fs.readdirSync(routingDir))
+	if (f.endsWith(".lua") && !Object.hasOwn(contents, f))
+		fs.rmSync(path.join(routingDir, f));
+for (const [f, text] of Object.entries(contents))
+	fs.writeFileSync(path.join(routingDir, f), text);
+
+const kustomization = path.join(ROOT, "deploy", "base", "kustomization.yaml");
+const kdoc = YAML.parseDocument(fs.readFileSync(kustomization, "utf8"));
+const generator = kdoc.get("configMapGenerator").items.find((g) => g.get("name") === "gcs-routing");
+generator.set("files", kdoc.createNode(scripts.map((f) => `routing/${f}`)));
+fs.writeFileSync(kustomization, kdoc.toString({ lineWidth: 0 }));
+
+const templateFile = path.join(ROOT, "deploy", "openshift-template.yaml");
+const tdoc = YAML.parseDocument(fs.readFileSync(templateFile, "utf8"));
+const configMap = tdoc.get("objects").items.find(
+	(o) => o.get("kind") === "ConfigMap" && o.getIn(["metadata", "name"]) === "gcs-routing");
+const data = new YAML.YAMLMap();
+for (const [f, text] of Object.entries(contents)) {
+	const value = new YAML.Scalar(text);
+	value.type = YAML.Scalar.BLOCK_LITERAL;
+	data.set(f, value);
+}
+configMap.set("data", data);
+fs.writeFileSync(templateFile, tdoc.toString({ lineWidth: 0 }));
+
+console.log(`synced ${scripts.join(", ")}`);
