@@ -20,10 +20,10 @@
 /* Startup never waits longer than this for Unleash: an outage must not
  * block a deployment. */
 #define FIRST_ANSWER_WAIT_MS 2000
-#define MAX_BACKOFF_S 60.0
-#define MAX_BODY_BYTES (32u << 20)
-#define CONNECT_TIMEOUT_MS 3000L
-#define TRANSFER_TIMEOUT_MS 10000L
+#define MAX_BACKOFF_S        60.0
+#define MAX_BODY_BYTES       (32u << 20)
+#define CONNECT_TIMEOUT_MS   3000L
+#define TRANSFER_TIMEOUT_MS  10000L
 
 struct unleash {
 	const struct gcs_config *cfg;
@@ -83,9 +83,8 @@ static int resolve_strategy_segments(json_t *strategy, json_t *segments)
 	json_t *ref;
 	json_array_foreach(refs, i, ref)
 	{
-		json_t *seg = json_is_integer(ref)
-				      ? segments_by_id(segments, json_integer_value(ref))
-				      : NULL;
+		json_t *seg =
+		    json_is_integer(ref) ? segments_by_id(segments, json_integer_value(ref)) : NULL;
 		json_t *seg_constraints = json_object_get(seg, "constraints");
 		if (!seg || (seg_constraints && !json_is_array(seg_constraints))) {
 			json_array_append(unresolved, ref);
@@ -105,14 +104,14 @@ static int resolve_strategy_segments(json_t *strategy, json_t *segments)
 }
 
 int unleash_extract_toggle(const char *body, size_t len, const char *name, char **toggle_json,
-			   char *err, size_t errlen)
+                           char *err, size_t errlen)
 {
 	*toggle_json = NULL;
 	json_error_t jerr;
 	json_t *doc = json_loadb(body, len, 0, &jerr);
 	if (!doc) {
 		snprintf(err, errlen, "client API answer is not JSON: line %d: %s", jerr.line,
-			 jerr.text);
+		         jerr.text);
 		return -1;
 	}
 	json_t *features = json_object_get(doc, "features");
@@ -230,7 +229,7 @@ int unleash_backup_write(const char *path, const char *toggle_json, char *err, s
 	}
 	size_t n = strlen(text);
 	bool ok = fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF && fflush(f) == 0 &&
-		  fsync(fileno(f)) == 0;
+	          fsync(fileno(f)) == 0;
 	int saved = errno;
 	if (fclose(f) != 0 && ok) {
 		ok = false;
@@ -337,7 +336,7 @@ static size_t on_header(char *buffer, size_t size, size_t nitems, void *userdata
 
 /* Lets unleash_stop interrupt a transfer instead of waiting for its timeout. */
 static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		       curl_off_t ulnow)
+                       curl_off_t ulnow)
 {
 	(void)dltotal;
 	(void)dlnow;
@@ -353,10 +352,10 @@ static struct curl_slist *request_headers(const struct unleash *u)
 	char line[1024];
 	struct curl_slist *h = NULL, *next;
 	const char *values[4][2] = {
-		{"Authorization", cfg->unleash_token},
-		{"UNLEASH-APPNAME", cfg->unleash_app_name},
-		{"UNLEASH-INSTANCEID", u->instance_id},
-		{"If-None-Match", u->etag},
+	    {"Authorization", cfg->unleash_token},
+	    {"UNLEASH-APPNAME", cfg->unleash_app_name},
+	    {"UNLEASH-INSTANCEID", u->instance_id},
+	    {"If-None-Match", u->etag},
 	};
 	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		if (!values[i][1] || !*values[i][1])
@@ -376,7 +375,7 @@ static struct curl_slist *request_headers(const struct unleash *u)
 static void adopt(struct unleash *u, char *toggle)
 {
 	bool same = u->known && ((!toggle && !u->toggle) ||
-				 (toggle && u->toggle && strcmp(toggle, u->toggle) == 0));
+	                         (toggle && u->toggle && strcmp(toggle, u->toggle) == 0));
 	if (same) {
 		free(toggle);
 		return;
@@ -390,7 +389,7 @@ static void adopt(struct unleash *u, char *toggle)
 	char pct_text[32];
 	snprintf(pct_text, sizeof(pct_text), "%g", pct);
 	log_msg(LOGL_INFO, toggle ? "Unleash toggle updated" : "Unleash toggle absent", "toggle",
-		u->cfg->unleash_toggle, "rollout", pct >= 0 ? pct_text : NULL, NULL);
+	        u->cfg->unleash_toggle, "rollout", pct >= 0 ? pct_text : NULL, NULL);
 
 	if (u->cfg->unleash_backup) {
 		char err[512];
@@ -422,7 +421,7 @@ static bool poll_once(struct unleash *u)
 	bool ok = false;
 	if (rc != CURLE_OK) {
 		snprintf(err, sizeof(err), "%s: %s", u->features_url,
-			 body.too_large ? "answer larger than the limit" : curl_easy_strerror(rc));
+		         body.too_large ? "answer larger than the limit" : curl_easy_strerror(rc));
 	} else if (status == 304) {
 		metrics_unleash_fetch("not_modified");
 		ok = true;
@@ -431,7 +430,8 @@ static bool poll_once(struct unleash *u)
 	} else {
 		char *toggle;
 		if (unleash_extract_toggle(body.data ? body.data : "", body.len,
-					   u->cfg->unleash_toggle, &toggle, err, sizeof(err)) == 0) {
+		                           u->cfg->unleash_toggle, &toggle, err,
+		                           sizeof(err)) == 0) {
 			metrics_unleash_fetch("ok");
 			adopt(u, toggle);
 			ok = true;
@@ -454,7 +454,7 @@ static bool poll_once(struct unleash *u)
 	/* Log the first failure of a run and then every tenth, not every poll. */
 	if (u->failures % 10 == 0)
 		log_msg(LOGL_WARN, "Unleash poll failed; keeping the last known state", "error",
-			err, "state", u->known ? "known" : "none", NULL);
+		        err, "state", u->known ? "known" : "none", NULL);
 	u->failures++;
 	return false;
 }
@@ -530,17 +530,17 @@ static int setup_curl(struct unleash *u)
 		return -1;
 	CURL *c = u->curl;
 	bool ok = curl_easy_setopt(c, CURLOPT_URL, u->features_url) == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS) == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, TRANSFER_TIMEOUT_MS) == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_USERAGENT, "gcs/" GCS_VERSION) == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_XFERINFODATA, u) == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
+	          curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	          curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS) == CURLE_OK &&
+	          curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, TRANSFER_TIMEOUT_MS) == CURLE_OK &&
+	          curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+	          curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK &&
+	          curl_easy_setopt(c, CURLOPT_USERAGENT, "gcs/" GCS_VERSION) == CURLE_OK &&
+	          curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+	          curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+	          curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK &&
+	          curl_easy_setopt(c, CURLOPT_XFERINFODATA, u) == CURLE_OK &&
+	          curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
 	return ok ? 0 : -1;
 }
 
@@ -611,7 +611,7 @@ struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *rout
 	int err = pthread_create(&u->thread, NULL, poll_loop, u);
 	if (err != 0) {
 		log_msg(LOGL_ERROR, "Unleash disabled: cannot start the polling thread", "error",
-			strerror(err), NULL);
+		        strerror(err), NULL);
 		pthread_cond_destroy(&u->cond);
 		pthread_mutex_destroy(&u->mu);
 		unleash_free(u);
@@ -628,7 +628,7 @@ struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *rout
 	pthread_mutex_unlock(&u->mu);
 	if (!answered)
 		log_msg(LOGL_WARN, "Unleash has not answered yet; serving without waiting", "url",
-			cfg->unleash_url, NULL);
+		        cfg->unleash_url, NULL);
 	return u;
 }
 

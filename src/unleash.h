@@ -25,7 +25,7 @@ void unleash_stop(struct unleash *u);
  * is NULL when the answer has no such feature; the caller frees it. Returns
  * -1 with err when the body is not a client API answer. */
 int unleash_extract_toggle(const char *body, size_t len, const char *name, char **toggle_json,
-			   char *err, size_t errlen);
+                           char *err, size_t errlen);
 
 /* The rollout percentage of an enabled toggle whose only strategy is
  * flexibleRollout; 0 for a disabled toggle; -1 otherwise (absent toggle,

@@ -36,10 +36,10 @@ static void test_extract_picks_the_named_toggle(void **state)
 	(void)state;
 	int rc;
 	char *t = extract("{\"version\":2,\"features\":["
-			  "{\"name\":\"other\",\"enabled\":false,\"strategies\":[]},"
-			  "{\"name\":\"canary\",\"enabled\":true,\"strategies\":[{\"name\":"
-			  "\"flexibleRollout\",\"parameters\":{\"rollout\":\"30\"}}]}]}",
-			  "canary", &rc);
+	                  "{\"name\":\"other\",\"enabled\":false,\"strategies\":[]},"
+	                  "{\"name\":\"canary\",\"enabled\":true,\"strategies\":[{\"name\":"
+	                  "\"flexibleRollout\",\"parameters\":{\"rollout\":\"30\"}}]}]}",
+	                  "canary", &rc);
 	assert_int_equal(rc, 0);
 	assert_non_null(t);
 	json_t *doc = json_loads(t, 0, NULL);
@@ -82,17 +82,17 @@ static void test_extract_resolves_segments_into_constraints(void **state)
 {
 	(void)state;
 	int rc;
-	char *t = extract(
-		"{\"features\":[{\"name\":\"canary\",\"enabled\":true,\"strategies\":["
-		"{\"name\":\"default\",\"constraints\":[{\"contextName\":\"appName\","
-		"\"operator\":\"IN\",\"values\":[\"gcs\"]}],\"segments\":[2,1]},"
-		"{\"name\":\"default\",\"segments\":[1]}]}],"
-		"\"segments\":[{\"id\":1,\"constraints\":[{\"contextName\":\"ocpVersion\","
-		"\"operator\":\"SEMVER_GT\",\"value\":\"4.16.0\"}]},"
-		"{\"id\":2,\"constraints\":[{\"contextName\":\"environment\",\"operator\":"
-		"\"IN\",\"values\":[\"production\"]},{\"contextName\":\"userId\",\"operator\":"
-		"\"STR_STARTS_WITH\",\"values\":[\"a\"]}]}]}",
-		"canary", &rc);
+	char *t =
+	    extract("{\"features\":[{\"name\":\"canary\",\"enabled\":true,\"strategies\":["
+	            "{\"name\":\"default\",\"constraints\":[{\"contextName\":\"appName\","
+	            "\"operator\":\"IN\",\"values\":[\"gcs\"]}],\"segments\":[2,1]},"
+	            "{\"name\":\"default\",\"segments\":[1]}]}],"
+	            "\"segments\":[{\"id\":1,\"constraints\":[{\"contextName\":\"ocpVersion\","
+	            "\"operator\":\"SEMVER_GT\",\"value\":\"4.16.0\"}]},"
+	            "{\"id\":2,\"constraints\":[{\"contextName\":\"environment\",\"operator\":"
+	            "\"IN\",\"values\":[\"production\"]},{\"contextName\":\"userId\",\"operator\":"
+	            "\"STR_STARTS_WITH\",\"values\":[\"a\"]}]}]}",
+	            "canary", &rc);
 	assert_int_equal(rc, 0);
 	assert_non_null(t);
 	json_t *doc = json_loads(t, 0, NULL);
@@ -103,13 +103,13 @@ static void test_extract_resolves_segments_into_constraints(void **state)
 	json_t *c = json_object_get(first, "constraints");
 	assert_int_equal(json_array_size(c), 4); /* own, then segment 2's two, then 1's */
 	assert_string_equal(json_string_value(json_object_get(json_array_get(c, 0), "contextName")),
-			    "appName");
+	                    "appName");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(c, 1), "contextName")),
-			    "environment");
+	                    "environment");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(c, 2), "operator")),
-			    "STR_STARTS_WITH");
+	                    "STR_STARTS_WITH");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(c, 3), "operator")),
-			    "SEMVER_GT");
+	                    "SEMVER_GT");
 
 	/* A strategy without constraints of its own gets the segment's. */
 	json_t *second = at(doc, "strategies", 1, NULL);
@@ -124,10 +124,10 @@ static void test_extract_keeps_unknown_segment_references(void **state)
 	(void)state;
 	int rc;
 	char *t = extract("{\"features\":[{\"name\":\"canary\",\"enabled\":true,\"strategies\":["
-			  "{\"name\":\"default\",\"constraints\":[],\"segments\":[1,404]}]}],"
-			  "\"segments\":[{\"id\":1,\"constraints\":[{\"contextName\":\"a\","
-			  "\"operator\":\"IN\",\"values\":[\"b\"]}]}]}",
-			  "canary", &rc);
+	                  "{\"name\":\"default\",\"constraints\":[],\"segments\":[1,404]}]}],"
+	                  "\"segments\":[{\"id\":1,\"constraints\":[{\"contextName\":\"a\","
+	                  "\"operator\":\"IN\",\"values\":[\"b\"]}]}]}",
+	                  "canary", &rc);
 	assert_int_equal(rc, 0);
 	json_t *doc = json_loads(t, 0, NULL);
 	json_t *refs = at(doc, "strategies", 0, "segments");
@@ -143,23 +143,23 @@ static void test_rollout_percent(void **state)
 {
 	(void)state;
 	assert_true(unleash_rollout_percent(
-			    "{\"enabled\":true,\"strategies\":[{\"name\":\"flexibleRollout\","
-			    "\"parameters\":{\"rollout\":\"30\",\"stickiness\":\"default\"}}]}") ==
-		    30.0);
-	assert_true(unleash_rollout_percent("{\"enabled\":true,\"strategies\":[{\"name\":"
-					    "\"flexibleRollout\",\"parameters\":{\"rollout\":45}}]}") ==
-		    45.0);
+	                "{\"enabled\":true,\"strategies\":[{\"name\":\"flexibleRollout\","
+	                "\"parameters\":{\"rollout\":\"30\",\"stickiness\":\"default\"}}]}") ==
+	            30.0);
 	assert_true(unleash_rollout_percent(
-			    "{\"enabled\":false,\"strategies\":[{\"name\":\"flexibleRollout\","
-			    "\"parameters\":{\"rollout\":\"30\"}}]}") == 0.0);
+	                "{\"enabled\":true,\"strategies\":[{\"name\":"
+	                "\"flexibleRollout\",\"parameters\":{\"rollout\":45}}]}") == 45.0);
 	assert_true(unleash_rollout_percent(
-			    "{\"enabled\":true,\"strategies\":[{\"name\":\"flexibleRollout\","
-			    "\"parameters\":{\"rollout\":\"30\"}},{\"name\":\"default\"}]}") < 0);
+	                "{\"enabled\":false,\"strategies\":[{\"name\":\"flexibleRollout\","
+	                "\"parameters\":{\"rollout\":\"30\"}}]}") == 0.0);
 	assert_true(unleash_rollout_percent(
-			    "{\"enabled\":true,\"strategies\":[{\"name\":\"default\"}]}") < 0);
+	                "{\"enabled\":true,\"strategies\":[{\"name\":\"flexibleRollout\","
+	                "\"parameters\":{\"rollout\":\"30\"}},{\"name\":\"default\"}]}") < 0);
 	assert_true(unleash_rollout_percent(
-			    "{\"enabled\":true,\"strategies\":[{\"name\":\"flexibleRollout\","
-			    "\"parameters\":{\"rollout\":\"lots\"}}]}") < 0);
+	                "{\"enabled\":true,\"strategies\":[{\"name\":\"default\"}]}") < 0);
+	assert_true(unleash_rollout_percent(
+	                "{\"enabled\":true,\"strategies\":[{\"name\":\"flexibleRollout\","
+	                "\"parameters\":{\"rollout\":\"lots\"}}]}") < 0);
 	assert_true(unleash_rollout_percent(NULL) < 0);
 	assert_true(unleash_rollout_percent("not json") < 0);
 }
@@ -220,7 +220,7 @@ static void test_backup_round_trip(void **state)
 	char path[128], err[256];
 	snprintf(path, sizeof(path), "%s/unleash.json", d->path);
 	const char *toggle = "{\"name\":\"canary\",\"enabled\":true,\"strategies\":[{\"name\":"
-			     "\"flexibleRollout\",\"parameters\":{\"rollout\":\"30\"}}]}";
+	                     "\"flexibleRollout\",\"parameters\":{\"rollout\":\"30\"}}]}";
 
 	char *back = (char *)0x1;
 	assert_int_equal(unleash_backup_read(path, &back, err, sizeof(err)), 0);
@@ -247,7 +247,7 @@ static void test_backup_rejects_bad_files(void **state)
 	char path[128], err[256];
 	snprintf(path, sizeof(path), "%s/bad.json", d->path);
 	const char *bad[] = {"{\"format\":1,\"toggle\":", "{\"toggle\":{}}",
-			     "{\"format\":1,\"toggle\":[1]}", "[]"};
+	                     "{\"format\":1,\"toggle\":[1]}", "[]"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		FILE *f = fopen(path, "w");
 		assert_non_null(f);
@@ -274,17 +274,16 @@ static void test_backup_write_failure_is_reported(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_extract_picks_the_named_toggle),
-		cmocka_unit_test(test_extract_absent_toggle_is_null),
-		cmocka_unit_test(test_extract_rejects_what_is_not_an_answer),
-		cmocka_unit_test(test_extract_resolves_segments_into_constraints),
-		cmocka_unit_test(test_extract_keeps_unknown_segment_references),
-		cmocka_unit_test(test_rollout_percent),
-		cmocka_unit_test_setup_teardown(test_backup_round_trip, setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(test_backup_rejects_bad_files, setup_dir,
-						teardown_dir),
-		cmocka_unit_test_setup_teardown(test_backup_write_failure_is_reported, setup_dir,
-						teardown_dir),
+	    cmocka_unit_test(test_extract_picks_the_named_toggle),
+	    cmocka_unit_test(test_extract_absent_toggle_is_null),
+	    cmocka_unit_test(test_extract_rejects_what_is_not_an_answer),
+	    cmocka_unit_test(test_extract_resolves_segments_into_constraints),
+	    cmocka_unit_test(test_extract_keeps_unknown_segment_references),
+	    cmocka_unit_test(test_rollout_percent),
+	    cmocka_unit_test_setup_teardown(test_backup_round_trip, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_backup_rejects_bad_files, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_backup_write_failure_is_reported, setup_dir,
+	                                    teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
