@@ -286,6 +286,7 @@ static void test_sandbox(void **state)
 		    "assert(load('return 7')() == 7)\n"
 		    "assert(load('return x', 'c', 't', { x = 8 })() == 8)\n"
 		    "assert(require('cjson').decode('[1,2]')[2] == 2)\n"
+		    "assert(require('cjson.safe').decode('not json') == nil)\n"
 		    "assert(require('gcs').murmur3('hello', 0) == 0x248bfa47)\n"
 		    "assert(not pcall(require, 'io'))\n"
 		    "assert(not pcall(require, '..secret'))\n"
