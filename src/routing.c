@@ -802,6 +802,17 @@ static void push_request(lua_State *L, const struct route_request *req)
 	set_string_field(L, "remote_addr", req->remote_addr);
 }
 
+/* "file:line:" of the route function's definition: a bad result has no
+ * line of its own to blame. */
+static const char *route_where(lua_State *L, int route_ref)
+{
+	lua_Debug ar;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, route_ref);
+	if (!lua_getinfo(L, ">S", &ar) || ar.linedefined <= 0)
+		return lua_pushliteral(L, "");
+	return lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.linedefined);
+}
+
 static const char *describe_value(lua_State *L, int idx)
 {
 	if (lua_type(L, idx) == LUA_TSTRING)
@@ -832,13 +843,13 @@ static int call_glue(lua_State *L)
 		a->channel = GCS_CANARY;
 	} else {
 		a->bad_result = true;
-		return luaL_error(L, "route returned %s, not \"stable\" or \"canary\"",
-				  describe_value(L, ch));
+		return luaL_error(L, "%sroute returned %s, not \"stable\" or \"canary\"",
+				  route_where(L, a->st->route_ref), describe_value(L, ch));
 	}
 	if (!lua_isnil(L, why) && lua_type(L, why) != LUA_TSTRING) {
 		a->bad_result = true;
-		return luaL_error(L, "route returned %s as the reason, not a string",
-				  describe_value(L, why));
+		return luaL_error(L, "%sroute returned %s as the reason, not a string",
+				  route_where(L, a->st->route_ref), describe_value(L, why));
 	}
 	if (a->reasonlen > 0) {
 		size_t n = 0;
@@ -875,7 +886,12 @@ static enum fail_kind lstate_call(struct lstate *st, const struct route_request 
 	}
 	int status = lua_pcall(L, req ? 1 : 3, 0, base + 1);
 	enum fail_kind kind = classify(L, status, a.bad_result);
-	if (kind != FAIL_NONE)
+	if (status == LUA_ERRMEM)
+		/* Lua skips the message handler for memory errors: no traceback,
+		 * and the stack is gone, so say at least which limit and where. */
+		snprintf(err, errlen, "%s: memory limit of %d MiB exceeded", st->script->path,
+			 (int)(MEMORY_LIMIT >> 20));
+	else if (kind != FAIL_NONE)
 		copy_error(L, -1, err, errlen);
 	lua_settop(L, base);
 	*channel = a.channel;
@@ -1297,8 +1313,15 @@ struct routing *routing_new(const struct gcs_config *cfg, const char *stable_ver
 	struct script *s = load_checked(r, msg, sizeof(msg));
 	pthread_mutex_unlock(&r->reload_mu);
 	if (!s) {
-		/* one line for the caller: the traceback, if any, is noise at startup */
-		first_line(err, errlen, msg);
+		/* One line for the caller: the traceback, if any, is noise at
+		 * startup. Lua shortens long file names in its messages, so the
+		 * full path goes in front when it is not there already. */
+		char line[ERR_MAX / 2];
+		first_line(line, sizeof(line), msg);
+		if (strncmp(line, r->script_path, strlen(r->script_path)) == 0)
+			snprintf(err, errlen, "%s", line);
+		else
+			snprintf(err, errlen, "%s: %s", r->script_path, line);
 		routing_free(r);
 		return NULL;
 	}
