@@ -10,8 +10,10 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -33,8 +35,11 @@ V1 = "/api/gathering/gathering_rules"
 
 
 @pytest.fixture(scope="module")
-def unleash(tmp_path_factory):
-    state_file = str(tmp_path_factory.mktemp("unleash") / "state.env")
+def unleash():
+    # Not under pytest's basetemp: a concurrent pytest session may prune it,
+    # and without its state file the harness could not stop the server.
+    state_dir = tempfile.mkdtemp(prefix="gcs-unleash-state.")
+    state_file = os.path.join(state_dir, "state.env")
     env = dict(os.environ, UNLEASH_STATE=state_file)
     try:
         subprocess.run([HARNESS, "start"], env=env, check=True, timeout=600,
@@ -42,7 +47,8 @@ def unleash(tmp_path_factory):
         state = unleash_admin.read_state(state_file)
         yield unleash_admin.Admin(state), state, env
     finally:
-        subprocess.run([HARNESS, "stop"], env=env, timeout=120)
+        subprocess.run([HARNESS, "stop"], env=env, timeout=120, check=True)
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def gcs_env(state, toggle, **extra):
