@@ -686,6 +686,9 @@ static enum fail_kind lstate_build(struct lstate *st, struct script *script, boo
 		return FAIL_MEMORY;
 	}
 	st->L = L;
+	/* Each call leaves a little young garbage (the request table, the
+	 * strings a script builds): the generational collector suits that. */
+	lua_gc(L, LUA_GCGEN, 0, 0);
 	limits_reset(L);
 
 	lua_pushcfunction(L, open_sandbox);
