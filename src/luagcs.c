@@ -50,9 +50,9 @@ static int l_log(lua_State *L)
 int luaopen_gcs(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
-		{"murmur3", l_murmur3},
-		{"log", l_log},
-		{NULL, NULL},
+	    {"murmur3", l_murmur3},
+	    {"log", l_log},
+	    {NULL, NULL},
 	};
 	luaL_newlib(L, funcs);
 	return 1;

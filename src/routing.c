@@ -26,12 +26,12 @@
 extern int luaopen_cjson_safe(lua_State *L);
 
 enum {
-	MEMORY_LIMIT = 32 << 20,    /* bytes per lua_State */
+	MEMORY_LIMIT = 32 << 20,      /* bytes per lua_State */
 	INSTRUCTION_BUDGET = 1000000, /* VM instructions per call of route (and per chunk run) */
-	HOOK_EVERY = 1000,          /* instructions between two budget checks */
-	MAX_SCRIPT_BYTES = 1 << 20, /* a routing script or module larger than this is a mistake */
-	FAIL_LOG_EVERY_S = 10,      /* at most one failure line per kind in this many seconds */
-	ERR_MAX = 4096,             /* internal error text, traceback included */
+	HOOK_EVERY = 1000,            /* instructions between two budget checks */
+	MAX_SCRIPT_BYTES = 1 << 20,   /* a routing script or module larger than this is a mistake */
+	FAIL_LOG_EVERY_S = 10,        /* at most one failure line per kind in this many seconds */
+	ERR_MAX = 4096,               /* internal error text, traceback included */
 };
 
 /* Failure kinds, in the order of the metric labels. */
@@ -170,11 +170,11 @@ static void first_line(char *dst, size_t dstlen, const char *src)
 static struct file_id id_of_stat(const struct stat *st)
 {
 	struct file_id id = {
-		.present = true,
-		.dev = st->st_dev,
-		.ino = st->st_ino,
-		.size = st->st_size,
-		.mtime = st->st_mtim,
+	    .present = true,
+	    .dev = st->st_dev,
+	    .ino = st->st_ino,
+	    .size = st->st_size,
+	    .mtime = st->st_mtim,
 	};
 	return id;
 }
@@ -201,7 +201,7 @@ static bool same_id(const struct file_id *a, const struct file_id *b)
 /* Reads a whole file through one descriptor, so that the identity recorded
  * for the watch is the identity of the bytes read. */
 static int read_file(const char *path, char **out, size_t *outlen, struct file_id *id, char *err,
-		     size_t errlen)
+                     size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -237,7 +237,7 @@ static int read_file(const char *path, char **out, size_t *outlen, struct file_i
 			/* the file grew while we read it: read no more than the cap */
 			if (cap > MAX_SCRIPT_BYTES) {
 				snprintf(err, errlen, "%s: larger than %d bytes", path,
-					 MAX_SCRIPT_BYTES);
+				         MAX_SCRIPT_BYTES);
 				free(buf);
 				close(fd);
 				return -1;
@@ -341,7 +341,7 @@ static const struct module_src *script_module(const struct script *s, const char
 
 /* Takes ownership of source (which may be NULL for a missing file). */
 static int script_add_module(struct script *s, const char *name, const char *path, char *source,
-			     size_t len, struct file_id id)
+                             size_t len, struct file_id id)
 {
 	struct module_src *mods = realloc(s->mods, (s->nmods + 1) * sizeof(*mods));
 	if (!mods) {
@@ -499,7 +499,7 @@ static bool valid_module_name(const char *name)
 		return false;
 	for (const char *p = name; *p; p++) {
 		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.';
+		          (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.';
 		if (!ok || (p[0] == '.' && p[1] == '.'))
 			return false;
 	}
@@ -540,7 +540,8 @@ static int script_searcher(lua_State *L)
 		char err[512];
 		struct file_id id = {.present = false};
 		if (read_file(path, &source, &len, &id, err, sizeof(err)) != 0) {
-			if (st->record && script_add_module(st->script, name, path, NULL, 0, id) != 0)
+			if (st->record &&
+			    script_add_module(st->script, name, path, NULL, 0, id) != 0)
 				return luaL_error(L, "out of memory recording module '%s'", name);
 			lua_pushfstring(L, "%s", err);
 			return 1;
@@ -558,7 +559,7 @@ static int script_searcher(lua_State *L)
 	free(source);
 	if (status != LUA_OK)
 		return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, path,
-				  lua_tostring(L, -1));
+		                  lua_tostring(L, -1));
 	lua_pushstring(L, path);
 	return 2;
 }
@@ -655,10 +656,10 @@ static int check_module(lua_State *L)
 	struct lstate *st = lua_touserdata(L, lua_upvalueindex(1));
 	if (!lua_istable(L, 1))
 		return luaL_error(L, "%s: must return a table with a function route, returned %s",
-				  st->script->path, luaL_typename(L, 1));
+		                  st->script->path, luaL_typename(L, 1));
 	if (lua_getfield(L, 1, "route") != LUA_TFUNCTION)
 		return luaL_error(L, "%s: the returned table has no function route (route is %s)",
-				  st->script->path, luaL_typename(L, -1));
+		                  st->script->path, luaL_typename(L, -1));
 	st->route_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_pushvalue(L, 1);
 	st->module_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -674,7 +675,7 @@ static void lstate_close(struct lstate *st)
 
 /* Creates the sandboxed state and runs the script's chunk in it. */
 static enum fail_kind lstate_build(struct lstate *st, struct script *script, bool record, char *err,
-				   size_t errlen)
+                                   size_t errlen)
 {
 	memset(st, 0, sizeof(*st));
 	st->script = script;
@@ -771,7 +772,7 @@ static int build_context(lua_State *L)
 }
 
 static enum fail_kind lstate_set_context(struct lstate *st, const struct routing *r,
-					 const char *unleash_json, char *err, size_t errlen)
+                                         const char *unleash_json, char *err, size_t errlen)
 {
 	lua_State *L = st->L;
 	struct ctx_args a = {.st = st, .r = r, .unleash_json = unleash_json};
@@ -847,12 +848,12 @@ static int call_glue(lua_State *L)
 	} else {
 		a->bad_result = true;
 		return luaL_error(L, "%sroute returned %s, not \"stable\" or \"canary\"",
-				  route_where(L, a->st->route_ref), describe_value(L, ch));
+		                  route_where(L, a->st->route_ref), describe_value(L, ch));
 	}
 	if (!lua_isnil(L, why) && lua_type(L, why) != LUA_TSTRING) {
 		a->bad_result = true;
 		return luaL_error(L, "%sroute returned %s as the reason, not a string",
-				  route_where(L, a->st->route_ref), describe_value(L, why));
+		                  route_where(L, a->st->route_ref), describe_value(L, why));
 	}
 	if (a->reasonlen > 0) {
 		size_t n = 0;
@@ -868,8 +869,8 @@ static int call_glue(lua_State *L)
 /* Calls route; with req NULL the request and context are the values at
  * req_idx and ctx_idx. */
 static enum fail_kind lstate_call(struct lstate *st, const struct route_request *req, int req_idx,
-				  int ctx_idx, enum gcs_channel *channel, char *reason,
-				  size_t reasonlen, char *err, size_t errlen)
+                                  int ctx_idx, enum gcs_channel *channel, char *reason,
+                                  size_t reasonlen, char *err, size_t errlen)
 {
 	lua_State *L = st->L;
 	if (!lua_checkstack(L, 8)) {
@@ -878,7 +879,7 @@ static enum fail_kind lstate_call(struct lstate *st, const struct route_request 
 	}
 	int base = lua_gettop(L);
 	struct call_args a = {
-		.st = st, .req = req, .channel = GCS_STABLE, .reason = reason, .reasonlen = reasonlen};
+	    .st = st, .req = req, .channel = GCS_STABLE, .reason = reason, .reasonlen = reasonlen};
 	limits_reset(L);
 	lua_pushcfunction(L, traceback);
 	lua_pushcfunction(L, call_glue);
@@ -893,7 +894,7 @@ static enum fail_kind lstate_call(struct lstate *st, const struct route_request 
 		/* Lua skips the message handler for memory errors: no traceback,
 		 * and the stack is gone, so say at least which limit and where. */
 		snprintf(err, errlen, "%s: memory limit of %d MiB exceeded", st->script->path,
-			 (int)(MEMORY_LIMIT >> 20));
+		         (int)(MEMORY_LIMIT >> 20));
 	else if (kind != FAIL_NONE)
 		copy_error(L, -1, err, errlen);
 	lua_settop(L, base);
@@ -905,12 +906,12 @@ static enum fail_kind lstate_call(struct lstate *st, const struct route_request 
 
 static const char sample_cluster[] = "8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31";
 static const struct route_request samples[] = {
-	{NULL, "v1", NULL, "insights-operator/4.17.0", "127.0.0.1"},
-	{sample_cluster, "v1", NULL,
-	 "insights-operator/4.17.0 cluster/8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31", "127.0.0.1"},
-	{NULL, "v2", "4.17.0", "insights-operator/4.17.0", NULL},
-	{sample_cluster, "v2", "4.17.0",
-	 "insights-operator/4.17.0 cluster/8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31", NULL},
+    {NULL, "v1", NULL, "insights-operator/4.17.0", "127.0.0.1"},
+    {sample_cluster, "v1", NULL,
+     "insights-operator/4.17.0 cluster/8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31", "127.0.0.1"},
+    {NULL, "v2", "4.17.0", "insights-operator/4.17.0", NULL},
+    {sample_cluster, "v2", "4.17.0",
+     "insights-operator/4.17.0 cluster/8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31", NULL},
 };
 
 /* A toggle shaped as the Unleash client API serves it: half of the
@@ -918,11 +919,11 @@ static const struct route_request samples[] = {
 static char *sample_toggle(const char *name)
 {
 	json_t *t = json_pack("{s:s, s:s, s:b, s:b, s:b, s:s, s:[{s:s, s:[], s:{s:s, s:s, s:s}, "
-			      "s:[]}], s:[]}",
-			      "name", name, "type", "release", "enabled", 1, "stale", 0,
-			      "impressionData", 0, "project", "default", "strategies", "name",
-			      "flexibleRollout", "constraints", "parameters", "rollout", "50",
-			      "stickiness", "default", "groupId", name, "variants", "variants");
+	                      "s:[]}], s:[]}",
+	                      "name", name, "type", "release", "enabled", 1, "stale", 0,
+	                      "impressionData", 0, "project", "default", "strategies", "name",
+	                      "flexibleRollout", "constraints", "parameters", "rollout", "50",
+	                      "stickiness", "default", "groupId", name, "variants", "variants");
 	if (!t)
 		return NULL;
 	char *text = json_dumps(t, JSON_COMPACT);
@@ -952,7 +953,7 @@ static int check_examples(lua_State *L)
 		return 0;
 	if (type != LUA_TTABLE)
 		return luaL_error(L, "%s: examples must be a list, not a %s", path,
-				  luaL_typename(L, -1));
+		                  luaL_typename(L, -1));
 	int examples = lua_gettop(L);
 	lua_Integer n = luaL_len(L, examples);
 	for (lua_Integer i = 1; i <= n; i++) {
@@ -962,13 +963,14 @@ static int check_examples(lua_State *L)
 		int ex = lua_gettop(L);
 		if (lua_getfield(L, ex, "request") != LUA_TTABLE)
 			return luaL_error(L, "%s: examples[%d].request must be a table", path,
-					  (int)i);
+			                  (int)i);
 		int req = lua_gettop(L);
 		lua_getfield(L, ex, "expect");
 		const char *expect = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
 		if (!is_channel(expect))
-			return luaL_error(L, "%s: examples[%d].expect must be \"stable\" or \"canary\"",
-					  path, (int)i);
+			return luaL_error(
+			    L, "%s: examples[%d].expect must be \"stable\" or \"canary\"", path,
+			    (int)i);
 		/* The example's context overrides the published fields; the
 		 * toggle is nil unless the example gives one, so examples do not
 		 * depend on the live Unleash state. */
@@ -994,21 +996,22 @@ static int check_examples(lua_State *L)
 			}
 		} else if (type != LUA_TNIL) {
 			return luaL_error(L, "%s: examples[%d].context must be a table", path,
-					  (int)i);
+			                  (int)i);
 		}
 		lua_pop(L, 1);
 
 		enum gcs_channel got;
 		char reason[256];
 		char err[1024];
-		enum fail_kind kind = lstate_call(st, NULL, req, ctx, &got, reason, sizeof(reason),
-						  err, sizeof(err));
+		enum fail_kind kind =
+		    lstate_call(st, NULL, req, ctx, &got, reason, sizeof(reason), err, sizeof(err));
 		if (kind != FAIL_NONE)
 			return luaL_error(L, "examples[%d]: %s", (int)i, err);
 		const char *got_name = got == GCS_CANARY ? "canary" : "stable";
 		if (strcmp(got_name, expect) != 0)
-			return luaL_error(L, "%s: examples[%d]: expected %s, route returned %s (%s)",
-					  path, (int)i, expect, got_name, reason);
+			return luaL_error(L,
+			                  "%s: examples[%d]: expected %s, route returned %s (%s)",
+			                  path, (int)i, expect, got_name, reason);
 		lua_settop(L, top);
 	}
 	return 0;
@@ -1017,14 +1020,14 @@ static int check_examples(lua_State *L)
 static const char *describe_sample(const struct route_request *req, char *buf, size_t len)
 {
 	snprintf(buf, len, "sample request {cluster_id=%s, api=%s}",
-		 req->cluster_id ? req->cluster_id : "nil", req->api);
+	         req->cluster_id ? req->cluster_id : "nil", req->api);
 	return buf;
 }
 
 /* Compiles and runs the script in a scratch state, calls route on the
  * samples under each toggle, checks the module's own examples. */
 static int check_script(const struct routing *r, struct script *s, const char *current_toggle,
-			char *err, size_t errlen)
+                        char *err, size_t errlen)
 {
 	struct lstate st;
 	char msg[ERR_MAX / 2]; /* leaves room in err for what was being checked */
@@ -1035,14 +1038,14 @@ static int check_script(const struct routing *r, struct script *s, const char *c
 	char *sample = sample_toggle(r->toggle_name);
 	const char *toggles[] = {NULL, sample, current_toggle};
 	const char *toggle_names[] = {"no Unleash toggle", "a 50% rollout toggle",
-				      "the current Unleash toggle"};
+	                              "the current Unleash toggle"};
 	int rc = 0;
 	for (size_t t = 0; t < 3 && rc == 0; t++) {
 		if (t > 0 && !toggles[t])
 			continue;
 		if (lstate_set_context(&st, r, toggles[t], msg, sizeof(msg)) != FAIL_NONE) {
 			snprintf(err, errlen, "%s: building the context with %s: %s", s->path,
-				 toggle_names[t], msg);
+			         toggle_names[t], msg);
 			rc = -1;
 			break;
 		}
@@ -1051,11 +1054,11 @@ static int check_script(const struct routing *r, struct script *s, const char *c
 			char reason[128];
 			char what[128];
 			enum fail_kind kind = lstate_call(&st, &samples[i], 0, 0, &ch, reason,
-							  sizeof(reason), msg, sizeof(msg));
+			                                  sizeof(reason), msg, sizeof(msg));
 			if (kind != FAIL_NONE) {
 				snprintf(err, errlen, "route on a %s with %s failed (%s): %s",
-					 describe_sample(&samples[i], what, sizeof(what)),
-					 toggle_names[t], fail_names[kind], msg);
+				         describe_sample(&samples[i], what, sizeof(what)),
+				         toggle_names[t], fail_names[kind], msg);
 				rc = -1;
 				break;
 			}
@@ -1156,7 +1159,7 @@ static void report_failure(struct routing *r, enum fail_kind kind, const char *m
 	char count[32];
 	snprintf(count, sizeof(count), "%lu", suppressed);
 	log_msg(LOGL_ERROR, "routing script failed; answering stable", "kind", fail_names[kind],
-		"script", r->script_path, "error", message, "suppressed_since_last", count, NULL);
+	        "script", r->script_path, "error", message, "suppressed_since_last", count, NULL);
 }
 
 /* ---- workers ---- */
@@ -1226,7 +1229,7 @@ static void set_reason(char *reason, size_t reasonlen, const char *text)
 }
 
 enum gcs_channel routing_decide(struct routing *r, const struct route_request *req, char *reason,
-				size_t reasonlen)
+                                size_t reasonlen)
 {
 	if (!r->canary_version) {
 		set_reason(reason, reasonlen, "no canary version");
@@ -1250,8 +1253,8 @@ enum gcs_channel routing_decide(struct routing *r, const struct route_request *r
 		}
 	}
 	enum gcs_channel ch;
-	enum fail_kind kind = lstate_call(&w->st, req, 0, 0, &ch, reason, reasonlen, err,
-					  sizeof(err));
+	enum fail_kind kind =
+	    lstate_call(&w->st, req, 0, 0, &ch, reason, reasonlen, err, sizeof(err));
 	if (kind == FAIL_NONE)
 		return ch;
 	/* After a budget or memory failure the script's own data may be half
@@ -1267,7 +1270,7 @@ enum gcs_channel routing_decide(struct routing *r, const struct route_request *r
 /* ---- lifecycle ---- */
 
 struct routing *routing_new(const struct gcs_config *cfg, const char *stable_version,
-			    const char *canary_version, char *err, size_t errlen)
+                            const char *canary_version, char *err, size_t errlen)
 {
 	struct routing *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -1286,9 +1289,9 @@ struct routing *routing_new(const struct gcs_config *cfg, const char *stable_ver
 	atomic_init(&r->generation, 0);
 
 	const char *toggle = cfg->unleash_toggle ? cfg->unleash_toggle
-						 : "insights-operator-gathering-conditions-service";
-	r->script_path = dup_or_null(cfg->routing_script ? cfg->routing_script
-							 : "scripts/routing.lua");
+	                                         : "insights-operator-gathering-conditions-service";
+	r->script_path =
+	    dup_or_null(cfg->routing_script ? cfg->routing_script : "scripts/routing.lua");
 	r->stable_version = dup_or_null(stable_version);
 	r->canary_version = dup_or_null(canary_version);
 	r->app_name = dup_or_null(cfg->unleash_app_name);
@@ -1342,7 +1345,7 @@ int routing_reload(struct routing *r)
 	pthread_mutex_unlock(&r->reload_mu);
 	if (!s) {
 		log_msg(LOGL_ERROR, "routing script rejected; keeping the previous one", "script",
-			r->script_path, "error", msg, NULL);
+		        r->script_path, "error", msg, NULL);
 		metrics_routing_reload(false);
 		return -1;
 	}
@@ -1355,7 +1358,7 @@ int routing_reload(struct routing *r)
 	char gen_text[32];
 	snprintf(gen_text, sizeof(gen_text), "%llu", (unsigned long long)gen);
 	log_msg(LOGL_INFO, "routing script reloaded", "script", r->script_path, "generation",
-		gen_text, NULL);
+	        gen_text, NULL);
 	metrics_routing_reload(true);
 	return 0;
 }
@@ -1370,7 +1373,7 @@ void routing_set_unleash(struct routing *r, const char *toggle_json)
 		json_decref(doc);
 		if (!is_object) {
 			log_msg(LOGL_ERROR, "Unleash toggle ignored: not a JSON object", "error",
-				doc ? "not an object" : jerr.text, NULL);
+			        doc ? "not an object" : jerr.text, NULL);
 			return;
 		}
 		copy = strdup(toggle_json);
@@ -1441,7 +1444,7 @@ int routing_start_watch(struct routing *r)
 	pthread_mutex_unlock(&r->watch_mu);
 	if (rc != 0) {
 		log_msg(LOGL_ERROR, "cannot start the routing script watch", "error", strerror(rc),
-			NULL);
+		        NULL);
 		return -1;
 	}
 	return 0;

@@ -46,23 +46,23 @@ static void test_byte_vectors(void **state)
 		uint32_t seed;
 		uint32_t want;
 	} cases[] = {
-		{"", 0, 0xffffffffu, 0x81f16f39u},
-		{"\xff\xff\xff\xff", 4, 0, 0x76293b50u},
-		{"\x21\x43\x65\x87", 4, 0, 0xf55b516bu},
-		{"\x21\x43\x65\x87", 4, 0x5082edeeu, 0x2362f9deu},
-		{"\x21\x43\x65", 3, 0, 0x7e4a8634u},
-		{"\x21\x43", 2, 0, 0xa0f7b07au},
-		{"\x21", 1, 0, 0x72661cf4u},
-		{"\x00\x00\x00\x00", 4, 0, 0x2362f9deu},
-		{"\x00\x00\x00", 3, 0, 0x85f0b427u},
-		{"\x00\x00", 2, 0, 0x30f4c306u},
-		{"\x00", 1, 0, 0x514e28b7u},
-		{"Hello, world!", 13, 1234, 0xfaf6cdb3u},
-		{"Hello, world!", 13, 4321, 0xbf505788u},
+	    {"", 0, 0xffffffffu, 0x81f16f39u},
+	    {"\xff\xff\xff\xff", 4, 0, 0x76293b50u},
+	    {"\x21\x43\x65\x87", 4, 0, 0xf55b516bu},
+	    {"\x21\x43\x65\x87", 4, 0x5082edeeu, 0x2362f9deu},
+	    {"\x21\x43\x65", 3, 0, 0x7e4a8634u},
+	    {"\x21\x43", 2, 0, 0xa0f7b07au},
+	    {"\x21", 1, 0, 0x72661cf4u},
+	    {"\x00\x00\x00\x00", 4, 0, 0x2362f9deu},
+	    {"\x00\x00\x00", 3, 0, 0x85f0b427u},
+	    {"\x00\x00", 2, 0, 0x30f4c306u},
+	    {"\x00", 1, 0, 0x514e28b7u},
+	    {"Hello, world!", 13, 1234, 0xfaf6cdb3u},
+	    {"Hello, world!", 13, 4321, 0xbf505788u},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		assert_int_equal(murmur3_32(cases[i].bytes, cases[i].len, cases[i].seed),
-				 cases[i].want);
+		                 cases[i].want);
 }
 
 static void test_unleash_normalized_value(void **state)
@@ -75,9 +75,9 @@ static void test_unleash_normalized_value(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reference_vectors),
-		cmocka_unit_test(test_byte_vectors),
-		cmocka_unit_test(test_unleash_normalized_value),
+	    cmocka_unit_test(test_reference_vectors),
+	    cmocka_unit_test(test_byte_vectors),
+	    cmocka_unit_test(test_unleash_normalized_value),
 	};
 	return cmocka_run_group_tests_name("murmur3", tests, NULL, NULL);
 }

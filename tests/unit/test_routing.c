@@ -92,11 +92,11 @@ static struct routing *load_ok(struct fixture *fx, const char *source)
 static enum gcs_channel decide(struct routing *r, const char *cluster, char *reason, size_t len)
 {
 	struct route_request req = {
-		.cluster_id = cluster,
-		.api = "v2",
-		.ocp_version = "4.17.0",
-		.user_agent = "insights-operator/4.17.0",
-		.remote_addr = "127.0.0.1",
+	    .cluster_id = cluster,
+	    .api = "v2",
+	    .ocp_version = "4.17.0",
+	    .user_agent = "insights-operator/4.17.0",
+	    .remote_addr = "127.0.0.1",
 	};
 	return routing_decide(r, &req, reason, len);
 }
@@ -119,26 +119,27 @@ static unsigned long long counter(const char *series)
 /* Routes cluster "c-<anything>" to canary, everything else to stable, and
  * misbehaves on request for the containment tests. */
 static const char good_script[] =
-	"local M = {}\n"
-	"function M.route(request, context)\n"
-	"  local id = request.cluster_id\n"
-	"  if id == nil then return 'stable', 'no id' end\n"
-	"  if id == 'loop' then while true do end end\n"
-	"  if id == 'loop-in-pcall' then\n"
-	"    while true do pcall(function() while true do end end) end\n"
-	"  end\n"
-	"  if id == 'bomb' then local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end end\n"
-	"  if id == 'bomb-in-pcall' then\n"
-	"    while true do pcall(function() local s = 'x' while true do s = s .. s end end) end\n"
-	"  end\n"
-	"  if id == 'error' then error('asked to fail') end\n"
-	"  if id == 'number' then return 42 end\n"
-	"  if id == 'other-string' then return 'beta' end\n"
-	"  if id == 'bad-reason' then return 'canary', {} end\n"
-	"  if id:sub(1, 2) == 'c-' then return 'canary', 'prefix c-' end\n"
-	"  return 'stable', 'default'\n"
-	"end\n"
-	"return M\n";
+    "local M = {}\n"
+    "function M.route(request, context)\n"
+    "  local id = request.cluster_id\n"
+    "  if id == nil then return 'stable', 'no id' end\n"
+    "  if id == 'loop' then while true do end end\n"
+    "  if id == 'loop-in-pcall' then\n"
+    "    while true do pcall(function() while true do end end) end\n"
+    "  end\n"
+    "  if id == 'bomb' then local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end "
+    "end\n"
+    "  if id == 'bomb-in-pcall' then\n"
+    "    while true do pcall(function() local s = 'x' while true do s = s .. s end end) end\n"
+    "  end\n"
+    "  if id == 'error' then error('asked to fail') end\n"
+    "  if id == 'number' then return 42 end\n"
+    "  if id == 'other-string' then return 'beta' end\n"
+    "  if id == 'bad-reason' then return 'canary', {} end\n"
+    "  if id:sub(1, 2) == 'c-' then return 'canary', 'prefix c-' end\n"
+    "  return 'stable', 'default'\n"
+    "end\n"
+    "return M\n";
 
 static void test_decides_with_reason(void **state)
 {
@@ -169,15 +170,15 @@ static void test_no_canary_never_calls_the_script(void **state)
 static void test_request_and_context_fields(void **state)
 {
 	struct routing *r = load_ok(
-		*state, "return { route = function(q, c)\n"
-			"  return 'stable', table.concat({q.api, q.ocp_version or '-', q.user_agent,\n"
-			"    q.remote_addr or '-', c.stable_version, c.canary_version, c.app_name,\n"
-			"    c.environment, tostring(c.unleash)}, ' ')\n"
-			"end }\n");
+	    *state, "return { route = function(q, c)\n"
+	            "  return 'stable', table.concat({q.api, q.ocp_version or '-', q.user_agent,\n"
+	            "    q.remote_addr or '-', c.stable_version, c.canary_version, c.app_name,\n"
+	            "    c.environment, tostring(c.unleash)}, ' ')\n"
+	            "end }\n");
 	char reason[256];
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
 	assert_string_equal(reason, "v2 4.17.0 insights-operator/4.17.0 127.0.0.1 1.1.3 1.2.0 gcs "
-				    "production nil");
+	                            "production nil");
 	routing_free(r);
 }
 
@@ -199,8 +200,8 @@ static void test_syntax_error_names_file_and_line(void **state)
 	struct fixture *fx = *state;
 	char want[160];
 	snprintf(want, sizeof(want), "%s:4:", fx->script);
-	expect_load_error(fx, "local M = {}\nfunction M.route()\n  return 'stable' +\nend\nreturn M\n",
-			  want);
+	expect_load_error(
+	    fx, "local M = {}\nfunction M.route()\n  return 'stable' +\nend\nreturn M\n", want);
 }
 
 static void test_runtime_error_names_file_and_line(void **state)
@@ -232,42 +233,42 @@ static void test_missing_file(void **state)
 static void test_route_missing(void **state)
 {
 	expect_load_error(*state, "return { rout = function() return 'stable' end }\n",
-			  "no function route");
+	                  "no function route");
 	expect_load_error(*state, "return 'stable'\n", "must return a table");
 }
 
 static void test_wrong_return_on_samples(void **state)
 {
 	expect_load_error(*state, "return { route = function() return 'yes' end }\n",
-			  "route returned the string \"yes\"");
+	                  "route returned the string \"yes\"");
 	expect_load_error(*state, "return { route = function() end }\n",
-			  "route returned a nil value");
+	                  "route returned a nil value");
 }
 
 static void test_failing_example_rejects(void **state)
 {
 	expect_load_error(*state,
-			  "return { route = function() return 'stable' end,\n"
-			  "  examples = { { request = { api = 'v1' }, expect = 'stable' },\n"
-			  "               { request = { cluster_id = 'a', api = 'v1' }, expect = "
-			  "'canary' } } }\n",
-			  "examples[2]: expected canary, route returned stable");
+	                  "return { route = function() return 'stable' end,\n"
+	                  "  examples = { { request = { api = 'v1' }, expect = 'stable' },\n"
+	                  "               { request = { cluster_id = 'a', api = 'v1' }, expect = "
+	                  "'canary' } } }\n",
+	                  "examples[2]: expected canary, route returned stable");
 	expect_load_error(*state,
-			  "return { route = function() return 'stable' end,\n"
-			  "  examples = { { request = { api = 'v1' }, expect = 'maybe' } } }\n",
-			  "examples[1].expect");
+	                  "return { route = function() return 'stable' end,\n"
+	                  "  examples = { { request = { api = 'v1' }, expect = 'maybe' } } }\n",
+	                  "examples[1].expect");
 }
 
 static void test_examples_with_context(void **state)
 {
 	struct routing *r = load_ok(
-		*state, "return { route = function(q, c)\n"
-			"  if c.unleash and c.unleash.enabled then return 'canary' end\n"
-			"  return 'stable' end,\n"
-			"  examples = {\n"
-			"    { request = { api = 'v1' }, expect = 'stable' },\n"
-			"    { request = { api = 'v1' }, context = { unleash = { enabled = true } },\n"
-			"      expect = 'canary' } } }\n");
+	    *state, "return { route = function(q, c)\n"
+	            "  if c.unleash and c.unleash.enabled then return 'canary' end\n"
+	            "  return 'stable' end,\n"
+	            "  examples = {\n"
+	            "    { request = { api = 'v1' }, expect = 'stable' },\n"
+	            "    { request = { api = 'v1' }, context = { unleash = { enabled = true } },\n"
+	            "      expect = 'canary' } } }\n");
 	routing_free(r);
 }
 
@@ -275,24 +276,24 @@ static void test_sandbox(void **state)
 {
 	struct fixture *fx = *state;
 	write_module(fx, "helper.lua", "return { answer = function() return 'stable' end }\n");
-	struct routing *r = load_ok(
-		fx, "assert(io == nil and debug == nil and dofile == nil and loadfile == nil)\n"
-		    "assert(os.execute == nil and os.getenv == nil and os.remove == nil)\n"
-		    "assert(type(os.time()) == 'number' and type(os.clock()) == 'number')\n"
-		    "assert(package.loadlib == nil and package.cpath == '')\n"
-		    "local bytecode = string.dump(function() return 1 end)\n"
-		    "assert(load(bytecode) == nil)\n"
-		    "assert(load(bytecode, 'x', 'b') == nil)\n"
-		    "assert(load('return 7')() == 7)\n"
-		    "assert(load('return x', 'c', 't', { x = 8 })() == 8)\n"
-		    "assert(require('cjson').decode('[1,2]')[2] == 2)\n"
-		    "assert(require('cjson.safe').decode('not json') == nil)\n"
-		    "assert(require('gcs').murmur3('hello', 0) == 0x248bfa47)\n"
-		    "assert(not pcall(require, 'io'))\n"
-		    "assert(not pcall(require, '..secret'))\n"
-		    "print('sandbox ok')\n"
-		    "local helper = require 'helper'\n"
-		    "return { route = function() return helper.answer(), 'helper' end }\n");
+	struct routing *r =
+	    load_ok(fx, "assert(io == nil and debug == nil and dofile == nil and loadfile == nil)\n"
+	                "assert(os.execute == nil and os.getenv == nil and os.remove == nil)\n"
+	                "assert(type(os.time()) == 'number' and type(os.clock()) == 'number')\n"
+	                "assert(package.loadlib == nil and package.cpath == '')\n"
+	                "local bytecode = string.dump(function() return 1 end)\n"
+	                "assert(load(bytecode) == nil)\n"
+	                "assert(load(bytecode, 'x', 'b') == nil)\n"
+	                "assert(load('return 7')() == 7)\n"
+	                "assert(load('return x', 'c', 't', { x = 8 })() == 8)\n"
+	                "assert(require('cjson').decode('[1,2]')[2] == 2)\n"
+	                "assert(require('cjson.safe').decode('not json') == nil)\n"
+	                "assert(require('gcs').murmur3('hello', 0) == 0x248bfa47)\n"
+	                "assert(not pcall(require, 'io'))\n"
+	                "assert(not pcall(require, '..secret'))\n"
+	                "print('sandbox ok')\n"
+	                "local helper = require 'helper'\n"
+	                "return { route = function() return helper.answer(), 'helper' end }\n");
 	char reason[64];
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
 	assert_string_equal(reason, "helper");
@@ -393,11 +394,11 @@ static void test_other_thread_picks_up_reload(void **state)
 
 static void test_unleash_generations(void **state)
 {
-	struct routing *r = load_ok(
-		*state, "return { route = function(q, c)\n"
-			"  if c.unleash == nil then return 'stable', 'nil' end\n"
-			"  return c.unleash.enabled and 'canary' or 'stable', c.unleash.name\n"
-			"end }\n");
+	struct routing *r =
+	    load_ok(*state, "return { route = function(q, c)\n"
+	                    "  if c.unleash == nil then return 'stable', 'nil' end\n"
+	                    "  return c.unleash.enabled and 'canary' or 'stable', c.unleash.name\n"
+	                    "end }\n");
 	char reason[64];
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
 	assert_string_equal(reason, "nil");
@@ -422,9 +423,10 @@ static void test_reload_checks_current_toggle(void **state)
 	struct fixture *fx = *state;
 	struct routing *r = load_ok(fx, "return { route = function() return 'stable' end }\n");
 	routing_set_unleash(r, "{\"name\": \"t\", \"enabled\": true, \"strategies\": []}");
-	write_text(fx->script, "return { route = function(q, c)\n"
-			       "  if c.unleash and #c.unleash.strategies == 0 then error('none') end\n"
-			       "  return 'stable' end }\n");
+	write_text(fx->script,
+	           "return { route = function(q, c)\n"
+	           "  if c.unleash and #c.unleash.strategies == 0 then error('none') end\n"
+	           "  return 'stable' end }\n");
 	assert_int_equal(routing_reload(r), -1);
 	routing_free(r);
 }
@@ -434,7 +436,7 @@ static void test_modules_are_part_of_the_snapshot(void **state)
 	struct fixture *fx = *state;
 	write_module(fx, "policy.lua", "return { channel = 'canary' }\n");
 	struct routing *r = load_ok(
-		fx, "return { route = function() return require('policy').channel, 'mod' end }\n");
+	    fx, "return { route = function() return require('policy').channel, 'mod' end }\n");
 	/* changed on disk but not reloaded: workers keep the checked text */
 	write_module(fx, "policy.lua", "return { channel = 'stable' }\n");
 	char reason[64];
@@ -492,30 +494,26 @@ static void test_watch_reloads_on_change(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_decides_with_reason, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_canary_never_calls_the_script, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_request_and_context_fields, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_syntax_error_names_file_and_line, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_runtime_error_names_file_and_line, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_error_in_route_on_samples, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_route_missing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_return_on_samples, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failing_example_rejects, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_examples_with_context, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_containment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reload_keeps_previous_on_failure, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_other_thread_picks_up_reload, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unleash_generations, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reload_checks_current_toggle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_modules_are_part_of_the_snapshot, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_watch_reloads_on_change, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_decides_with_reason, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_canary_never_calls_the_script, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_and_context_fields, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_syntax_error_names_file_and_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_runtime_error_names_file_and_line, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_error_in_route_on_samples, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_route_missing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_return_on_samples, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failing_example_rejects, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_examples_with_context, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_containment, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_keeps_previous_on_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_thread_picks_up_reload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unleash_generations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_checks_current_toggle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_modules_are_part_of_the_snapshot, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_watch_reloads_on_change, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("routing", tests, NULL, NULL);
 }
