@@ -4,7 +4,7 @@
 # (< 50 ms wall, < 16 MB RSS), with a reference measured in the same run:
 # python3 parsing the same files with json.load (no validation at all).
 #
-#   RUNS=20 tests/bench/load.sh
+#   RUNS=20 tests/bench/load.sh     (GCS=path/to/gcs to measure another build)
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -13,13 +13,14 @@ target_ms=50
 target_mb=16
 gnu_time=/usr/bin/time
 [ -x "$gnu_time" ] || { echo "GNU time missing: apt-get install time (make deps)" >&2; exit 1; }
-[ -x build/gcs ] || { echo "build/gcs missing: make build/gcs" >&2; exit 1; }
+gcs=${GCS:-build/gcs}
+[ -x "$gcs" ] || { echo "$gcs missing: make build/gcs" >&2; exit 1; }
 
 stable=1.1.3
 canary=1.2.0
 export STABLE_VERSION=$stable CANARY_VERSION=$canary
 export GCS_CONDITIONS_URL="file://$PWD/rules/{version}" GCS_SCHEMA_DIR=rules/schemas
-gcs_cmd=(build/gcs --check)
+gcs_cmd=("$gcs" --check)
 
 files=()
 for v in $stable $canary; do

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import GCS, ROOT, RULES, base_env, run_gcs
 from trees import (assert_accepted, assert_problem, assert_refused, copy_tree, describe,
-                   problem_lines, rule_index, stderr_lines, v2_default, v2_validation)
+                   plain_lines, problem_lines, rule_index, stderr_lines, v2_validation)
 
 V1 = "v1/rules.json"
 MAPPING = "v2/cluster_version_mapping.json"
@@ -595,7 +595,21 @@ def test_stable_equal_to_canary_validated_once(tree):
     mutate_fn("1.1.3", V1, edit_no_rules)(tree)
     res = tree.check(stable="1.1.3", canary="1.1.3")
     assert_refused(res)
-    lines = [line for line in res.stderr.splitlines() if "1.1.3: v1/rules.json: /rules" in line]
+    lines = [line for line in plain_lines(res) if "1.1.3: v1/rules.json: /rules" in line]
+    assert len(lines) == 1, describe(res)
+
+
+def test_problem_in_file_named_by_several_entries_reported_once(tree):
+    """config_default.json is named by three mapping entries: one file, one problem, one line."""
+    rel = V2D_120
+    doc = tree.load("1.2.0", rel)
+    i = rule_index(doc["conditional_gathering_rules"], "logs_of_namespace")
+    doc["conditional_gathering_rules"][i]["gathering_functions"]["logs_of_namespace"]["tail_lines"] = 5000
+    tree.dump("1.2.0", rel, doc)
+    assert sum(1 for _, p in tree.mapping("1.2.0") if "v2/" + p == rel) == 3
+    res = check_both(tree)
+    assert_problem(res, "canary", "1.2.0", rel, pattern="5000 is greater than the maximum 4096")
+    lines = [line for line in plain_lines(res) if line.startswith("canary 1.2.0: " + rel + ": ")]
     assert len(lines) == 1, describe(res)
 
 

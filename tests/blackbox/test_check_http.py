@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT
 from trees import (assert_accepted, assert_problem, assert_refused, copy_tree, describe,
-                   rule_index, stderr_lines)
+                   plain_lines, rule_index, stderr_lines)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from download_server import DownloadServer  # noqa: E402
@@ -35,6 +35,14 @@ def check(served, stable="1.1.3", canary="1.2.0", **env):
     tree, srv = served
     env.setdefault("GCS_CONDITIONS_URL", srv.url + "/{version}")
     return tree.check(stable=stable, canary=canary, **env)
+
+
+def name_once(tree):
+    """Rewrites the 1.2.0 mapping so config_validation.json is named by one
+    entry only: a count of requests for it is then a count of tries."""
+    tree.set_mapping("1.2.0", [["4.0.0", "remote_configurations/config_default.json"],
+                               ["4.17.0-0", "remote_configurations/config_validation.json"],
+                               ["4.17.0", "remote_configurations/config_default.json"]])
 
 
 def tree_paths(tree, version):
@@ -63,6 +71,15 @@ def test_equal_versions_fetched_once(served):
     assert srv.count("/1.1.3/" + V1) == 1, srv.requests()
     assert {p: srv.count(p) for p in tree_paths(tree, "1.1.3")} == alone, srv.requests()
     assert srv.count() == sum(alone.values()), srv.requests()
+
+
+def test_each_mapped_file_fetched_once(served):
+    """The real mappings name each file two or three times: one download each."""
+    tree, srv = served
+    assert_accepted(check(served))
+    for v in ("1.1.3", "1.2.0"):
+        for path in tree_paths(tree, v):
+            assert srv.count(path) == 1, "%s requested %d times" % (path, srv.count(path))
 
 
 def test_schema_problem_over_http_names_the_file(served):
@@ -95,17 +112,37 @@ def test_missing_version_404_one_try(served):
     assert_refused(res)
     lines = [line for line in stderr_lines(res) if "canary 9.9.9" in line]
     assert lines and any("404" in line for line in lines), describe(res)
-    assert srv.count(prefix="/9.9.9/") == 1, srv.requests()
+    # it may go on to the version's other files to report them too, but
+    # never asks twice for one that answered 404
+    asked = [r["path"] for r in srv.requests() if r["path"].startswith("/9.9.9/")]
+    assert asked, srv.requests()
+    for path in set(asked):
+        assert asked.count(path) == 1, "%s asked %d times" % (path, asked.count(path))
 
 
 @pytest.mark.parametrize("status", [404, 403, 410])
 def test_permanent_status_on_mapped_file_one_try(served, status):
-    _, srv = served
+    tree, srv = served
+    name_once(tree)
     path = "/1.2.0/" + V2V_120
     srv.add_fault(path, "status", status=status)
     res = check(served)
     assert_problem(res, "canary", "1.2.0", V2V_120, pattern=str(status))
     assert srv.count(path) == 1, srv.requests()
+
+
+def test_failing_file_named_twice_fetched_once(served):
+    """The real 1.2.0 mapping names config_validation.json twice: a 404 on
+    it is one request and one problem line, not one per entry."""
+    tree, srv = served
+    path = "/1.2.0/" + V2V_120
+    assert sum(1 for _, p in tree.mapping("1.2.0") if "v2/" + p == V2V_120) == 2
+    srv.add_fault(path, "status", status=404)
+    res = check(served)
+    assert_problem(res, "canary", "1.2.0", V2V_120, pattern="404")
+    assert srv.count(path) == 1, srv.requests()
+    assert len([line for line in plain_lines(res) if line.startswith("canary 1.2.0: " + V2V_120)]) == 1, \
+        describe(res)
 
 
 # --- transient HTTP failures -------------------------------------------------
@@ -139,19 +176,21 @@ def test_other_5xx_once_retried(served, status):
 
 
 def test_429_then_200_retried(served):
-    _, srv = served
-    path = "/1.2.0/" + V2D_120
+    tree, srv = served
+    name_once(tree)
+    path = "/1.2.0/" + V2V_120
     srv.add_fault(path, "status", status=429, times=1)
     assert_accepted(check(served))
     assert srv.count(path) == 2, srv.requests()
 
 
 def test_429_always_refused(served):
-    _, srv = served
-    path = "/1.2.0/" + V2D_120
+    tree, srv = served
+    name_once(tree)
+    path = "/1.2.0/" + V2V_120
     srv.add_fault(path, "status", status=429)
     res = check(served, GCS_FETCH_TRIES=2)
-    assert_problem(res, "canary", "1.2.0", V2D_120, pattern="429")
+    assert_problem(res, "canary", "1.2.0", V2V_120, pattern="429")
     assert srv.count(path) == 2, srv.requests()
 
 
@@ -174,7 +213,8 @@ def test_slow_once_then_fast_accepted(served):
 
 @pytest.mark.parametrize("kind", ["drop", "close", "truncate"])
 def test_connection_dropped_once_retried(served, kind):
-    _, srv = served
+    tree, srv = served
+    name_once(tree)
     path = "/1.2.0/" + V2V_120
     srv.add_fault(path, kind, times=1)
     assert_accepted(check(served))
@@ -182,7 +222,8 @@ def test_connection_dropped_once_retried(served, kind):
 
 
 def test_connection_dropped_always_refused(served):
-    _, srv = served
+    tree, srv = served
+    name_once(tree)
     path = "/1.2.0/" + V2V_120
     srv.add_fault(path, "drop")
     res = check(served, GCS_FETCH_TRIES=2)
@@ -260,11 +301,12 @@ def test_redirect_loop_refused(served):
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_huge_body_refused_with_the_size(served, chunked):
-    _, srv = served
-    path = "/1.2.0/" + V2D_120
+    tree, srv = served
+    name_once(tree)
+    path = "/1.2.0/" + V2V_120
     srv.add_fault(path, "huge", size=20 * 1024 * 1024, chunked=chunked)
     res = check(served, GCS_MAX_FILE_BYTES=65536)
-    assert_problem(res, "canary", "1.2.0", V2D_120, pattern="65536")
+    assert_problem(res, "canary", "1.2.0", V2V_120, pattern="65536")
     assert srv.count(path) == 1, srv.requests()
 
 

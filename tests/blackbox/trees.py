@@ -119,6 +119,19 @@ def stderr_lines(res):
     return out
 
 
+def plain_lines(res):
+    """stderr lines that are not JSON log records: the problem lines themselves."""
+    out = []
+    for line in res.stderr.splitlines():
+        try:
+            if isinstance(json.loads(line), dict):
+                continue
+        except ValueError:
+            pass
+        out.append(line)
+    return out
+
+
 def problem_lines(res, channel, version, file):
     """Lines naming "<channel> <version>: <file>"."""
     head = "%s %s: %s" % (channel, version, file)
