@@ -113,7 +113,9 @@ class GcsServer:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=15):
+    def stop(self, sig=None, timeout=15):
+        if sig is None:
+            sig = signal.SIGTERM
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
