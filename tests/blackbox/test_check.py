@@ -94,6 +94,8 @@ JSON_CASES = [
     ("comment", "1.1.3", V1, lambda d: b"// comment\n" + d, None),
     ("single-quotes", "1.1.3", V1, lambda d: d.replace(b'"version"', b"'version'", 1), None),
     ("leading-zero-number", "1.1.3", V1, lambda d: d.replace(b'"tail_lines": 50', b'"tail_lines": 050', 1), None),
+    ("integer-too-big", "1.1.3", V1,
+     lambda d: d.replace(b'"tail_lines": 50', b'"tail_lines": 18446744073709551616', 1), None),
     ("nan", "1.1.3", V1, lambda d: d.replace(b'"tail_lines": 50', b'"tail_lines": NaN', 1), None),
     ("top-level-not-object", "1.1.3", V1, lambda d: b"[" + d + b"]", None),
 ]
@@ -419,6 +421,16 @@ def test_mapping_names_missing_file_refused(tree):
     tree.set_mapping("1.2.0", m)
     assert_problem(check_both(tree), "canary", "1.2.0", "v2/remote_configurations/missing.json",
                    pattern=r"not found|no such|missing|couldn|exist|open|read|404")
+
+
+@pytest.mark.parametrize("path", ["remote_configurations", "remote_configurations/"])
+def test_mapping_names_a_directory_refused(tree, path):
+    m = tree.mapping("1.2.0")
+    m[1][1] = path
+    tree.set_mapping("1.2.0", m)
+    res = check_both(tree)
+    assert_refused(res)
+    assert [line for line in stderr_lines(res) if line.startswith("canary 1.2.0: v2/")], describe(res)
 
 
 def test_mapped_file_invalid_refused_even_if_only_named_late(tree):
@@ -761,6 +773,14 @@ def test_help_flag():
     out = res.stdout
     for word in ("--check", "STABLE_VERSION", "CANARY_VERSION", "GCS_CONDITIONS_URL"):
         assert word in out, "%s not in --help\n%s" % (word, describe(res))
+
+
+@pytest.mark.parametrize("version", ["../1.1.3", "1.1.3/../1.2.0", "1.1.3?x", "1.1.3 "])
+def test_version_that_is_not_a_version_refused(tree, version):
+    """A version ends up in the download URL: it cannot carry a path or a query."""
+    res = tree.check(stable=version, canary=None)
+    assert res.returncode > 0, describe(res)
+    assert "STABLE_VERSION" in res.stderr, describe(res)
 
 
 def test_bad_setting_refused_before_fetching(tree):
