@@ -69,7 +69,7 @@ static bool validate(struct loader *L, const char *file, const char *schema_id, 
 	struct report_ctx r = {L, file};
 	size_t before = L->problems->count;
 	js_validate(L->schemas, schema_id, v, report, &r);
-	if (json_is_object(v)) {
+	if (allowed_keys && json_is_object(v)) {
 		const char *key;
 		json_t *val;
 		json_object_foreach((json_t *)v, key, val)
@@ -484,10 +484,15 @@ struct cond_set *cond_load(const char *channel, const char *version, const struc
 		if (summary)
 			fprintf(summary, "%s: %s: ok: %zu entries\n", L.label, MAPPING_FILE,
 				set->nmap);
+		/* a path named by several entries is fetched, and reported, once */
 		for (size_t i = 0; i < set->nmap; i++) {
 			const char *path = json_string_value(
 				json_array_get(json_array_get(mapping, i), 1));
-			if (!find_file(set, path))
+			bool seen = false;
+			for (size_t j = 0; j < i && !seen; j++)
+				seen = strcmp(path, json_string_value(json_array_get(
+							    json_array_get(mapping, j), 1))) == 0;
+			if (!seen)
 				load_v2_file(&L, set, path, summary);
 			set->map[i].file = find_file(set, path);
 		}

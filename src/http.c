@@ -4,6 +4,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,16 @@ struct channel {
 	const char *name;
 };
 
+/* One per connection, for the header deadline: libmicrohttpd's timeout is
+ * an idle timeout, which a client sending one byte a second never hits. */
+struct conn_state {
+	struct conn_state *prev, *next;
+	MHD_socket fd;
+	_Atomic bool in_request; /* headers complete, not yet answered */
+	_Atomic double since;    /* connection start or end of the last request */
+	bool shut;
+};
+
 struct http_server {
 	struct MHD_Daemon *daemon;
 	struct channel ch[2];
@@ -54,6 +65,15 @@ struct http_server {
 	char address[128];
 	_Atomic bool draining;
 	_Atomic int in_flight;
+
+	double conn_deadline; /* seconds to complete a request's headers */
+	pthread_mutex_t conns_lock;
+	struct conn_state conns; /* list head */
+	pthread_t reaper;
+	bool reaper_started;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stopping;
 };
 
 /* Marks the first access-handler call of a request: libmicrohttpd closes
@@ -407,6 +427,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (*req_cls == NULL) {
 		*req_cls = &first_call_marker;
 		atomic_fetch_add(&srv->in_flight, 1);
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		if (ci && ci->socket_context)
+			atomic_store_explicit(&((struct conn_state *)ci->socket_context)->in_request,
+					      true, memory_order_relaxed);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -498,9 +523,84 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)conn;
 	(void)toe;
 	struct http_server *srv = cls;
-	if (*req_cls == &first_call_marker)
+	if (*req_cls == &first_call_marker) {
 		atomic_fetch_sub(&srv->in_flight, 1);
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		if (ci && ci->socket_context) {
+			struct conn_state *cs = ci->socket_context;
+			atomic_store_explicit(&cs->since, now_seconds(), memory_order_relaxed);
+			atomic_store_explicit(&cs->in_request, false, memory_order_relaxed);
+		}
+	}
 	*req_cls = NULL;
+}
+
+static void connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn_state *cs = calloc(1, sizeof(*cs));
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!cs || !ci) {
+			free(cs);
+			return;
+		}
+		cs->fd = ci->connect_fd;
+		atomic_store(&cs->since, now_seconds());
+		pthread_mutex_lock(&srv->conns_lock);
+		cs->next = srv->conns.next;
+		cs->prev = &srv->conns;
+		srv->conns.next->prev = cs;
+		srv->conns.next = cs;
+		pthread_mutex_unlock(&srv->conns_lock);
+		*socket_context = cs;
+	} else if (*socket_context) {
+		struct conn_state *cs = *socket_context;
+		pthread_mutex_lock(&srv->conns_lock);
+		cs->prev->next = cs->next;
+		cs->next->prev = cs->prev;
+		pthread_mutex_unlock(&srv->conns_lock);
+		free(cs);
+		*socket_context = NULL;
+	}
+}
+
+/* Shuts down connections that have not completed a request's headers
+ * within the deadline; libmicrohttpd then sees the end of the stream and
+ * closes them itself. */
+static void *reaper_main(void *arg)
+{
+	struct http_server *srv = arg;
+	pthread_mutex_lock(&srv->stop_lock);
+	while (!srv->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->stop_cond, &srv->stop_lock, &ts);
+		if (srv->stopping)
+			break;
+		double now = now_seconds();
+		pthread_mutex_lock(&srv->conns_lock);
+		for (struct conn_state *cs = srv->conns.next; cs != &srv->conns; cs = cs->next) {
+			if (cs->shut || atomic_load_explicit(&cs->in_request, memory_order_relaxed))
+				continue;
+			if (now - atomic_load_explicit(&cs->since, memory_order_relaxed) >
+			    srv->conn_deadline) {
+				shutdown(cs->fd, SHUT_RDWR);
+				cs->shut = true;
+			}
+		}
+		pthread_mutex_unlock(&srv->conns_lock);
+	}
+	pthread_mutex_unlock(&srv->stop_lock);
+	return NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -598,6 +698,11 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 		return NULL;
 	}
 	srv->routing = routing;
+	srv->conn_deadline = cfg->connection_timeout;
+	srv->conns.next = srv->conns.prev = &srv->conns;
+	pthread_mutex_init(&srv->conns_lock, NULL);
+	pthread_mutex_init(&srv->stop_lock, NULL);
+	pthread_cond_init(&srv->stop_cond, NULL);
 	size_t openapi_len = (size_t)(gcs_openapi_json_end - gcs_openapi_json);
 	char *openapi = malloc(openapi_len + 1);
 	if (openapi)
@@ -631,7 +736,7 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
 		cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_NOTIFY_COMPLETED,
-		completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+		completed, srv, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
@@ -639,6 +744,15 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 			 cfg->listen);
 		http_stop(srv);
 		return NULL;
+	}
+
+	if (srv->conn_deadline > 0) {
+		if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
+			snprintf(err, errlen, "cannot start the connection reaper thread");
+			http_stop(srv);
+			return NULL;
+		}
+		srv->reaper_started = true;
 	}
 
 	char host[INET6_ADDRSTRLEN] = "";
@@ -685,11 +799,21 @@ void http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	if (srv->reaper_started) {
+		pthread_mutex_lock(&srv->stop_lock);
+		srv->stopping = true;
+		pthread_cond_signal(&srv->stop_cond);
+		pthread_mutex_unlock(&srv->stop_lock);
+		pthread_join(srv->reaper, NULL);
+	}
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
 	channel_free(&srv->ch[GCS_STABLE]);
 	channel_free(&srv->ch[GCS_CANARY]);
 	served_free(&srv->openapi);
 	cond_body_free(&srv->openapi_body);
+	pthread_mutex_destroy(&srv->conns_lock);
+	pthread_mutex_destroy(&srv->stop_lock);
+	pthread_cond_destroy(&srv->stop_cond);
 	free(srv);
 }

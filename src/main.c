@@ -102,7 +102,9 @@ static void loaded_free(struct loaded *l)
 	js_registry_free(l->schemas);
 }
 
-static int load_all(const struct gcs_config *cfg, struct loaded *l, FILE *summary)
+/* Problems go to stderr as plain lines for a person running --check or
+ * --route, and as JSON log records for a server (its logs are collected). */
+static int load_all(const struct gcs_config *cfg, struct loaded *l, FILE *summary, bool plain)
 {
 	struct diag problems = {0};
 	char err[1024];
@@ -141,11 +143,19 @@ static int load_all(const struct gcs_config *cfg, struct loaded *l, FILE *summar
 
 fail:
 	for (size_t i = 0; i < problems.n; i++) {
-		fprintf(stderr, "%s\n", problems.lines[i]);
-		log_msg(LOGL_ERROR, "invalid", "problem", problems.lines[i], NULL);
+		if (plain)
+			fprintf(stderr, "%s\n", problems.lines[i]);
+		else
+			log_msg(LOGL_ERROR, "invalid conditions", "problem", problems.lines[i],
+				NULL);
 	}
-	fprintf(stderr, "gcs: %zu problem%s; not serving\n", problems.count,
-		problems.count == 1 ? "" : "s");
+	char count[32];
+	snprintf(count, sizeof(count), "%zu", problems.count);
+	if (plain)
+		fprintf(stderr, "gcs: %s problem%s; not serving\n", count,
+			problems.count == 1 ? "" : "s");
+	else
+		log_msg(LOGL_ERROR, "not serving", "problems", count, NULL);
 	diag_free(&problems);
 	loaded_free(l);
 	return -1;
@@ -256,7 +266,7 @@ int main(int argc, char **argv)
 	fetch_global_init();
 
 	struct loaded l = {0};
-	if (load_all(&cfg, &l, o.check ? stdout : NULL) < 0)
+	if (load_all(&cfg, &l, o.check ? stdout : NULL, o.check || o.route_cluster) < 0)
 		return EXIT_INVALID;
 
 	int rc;
