@@ -25,7 +25,8 @@ RUN apt-get update \
         liblua5.4-0 libmicrohttpd12 libcurl4 libjansson4 libpcre2-8-0 zlib1g lua-cjson \
         ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+    && groupadd --system --gid 10001 gcs \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin gcs
 # The defaults of GCS_SCHEMA_DIR and GCS_ROUTING_SCRIPT are relative to here.
 WORKDIR /opt/gcs

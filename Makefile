@@ -92,3 +92,10 @@ fmt:
 
 clean:
 	rm -rf build
+
+# The Dockerfile's steps without a container engine: debootstrap, chroot,
+# then the image's entrypoint with --check against a local download server.
+# Slow (minutes on the first run, which bootstraps Debian): not part of test.
+.PHONY: docker-check
+docker-check:
+	tests/support/docker-check.sh

@@ -375,7 +375,13 @@ def test_image_matches_the_manifests(rendered):
     assert "/usr/local/bin/gcs" in copies
     assert "rules/schemas" in copies and "scripts" in copies
     assert not re.search(r"rules/\d|rules/ |rules/$", copies), "conditions must not be baked in"
+    with open(os.path.join(ROOT, "tests", "support", "docker-check.sh"), encoding="utf-8") as f:
+        check = f.read()
     for _, objects in manifest_sets(rendered):
-        script = env_of(container(by_kind(objects, "Deployment")))["GCS_ROUTING_SCRIPT"]["value"]
+        env = env_of(container(by_kind(objects, "Deployment")))
+        script = env["GCS_ROUTING_SCRIPT"]["value"]
         # The mount must not hide the image's own files.
         assert os.path.dirname(script) not in ("/opt/gcs", "/opt/gcs/scripts", "/opt/gcs/rules")
+        # make docker-check runs the image with the pod's volumes at these paths.
+        assert "POD_ROUTING=%s\n" % os.path.dirname(script) in check
+        assert "POD_STATE=%s\n" % os.path.dirname(env["GCS_UNLEASH_BACKUP"]["value"]) in check
