@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -97,29 +98,36 @@ def test_murmur3_matches_unleash_reference_values():
 # --- peers ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def unleash(tmp_path_factory):
+def unleash():
     """A real Unleash with the toggle at 0% in environment development."""
-    state = str(tmp_path_factory.mktemp("unleash") / "state.env")
-    env = dict(os.environ, UNLEASH_STATE=state)
-    res = subprocess.run([UNLEASH_SH, "start"], env=env, capture_output=True, text=True, timeout=300)
+    # Outside pytest's basetemp: a concurrent pytest session may prune it, and
+    # without its state file the harness could not stop the server.
+    state_dir = tempfile.mkdtemp(prefix="gcs-release-unleash.")
+    env = dict(os.environ, UNLEASH_STATE=os.path.join(state_dir, "state.env"))
     try:
+        res = subprocess.run([UNLEASH_SH, "start"], env=env, capture_output=True, text=True,
+                             timeout=600)
         assert res.returncode == 0, "unleash.sh start failed:\n%s\n%s" % (res.stdout, res.stderr)
-        admin = Admin(read_state(state))
+        admin = Admin(read_state(env["UNLEASH_STATE"]))
         admin.set_rollout(TOGGLE, 0)
         yield admin
     finally:
-        subprocess.run([UNLEASH_SH, "stop"], env=env, capture_output=True, timeout=60)
+        subprocess.run([UNLEASH_SH, "stop"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def downloads(tmp_path_factory):
+def downloads():
     """The download server holding every version the flow uses."""
-    root = tmp_path_factory.mktemp("conditions")
-    for version in VERSIONS:
-        build_tree(os.path.join(str(root), version), version)
-    srv = DownloadServer(str(root)).start()
-    yield srv
-    srv.stop()
+    root = tempfile.mkdtemp(prefix="gcs-release-conditions.")
+    try:
+        for version in VERSIONS:
+            build_tree(os.path.join(root, version), version)
+        srv = DownloadServer(root).start()
+        yield srv
+        srv.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def build_tree(target, version):
