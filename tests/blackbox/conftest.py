@@ -50,6 +50,7 @@ class GcsServer:
         self.proc = subprocess.Popen([GCS] + list(args), env=self.env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.log_lines = []
+        self._partial = b""
         self.address = None
         deadline = time.time() + ready_timeout
         while self.address is None:
@@ -71,19 +72,26 @@ class GcsServer:
         self.url = "http://%s:%d" % (self.host, self.port)
 
     def _read_lines(self, timeout):
+        """Complete lines that arrive within timeout. Reads the pipe unbuffered:
+        a buffered readline() could hold a second line that select() no longer
+        reports."""
         out = []
-        fd = self.proc.stderr
+        fd = self.proc.stderr.fileno()
         r, _, _ = select.select([fd], [], [], timeout)
         if r:
-            line = fd.readline()
-            if line:
-                text = line.decode("utf-8", "replace").rstrip("\n")
-                self.log_lines.append(text)
-                out.append(text)
+            chunk = os.read(fd, 65536)
+            if chunk:
+                self._partial += chunk
+                *lines, self._partial = self._partial.split(b"\n")
+                for line in lines:
+                    text = line.decode("utf-8", "replace")
+                    self.log_lines.append(text)
+                    out.append(text)
         return out
 
     def _drain(self):
-        rest = self.proc.stderr.read() if self.proc.stderr else b""
+        rest = self._partial + (self.proc.stderr.read() if self.proc.stderr else b"")
+        self._partial = b""
         self.log_lines.extend(rest.decode("utf-8", "replace").splitlines())
 
     def logs(self, wait=0.0):
