@@ -10,9 +10,11 @@
  * - capture group names valid in one engine only, and duplicate names;
  * - same syntax, different meaning: $ before a final newline in PCRE2, \s
  *   matching \v in PCRE2, case folding of non-ASCII letters.
- * It is stricter than Go in two places, on purpose: \1..\9 followed by
- * digits (octal in Go, possibly a backreference in PCRE2) and (?<name>
- * (accepted only since Go 1.22; older Insights Operators reject it). */
+ * \1..\7 followed by an octal digit is an octal escape in Go; PCRE2 reads it
+ * the same way while the pattern has fewer than ten capture groups, so it is
+ * accepted then and refused as ambiguous otherwise. It is stricter than Go
+ * on purpose for (?<name> (accepted only since Go 1.22; older Insights
+ * Operators reject it). */
 #include "regex.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -34,6 +36,28 @@ static bool reject(struct scan *s, size_t at, const char *what, const char *why)
 {
 	snprintf(s->err, s->errlen, "%s at offset %zu %s", what, at, why);
 	return false;
+}
+
+/* Counts '(' that open a capture group, skipping escapes and classes;
+ * named groups count too. A rough count is enough for the octal rule. */
+static int capture_groups(const char *p)
+{
+	int n = 0;
+	bool in_class = false;
+	for (; *p; p++) {
+		if (*p == '\\' && p[1]) {
+			p++;
+		} else if (in_class) {
+			in_class = *p != ']';
+		} else if (*p == '[') {
+			in_class = true;
+			if (p[1] == ']' || (p[1] == '^' && p[2] == ']'))
+				p += p[1] == '^' ? 2 : 1;
+		} else if (*p == '(' && (p[1] != '?' || p[2] == 'P' || p[2] == '<')) {
+			n++;
+		}
+	}
+	return n;
 }
 
 static bool is_digit(char c)
@@ -126,6 +150,16 @@ static bool check_escape(struct scan *s, size_t e, bool in_class, size_t *next)
 		if (c == 'Q') {
 			const char *end = strstr(s->p + e + 2, "\\E");
 			*next = end ? (size_t)(end - s->p) + 2 : s->len;
+			return true;
+		}
+		if (c >= '1' && c <= '7' && is_octal(s->p[e + 2])) {
+			if (capture_groups(s->p) >= 10)
+				return reject(s, e, "octal escape after ten capture groups",
+					      "reads as a backreference in PCRE2");
+			size_t i = e + 2;
+			while (i < e + 4 && is_octal(s->p[i]))
+				i++;
+			*next = i;
 			return true;
 		}
 		if (is_digit(c)) {

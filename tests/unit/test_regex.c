@@ -52,6 +52,10 @@ static void test_rejected_constructs(void **state)
 	    {"(a)\\1", "backreference \\1 at offset 3" GO},
 	    {"(a)(b)\\2", "backreference \\2 at offset 6" GO},
 	    {"(a)\\9", "backreference \\9 at offset 3" GO},
+	    {"(a)\\18", "backreference \\1 at offset 3" GO},
+	    /* octal in Go, but a backreference in PCRE2 once ten groups exist */
+	    {"(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\\12",
+	     "octal escape after ten capture groups at offset 30 reads as a backreference in PCRE2"},
 	    {"(?P<n>a)\\k<n>", "backreference \\k at offset 8" GO},
 	    {"(?P<n>a)\\k{n}", "backreference \\k at offset 8" GO},
 	    {"(a)\\g{1}", "backreference or subroutine call \\g at offset 3" GO},
@@ -121,6 +125,10 @@ static void test_rejected_constructs(void **state)
 
 static void test_accepted_lookalikes(void **state)
 {
+	/* \1..\7 followed by an octal digit is an octal escape in Go */
+	expect_accepted("\\101");
+	expect_accepted("x\\012y");
+	expect_accepted("(a)\\101");
 	(void)state;
 	static const char *const ok[] = {
 	    "\\(?=",        /* an optional literal '(' then '=' */
