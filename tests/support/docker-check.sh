@@ -2,9 +2,11 @@
 # Proves the Dockerfile where no container engine runs: builds each stage's
 # filesystem from a debootstrap of the stage's Debian base, runs the stage's
 # instructions as read from the Dockerfile (RUN in a chroot, COPY from the
-# build context as .dockerignore filters it), then starts the image's
-# entrypoint as the image's user, on a read-only root, with --check against a
-# download server on 127.0.0.1.
+# build context as .dockerignore filters it), then runs the image's
+# entrypoint as the image's user on a read-only root with the pod's volumes
+# (deploy/): --check against a download server on 127.0.0.1, --check of a
+# version that does not exist (must fail), then serving, a routing ConfigMap
+# edit picked up without restart, and a clean stop on SIGTERM.
 #
 #   tests/support/docker-check.sh      (make docker-check; root; the first run
 #                                       bootstraps Debian and takes minutes)
@@ -35,7 +37,7 @@ command -v debootstrap >/dev/null || {
 MOUNTS=()
 PIDS=()
 cleanup() {
-	local i
+	local i pid
 	for pid in "${PIDS[@]}"; do
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
@@ -45,6 +47,7 @@ cleanup() {
 			echo "docker-check: could not unmount ${MOUNTS[i]}" >&2
 	done
 	MOUNTS=()
+	PIDS=()
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -365,7 +368,9 @@ if in_root "$ROOTFS" "$USER_SPEC" / -- touch /probe-write 2>/dev/null; then
 	die "the root filesystem is writable"
 fi
 
-SERVED=$(mktemp -d)
+SERVED=$CACHE/served
+remove_tree "$SERVED"
+mkdir -p "$SERVED"
 cp -a rules/. "$SERVED/"
 python3 -u -m http.server --bind 127.0.0.1 --directory "$SERVED" 0 >"$CACHE/http.log" 2>&1 &
 PIDS+=($!)
@@ -433,6 +438,15 @@ say "routing script reloaded after the ConfigMap's ..data swap"
 
 kill -TERM "$GCS_PID"
 wait "$GCS_PID" || die "gcs exited $? after SIGTERM"
-rm -rf "$SERVED"
+
+# Only the Debian base and apt's downloads are worth keeping; a failed run
+# leaves the stages for a look.
+cleanup
+for ((i = 0; i <= STAGE; i++)); do
+	remove_tree "$CACHE/stage-$i"
+done
+remove_tree "$CONTEXT"
+remove_tree "$POD"
+remove_tree "$SERVED"
 
 say "passed in $(($(date +%s) - STARTED)) s"
