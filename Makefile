@@ -99,3 +99,13 @@ clean:
 .PHONY: docker-check
 docker-check:
 	tests/support/docker-check.sh
+
+# deploy/ carries copies of scripts/*.lua (kustomize reads no file outside
+# its directory; the Template embeds them): refresh them after an edit.
+DEPLOY_NPM := tests/.cache/deploy-npm
+.PHONY: deploy-sync
+deploy-sync:
+	@cmp -s tests/deploy/package-lock.json $(DEPLOY_NPM)/package-lock.json || { \
+	  mkdir -p $(DEPLOY_NPM) && cp tests/deploy/package.json tests/deploy/package-lock.json $(DEPLOY_NPM)/ && \
+	  npm ci --no-audit --no-fund --prefix $(DEPLOY_NPM); }
+	node tests/deploy/sync-scripts.mjs $(DEPLOY_NPM)

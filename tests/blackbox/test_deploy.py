@@ -248,7 +248,7 @@ def test_configmap_scripts_are_exactly_scripts_dir(rendered, which):
     for name in lua:
         with open(os.path.join(SCRIPTS, name), encoding="utf-8") as f:
             assert data[name] == f.read(), (
-                "%s: %s differs from scripts/%s; run node tests/deploy/sync-scripts.mjs" % (label, name, name))
+                "%s: %s differs from scripts/%s; run make deploy-sync" % (label, name, name))
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["base", "template"])

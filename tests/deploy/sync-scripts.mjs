@@ -2,7 +2,7 @@
 // deploy/base/routing/ (kustomize only reads files below its own directory)
 // and the gcs-routing ConfigMap embedded in deploy/openshift-template.yaml.
 //
-//   node tests/deploy/sync-scripts.mjs [CACHE]     (CACHE: tests/.cache/deploy-npm)
+//   make deploy-sync    (or: node tests/deploy/sync-scripts.mjs CACHE)
 import fs from "node:fs";
 import path from "node:path";
 import { ROOT, loadDeps } from "./manifests.mjs";
