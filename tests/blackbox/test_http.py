@@ -442,6 +442,25 @@ def test_bad_version_does_not_break_the_connection(srv120):
         ka.close()
 
 
+ODD_HEADERS = [
+    {"Accept-Encoding": "gzip;q="}, {"Accept-Encoding": "gzip;q=abc"}, {"Accept-Encoding": ";;,,"},
+    {"Accept-Encoding": "q=1"}, {"Accept-Encoding": "gzip;q=-1"}, {"Accept-Encoding": "*"},
+    {"If-None-Match": ""}, {"If-None-Match": "W/"}, {"If-None-Match": '"'},
+    {"If-None-Match": ", , ,"}, {"If-None-Match": '"a",' * 500},
+    {"User-Agent": "cluster/" + "x" * 5000}, {"User-Agent": "cluster/,"},
+    {"User-Agent": "cluster/ cluster/abc"}, {"User-Agent": "\u00e9 cluster/\u00e9".encode().decode("latin-1")},
+]
+
+
+@pytest.mark.parametrize("headers", ODD_HEADERS, ids=lambda h: repr(h)[:30])
+@pytest.mark.parametrize("path", [F.V1_PATHS[0], F.v2_path("4.17.0"), F.v2_path("4.17")])
+def test_odd_headers_never_500(srv120, path, headers):
+    resp = F.request(srv120, "GET", path, headers)
+    assert resp.status in (200, 304, 400), resp.body
+    if resp.status == 200 and resp.header("Content-Encoding") == "gzip":
+        gzip.decompress(resp.body)
+
+
 # --- health -----------------------------------------------------------------
 
 def test_healthz_and_readyz(srv120):
