@@ -16,7 +16,7 @@ from conftest import ROOT, GcsServer, base_env
 
 DOC_PATH = os.path.join(ROOT, "src", "openapi.json")
 CACHE = os.path.join(ROOT, "tests", ".cache", "openapi-validator")
-VALIDATOR = "@apidevtools/swagger-parser@10"
+VALIDATOR = "@apidevtools/swagger-parser@10.1.1"
 
 with open(DOC_PATH, "rb") as _f:
     DOC_BYTES = _f.read()
