@@ -67,6 +67,10 @@ deps-build:
 
 deps: deps-build
 	$(call apt_missing,$(DEPS_TEST))
+	@# Debian ships npm apart from nodejs; some Node.js builds include it.
+	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+	  echo "warning: Node.js $$(node --version) is older than 20, which unleash-server 7.5.1 requires"
 
 run: deps-build
 	$(MAKE) build/gcs
