@@ -58,7 +58,7 @@ wait_http() {
 }
 
 gcs_env() {
-	echo GCS_LISTEN=127.0.0.1:$1 GCS_LOG_LEVEL=warn \
+	echo GCS_LISTEN="127.0.0.1:$1" GCS_LOG_LEVEL=warn \
 		GCS_CONDITIONS_URL="$root/rules/{version}" GCS_SCHEMA_DIR="$root/rules/schemas" \
 		GCS_ROUTING_SCRIPT="$2" STABLE_VERSION=1.1.3 CANARY_VERSION="$3"
 }
