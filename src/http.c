@@ -28,8 +28,10 @@ __asm__(".section .rodata\n"
 	".previous\n");
 extern const char gcs_openapi_json[], gcs_openapi_json_end[];
 
-#define API      "/api/gathering"
-#define MAX_PATH 2048
+#define API "/api/gathering"
+/* Per-connection memory: bounds the request line and headers (larger gets
+ * 414 or 431) and is cleared for every request, so keep it small. */
+#define CONNECTION_MEMORY 8192
 
 /* One body ready to queue, in every form a request can ask for; [closing]
  * variants carry Connection: close for use while draining. */
@@ -315,6 +317,22 @@ static enum MHD_Result queue_served(struct http_server *srv, struct MHD_Connecti
 	return MHD_queue_response(conn, *code, gz ? s->gz[closing] : s->plain[closing]);
 }
 
+/* inet_ntop goes through sprintf; this is on the request path. */
+static void format_ipv4(const struct in_addr *a, char *out)
+{
+	const unsigned char *b = (const unsigned char *)&a->s_addr;
+	char *p = out;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+}
+
 static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *conn,
 			       const char *api, const char *ocp_version)
 {
@@ -327,8 +345,7 @@ static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *c
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,
-				  sizeof(addr));
+			format_ipv4(&((const struct sockaddr_in *)sa)->sin_addr, addr);
 		else if (sa->sa_family == AF_INET6)
 			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
 				  sizeof(addr));
@@ -735,7 +752,7 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
 		cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_NOTIFY_COMPLETED,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
 		completed, srv, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
 		MHD_OPTION_END);

@@ -108,8 +108,6 @@ echo "== gcs against nginx: v2 endpoint, STABLE 1.1.3, no canary"
 gcs_port=$(free_port)
 start_gcs gcs "$gcs_port" "$root/scripts/routing.lua" none
 curl -fsS -o "$work/body" "http://127.0.0.1:$gcs_port$path"
-bench gcs "http://127.0.0.1:$gcs_port$path"
-stop_last
 
 nginx_port=$(free_port)
 mkdir -p "$work/www$(dirname "$path")" "$work/tmp"
@@ -122,8 +120,6 @@ pids+=($!)
 wait_http "http://127.0.0.1:$nginx_port$path" || { cat "$work/error.log" >&2; exit 1; }
 curl -fsS "http://127.0.0.1:$nginx_port$path" | cmp -s - "$work/body" ||
 	{ echo "nginx does not serve the same bytes as gcs" >&2; exit 1; }
-bench nginx "http://127.0.0.1:$nginx_port$path"
-stop_last
 
 echo "== routing cost: CANARY 1.2.0 with half the clusters in force_canary, against CANARY_VERSION=none"
 mkdir -p "$work/scripts"
@@ -146,21 +142,31 @@ for i in 0 1; do
 	[ "$channel" = "$want" ] ||
 		{ echo "cluster $id got '$channel', expected $want: the allowlist is not in effect" >&2; exit 1; }
 done
-bench routing "http://127.0.0.1:$route_port$path"
-stop_last
 
 none_port=$(free_port)
 start_gcs none "$none_port" "$work/scripts/routing.lua" none
-bench none "http://127.0.0.1:$none_port$path"
-stop_last
 
-g_rps=$(rps gcs) n_rps=$(rps nginx) r_rps=$(rps routing) o_rps=$(rps none)
-g50=$(pct gcs 50) g99=$(pct gcs 99) n50=$(pct nginx 50) n99=$(pct nginx 99)
+# All four servers are up (idle ones cost nothing). Each is measured twice,
+# in the order A B C D D C B A, so that drift in the machine's load during
+# the run weighs on every server alike; the figures are the means.
+echo "== measuring: gcs nginx routing none none routing nginx gcs"
+declare -A urls=([gcs]=$gcs_port [nginx]=$nginx_port [routing]=$route_port [none]=$none_port)
+round=0
+for name in gcs nginx routing none none routing nginx gcs; do
+	if [ -e "$work/$name.1.wrk" ]; then round=2; else round=1; fi
+	bench "$name.$round" "http://127.0.0.1:${urls[$name]}$path"
+done
+
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f\n", (a + b) / 2 }'; }
+mrps() { mean "$(rps "$1.1")" "$(rps "$1.2")"; }
+mpct() { mean "$(pct "$1.1" "$2")" "$(pct "$1.2" "$2")"; }
+g_rps=$(mrps gcs) n_rps=$(mrps nginx) r_rps=$(mrps routing) o_rps=$(mrps none)
+g50=$(mpct gcs 50) g99=$(mpct gcs 99) n50=$(mpct nginx 50) n99=$(mpct nginx 99)
 ratio=$(awk -v a="$g_rps" -v b="$n_rps" 'BEGIN { printf "%.2f", a / b }')
 cost=$(awk -v r="$r_rps" -v o="$o_rps" 'BEGIN { printf "%.1f", (o - r) / o * 100 }')
 
 echo
-echo "== results (wrk -t2 -c64 -d$duration, $(nproc) CPUs)"
+echo "== results (wrk -t2 -c64 -d$duration, $(nproc) CPUs; mean of two runs each)"
 printf '%-28s %12s %10s %10s\n' "" "req/s" "p50 us" "p99 us"
 printf '%-28s %12.0f %10s %10s\n' "gcs (v2, no canary)" "$g_rps" "$g50" "$g99"
 printf '%-28s %12.0f %10s %10s\n' "nginx (same body, static)" "$n_rps" "$n50" "$n99"
