@@ -253,6 +253,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_set_level(cfg.log_level);
+	/* A person running --check or --route reads plain lines on stdout and
+	 * stderr; progress records would only be noise there. */
+	if ((o.check || o.route_cluster) && !getenv("GCS_LOG_LEVEL"))
+		log_set_level(LOGL_WARN);
 
 	/* Signals are taken by sigwait in main: block them before any thread
 	 * starts so every thread inherits the mask. */
