@@ -27,7 +27,7 @@ LIB_OBJ  := $(filter-out build/obj/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
-.PHONY: all deps deps-build run test check-rules unit clean bench bench-load fmt
+.PHONY: all deps deps-build run test check-rules unit clean bench bench-load fmt asan
 
 all: build/gcs build/lua/gcs.so $(UNIT_BIN)
 
@@ -48,8 +48,26 @@ build/lua/gcs.so: src/luagcs.c src/luagcs.h src/murmur3.c src/murmur3.h | build/
 build/tests/%: tests/unit/%.c $(LIB_OBJ) | build/tests
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
 
-build/obj build/tests build/lua:
+build/obj build/tests build/lua build/asan/obj build/asan/tests:
 	mkdir -p $@
+
+# The same sources with AddressSanitizer and UndefinedBehaviorSanitizer, for
+# the unit tests and the black-box suites that feed gcs broken input.
+ASAN_CFLAGS := $(CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer
+ASAN_OBJ     := $(SRC:src/%.c=build/asan/obj/%.o)
+ASAN_LIB_OBJ := $(filter-out build/asan/obj/main.o,$(ASAN_OBJ))
+ASAN_UNIT    := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+
+build/asan/obj/%.o: src/%.c $(wildcard src/*.h) | build/asan/obj
+	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+build/asan/obj/http.o: src/openapi.json
+build/asan/gcs: $(ASAN_OBJ)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
+build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJ) | build/asan/tests
+	$(CC) $(ASAN_CFLAGS) -Isrc -o $@ $< $(ASAN_LIB_OBJ) $(LDLIBS) -lcmocka
+
+asan: build/asan/gcs $(ASAN_UNIT)
 
 # Install only what is missing; a no-op when everything is present.
 define apt_missing
@@ -77,7 +95,7 @@ run: deps-build
 	STABLE_VERSION=$${STABLE_VERSION-1.1.3} CANARY_VERSION=$${CANARY_VERSION-1.2.0} ./build/gcs
 
 test: deps
-	$(MAKE) all
+	$(MAKE) all asan
 	tests/run-all
 
 check-rules: build/gcs

@@ -14,7 +14,8 @@ import urllib.request
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-GCS = os.path.join(ROOT, "build", "gcs")
+# GCS_BIN selects another build of the same sources (the sanitizer build).
+GCS = os.environ.get("GCS_BIN") or os.path.join(ROOT, "build", "gcs")
 RULES = os.path.join(ROOT, "rules")
 
 
