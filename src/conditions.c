@@ -14,7 +14,7 @@
 
 static const char *const v1_keys[] = {"rules", "version", NULL};
 static const char *const v2_keys[] = {"conditional_gathering_rules", "container_logs", "version",
-				      NULL};
+                                      NULL};
 
 struct loader {
 	const struct gcs_config *cfg;
@@ -64,7 +64,7 @@ static json_t *load_json(struct loader *L, const char *file)
 /* Schema validation plus the top-level key rule: the Insights Operator
  * decodes with DisallowUnknownFields, so an extra key breaks every cluster. */
 static bool validate(struct loader *L, const char *file, const char *schema_id, const json_t *v,
-		     const char *const *allowed_keys)
+                     const char *const *allowed_keys)
 {
 	struct report_ctx r = {L, file};
 	size_t before = L->problems->count;
@@ -81,9 +81,9 @@ static bool validate(struct loader *L, const char *file, const char *schema_id, 
 				struct jbuf q = {0};
 				json_go_string(&q, key, strlen(key));
 				diag_add(L->problems,
-					 "%s: top-level key %s is not allowed (clients reject "
-					 "unknown fields)",
-					 file, q.data ? q.data : "?");
+				         "%s: top-level key %s is not allowed (clients reject "
+				         "unknown fields)",
+				         file, q.data ? q.data : "?");
 				jbuf_free(&q);
 			}
 		}
@@ -104,7 +104,7 @@ static void check_regexes(struct loader *L, const char *file, const json_t *conf
 		const char *pod = json_string_value(json_object_get(log, "pod_name_regex"));
 		if (pod && !regex_check_re2(pod, err, sizeof(err)))
 			diag_add(L->problems, "%s: /container_logs/%zu/pod_name_regex: %s", file, i,
-				 err);
+			         err);
 		const json_t *msgs = json_object_get(log, "messages");
 		struct jbuf joined = {0};
 		bool all_ok = true;
@@ -115,8 +115,8 @@ static void check_regexes(struct loader *L, const char *file, const json_t *conf
 				continue;
 			if (!regex_check_re2(m, err, sizeof(err))) {
 				all_ok = false;
-				diag_add(L->problems, "%s: /container_logs/%zu/messages/%zu: %s", file,
-					 i, j, err);
+				diag_add(L->problems, "%s: /container_logs/%zu/messages/%zu: %s",
+				         file, i, j, err);
 			}
 			if (j)
 				jbuf_put(&joined, "|", 1);
@@ -366,13 +366,13 @@ static bool load_v2_file(struct loader *L, struct cond_set *set, const char *pat
 			set->nfiles++;
 			if (summary)
 				fprintf(summary,
-					"%s: %s: ok: %zu rules, %zu container logs, %zu bytes "
-					"(gzip %zu)\n",
-					L->label, file,
-					json_array_size(
-						json_object_get(doc, "conditional_gathering_rules")),
-					json_array_size(json_object_get(doc, "container_logs")),
-					f->body.len, f->body.gz_len);
+				        "%s: %s: ok: %zu rules, %zu container logs, %zu bytes "
+				        "(gzip %zu)\n",
+				        L->label, file,
+				        json_array_size(
+				            json_object_get(doc, "conditional_gathering_rules")),
+				        json_array_size(json_object_get(doc, "container_logs")),
+				        f->body.len, f->body.gz_len);
 		} else {
 			free(f->path);
 			free(f->version);
@@ -417,20 +417,21 @@ static bool check_mapping(struct loader *L, struct cond_set *set, const json_t *
 		set->nmap++;
 		if (!semver_parse(e->text, strlen(e->text), &e->ver)) {
 			diag_add(L->problems, "%s: /%zu/0: \"%s\" is not a SemVer 2.0.0 version",
-				 MAPPING_FILE, i, ver);
+			         MAPPING_FILE, i, ver);
 			e->text[0] = '\0';
 			continue;
 		}
 		if (i == 0 && semver_cmp(&e->ver, &first_max) > 0)
 			diag_add(L->problems,
-				 "%s: /0/0: the first entry %s is above %s (older clusters would "
-				 "get no configuration)",
-				 MAPPING_FILE, ver, COND_FIRST_ENTRY_MAX);
+			         "%s: /0/0: the first entry %s is above %s (older clusters would "
+			         "get no configuration)",
+			         MAPPING_FILE, ver, COND_FIRST_ENTRY_MAX);
 		if (prev && prev->text[0] && semver_cmp(&e->ver, &prev->ver) <= 0)
-			diag_add(L->problems,
-				 "%s: /%zu/0: %s is not greater than the previous entry %s (versions "
-				 "must be strictly increasing)",
-				 MAPPING_FILE, i, ver, prev->text);
+			diag_add(
+			    L->problems,
+			    "%s: /%zu/0: %s is not greater than the previous entry %s (versions "
+			    "must be strictly increasing)",
+			    MAPPING_FILE, i, ver, prev->text);
 		const char *why = cond_path_problem(path);
 		if (why)
 			diag_add(L->problems, "%s: /%zu/1: \"%s\": %s", MAPPING_FILE, i, path, why);
@@ -440,7 +441,7 @@ static bool check_mapping(struct loader *L, struct cond_set *set, const json_t *
 }
 
 struct cond_set *cond_load(const char *channel, const char *version, const struct gcs_config *cfg,
-			   const struct js_registry *schemas, struct diag *problems, FILE *summary)
+                           const struct js_registry *schemas, struct diag *problems, FILE *summary)
 {
 	char prefix[256];
 	snprintf(prefix, sizeof(prefix), "%s %s: ", channel, version);
@@ -460,15 +461,15 @@ struct cond_set *cond_load(const char *channel, const char *version, const struc
 
 	/* v1 */
 	rules = load_json(&L, RULES_FILE);
-	if (rules && validate(&L, RULES_FILE, "remote_configuration_v1.schema.json", rules,
-			      v1_keys)) {
+	if (rules &&
+	    validate(&L, RULES_FILE, "remote_configuration_v1.schema.json", rules, v1_keys)) {
 		struct jbuf b = {0};
 		render_v1(&b, rules);
 		set->v1_version = strdup(json_string_value(json_object_get(rules, "version")));
 		if (set->v1_version && make_body(&L, RULES_FILE, &b, &set->v1) && summary)
 			fprintf(summary, "%s: %s: ok: %zu rules, %zu bytes (gzip %zu)\n", L.label,
-				RULES_FILE, json_array_size(json_object_get(rules, "rules")),
-				set->v1.len, set->v1.gz_len);
+			        RULES_FILE, json_array_size(json_object_get(rules, "rules")),
+			        set->v1.len, set->v1.gz_len);
 	}
 
 	/* v2: the mapping, then every file it names, each fetched once */
@@ -483,15 +484,15 @@ struct cond_set *cond_load(const char *channel, const char *version, const struc
 		}
 		if (summary)
 			fprintf(summary, "%s: %s: ok: %zu entries\n", L.label, MAPPING_FILE,
-				set->nmap);
+			        set->nmap);
 		/* a path named by several entries is fetched, and reported, once */
 		for (size_t i = 0; i < set->nmap; i++) {
-			const char *path = json_string_value(
-				json_array_get(json_array_get(mapping, i), 1));
+			const char *path =
+			    json_string_value(json_array_get(json_array_get(mapping, i), 1));
 			bool seen = false;
 			for (size_t j = 0; j < i && !seen; j++)
 				seen = strcmp(path, json_string_value(json_array_get(
-							    json_array_get(mapping, j), 1))) == 0;
+				                        json_array_get(mapping, j), 1))) == 0;
 			if (!seen)
 				load_v2_file(&L, set, path, summary);
 			set->map[i].file = find_file(set, path);

@@ -50,7 +50,7 @@ void cond_body_free(struct cond_body *body);
  * problems (prefixed "<channel> <version>: "); on any problem returns NULL.
  * summary, when not NULL, gets one line for the version and one per file. */
 struct cond_set *cond_load(const char *channel, const char *version, const struct gcs_config *cfg,
-			   const struct js_registry *schemas, struct diag *problems, FILE *summary);
+                           const struct js_registry *schemas, struct diag *problems, FILE *summary);
 void cond_free(struct cond_set *set);
 
 /* The file the mapping assigns to v: the last entry <= v. NULL when v is

@@ -20,44 +20,44 @@ struct var {
 #define OFF(field) offsetof(struct gcs_config, field)
 
 static const struct var vars[] = {
-	{"STABLE_VERSION", K_VERSION, NULL, OFF(stable_version),
-	 "conditions version most clusters get (required)"},
-	{"CANARY_VERSION", K_VERSION, "none", OFF(canary_version),
-	 "conditions version tried on the canary population; unset, empty or none: no canary"},
-	{"GCS_CONDITIONS_URL", K_STR, "rules/{version}", OFF(conditions_url),
-	 "root of one version's tree: file://, http://, https:// or a path, with {version}"},
-	{"GCS_SCHEMA_DIR", K_STR, "rules/schemas", OFF(schema_dir), "contract JSON Schemas"},
-	{"GCS_MAX_FILE_BYTES", K_SIZE, "8388608", OFF(max_file_bytes), "size cap per downloaded file"},
-	{"GCS_FETCH_CONNECT_TIMEOUT_MS", K_MS, "2000", OFF(fetch.connect_timeout_ms),
-	 "connect timeout per download try"},
-	{"GCS_FETCH_TIMEOUT_MS", K_MS, "10000", OFF(fetch.timeout_ms), "total timeout per download try"},
-	{"GCS_FETCH_TRIES", K_UINT, "4", OFF(fetch.max_tries),
-	 "tries for transient download failures (refused, reset, timeout, 5xx, 429)"},
-	{"GCS_LISTEN", K_STR, "0.0.0.0:8000", OFF(listen), "HTTP listen address host:port"},
-	{"GCS_THREADS", K_UINT, "0", OFF(threads), "HTTP worker threads; 0: one per CPU"},
-	{"GCS_CONNECTION_LIMIT", K_UINT, "1024", OFF(connection_limit), "concurrent connections"},
-	{"GCS_CONNECTION_TIMEOUT", K_UINT, "30", OFF(connection_timeout),
-	 "seconds an idle or slow connection is kept"},
-	{"GCS_SHUTDOWN_GRACE", K_SECONDS, "5", OFF(shutdown_grace),
-	 "seconds in-flight requests get after SIGTERM"},
-	{"GCS_ROUTING_SCRIPT", K_STR, "scripts/routing.lua", OFF(routing_script),
-	 "Lua script deciding stable or canary per request"},
-	{"GCS_RELOAD_INTERVAL", K_SECONDS, "2", OFF(reload_interval),
-	 "seconds between checks of the routing script for changes"},
-	{"GCS_UNLEASH_URL", K_OPT_STR, NULL, OFF(unleash_url),
-	 "Unleash API root, e.g. https://unleash.example.com/api; unset: no Unleash"},
-	{"GCS_UNLEASH_TOKEN", K_OPT_STR, NULL, OFF(unleash_token),
-	 "Unleash client token, sent as Authorization"},
-	{"GCS_UNLEASH_TOGGLE", K_STR, "insights-operator-gathering-conditions-service",
-	 OFF(unleash_toggle), "feature toggle holding the canary population"},
-	{"GCS_UNLEASH_APP_NAME", K_STR, "gcs", OFF(unleash_app_name), "appName sent to Unleash"},
-	{"GCS_UNLEASH_ENVIRONMENT", K_STR, "default", OFF(unleash_environment),
-	 "environment in the Unleash context"},
-	{"GCS_UNLEASH_REFRESH", K_SECONDS, "15", OFF(unleash_refresh),
-	 "seconds between Unleash polls"},
-	{"GCS_UNLEASH_BACKUP", K_OPT_STR, NULL, OFF(unleash_backup),
-	 "file keeping the last Unleash state across restarts"},
-	{"GCS_LOG_LEVEL", K_LEVEL, "info", OFF(log_level), "debug, info, warn or error"},
+    {"STABLE_VERSION", K_VERSION, NULL, OFF(stable_version),
+     "conditions version most clusters get (required)"},
+    {"CANARY_VERSION", K_VERSION, "none", OFF(canary_version),
+     "conditions version tried on the canary population; unset, empty or none: no canary"},
+    {"GCS_CONDITIONS_URL", K_STR, "rules/{version}", OFF(conditions_url),
+     "root of one version's tree: file://, http://, https:// or a path, with {version}"},
+    {"GCS_SCHEMA_DIR", K_STR, "rules/schemas", OFF(schema_dir), "contract JSON Schemas"},
+    {"GCS_MAX_FILE_BYTES", K_SIZE, "8388608", OFF(max_file_bytes), "size cap per downloaded file"},
+    {"GCS_FETCH_CONNECT_TIMEOUT_MS", K_MS, "2000", OFF(fetch.connect_timeout_ms),
+     "connect timeout per download try"},
+    {"GCS_FETCH_TIMEOUT_MS", K_MS, "10000", OFF(fetch.timeout_ms),
+     "total timeout per download try"},
+    {"GCS_FETCH_TRIES", K_UINT, "4", OFF(fetch.max_tries),
+     "tries for transient download failures (refused, reset, timeout, 5xx, 429)"},
+    {"GCS_LISTEN", K_STR, "0.0.0.0:8000", OFF(listen), "HTTP listen address host:port"},
+    {"GCS_THREADS", K_UINT, "0", OFF(threads), "HTTP worker threads; 0: one per CPU"},
+    {"GCS_CONNECTION_LIMIT", K_UINT, "1024", OFF(connection_limit), "concurrent connections"},
+    {"GCS_CONNECTION_TIMEOUT", K_UINT, "30", OFF(connection_timeout),
+     "seconds an idle or slow connection is kept"},
+    {"GCS_SHUTDOWN_GRACE", K_SECONDS, "5", OFF(shutdown_grace),
+     "seconds in-flight requests get after SIGTERM"},
+    {"GCS_ROUTING_SCRIPT", K_STR, "scripts/routing.lua", OFF(routing_script),
+     "Lua script deciding stable or canary per request"},
+    {"GCS_RELOAD_INTERVAL", K_SECONDS, "2", OFF(reload_interval),
+     "seconds between checks of the routing script for changes"},
+    {"GCS_UNLEASH_URL", K_OPT_STR, NULL, OFF(unleash_url),
+     "Unleash API root, e.g. https://unleash.example.com/api; unset: no Unleash"},
+    {"GCS_UNLEASH_TOKEN", K_OPT_STR, NULL, OFF(unleash_token),
+     "Unleash client token, sent as Authorization"},
+    {"GCS_UNLEASH_TOGGLE", K_STR, "insights-operator-gathering-conditions-service",
+     OFF(unleash_toggle), "feature toggle holding the canary population"},
+    {"GCS_UNLEASH_APP_NAME", K_STR, "gcs", OFF(unleash_app_name), "appName sent to Unleash"},
+    {"GCS_UNLEASH_ENVIRONMENT", K_STR, "default", OFF(unleash_environment),
+     "environment in the Unleash context"},
+    {"GCS_UNLEASH_REFRESH", K_SECONDS, "15", OFF(unleash_refresh), "seconds between Unleash polls"},
+    {"GCS_UNLEASH_BACKUP", K_OPT_STR, NULL, OFF(unleash_backup),
+     "file keeping the last Unleash state across restarts"},
+    {"GCS_LOG_LEVEL", K_LEVEL, "info", OFF(log_level), "debug, info, warn or error"},
 };
 
 static int fail(char *err, size_t errlen, const char *name, const char *value, const char *why)
@@ -82,7 +82,7 @@ static bool version_text_ok(const char *v)
 }
 
 static int set_var(struct gcs_config *cfg, const struct var *v, const char *text, char *err,
-		   size_t errlen)
+                   size_t errlen)
 {
 	char *field = (char *)cfg + v->offset;
 	char *end;
@@ -102,7 +102,7 @@ static int set_var(struct gcs_config *cfg, const struct var *v, const char *text
 		}
 		if (!version_text_ok(text))
 			return fail(err, errlen, v->name, text,
-				    "not a version (letters, digits, '.', '-', '+', '_')");
+			            "not a version (letters, digits, '.', '-', '+', '_')");
 		*(const char **)field = text;
 		return 0;
 	case K_UINT:
@@ -117,7 +117,8 @@ static int set_var(struct gcs_config *cfg, const struct var *v, const char *text
 				return fail(err, errlen, v->name, text, "too large");
 			if (v->offset == OFF(fetch.max_tries)) {
 				if (n < 1)
-					return fail(err, errlen, v->name, text, "must be at least 1");
+					return fail(err, errlen, v->name, text,
+					            "must be at least 1");
 				*(int *)field = (int)n;
 			} else {
 				*(unsigned *)field = (unsigned)n;
@@ -137,13 +138,15 @@ static int set_var(struct gcs_config *cfg, const struct var *v, const char *text
 		errno = 0;
 		double d = strtod(text, &end);
 		if (errno || end == text || *end || !isfinite(d) || d < 0 || d > 86400)
-			return fail(err, errlen, v->name, text, "not a number of seconds (0 to 86400)");
+			return fail(err, errlen, v->name, text,
+			            "not a number of seconds (0 to 86400)");
 		*(double *)field = d;
 		return 0;
 	}
 	case K_LEVEL:
 		if (!log_parse_level(text, (enum log_level *)field))
-			return fail(err, errlen, v->name, text, "not one of debug, info, warn, error");
+			return fail(err, errlen, v->name, text,
+			            "not one of debug, info, warn, error");
 		return 0;
 	}
 	return -1;
@@ -169,13 +172,13 @@ int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
 	}
 	if (!strstr(cfg->conditions_url, "{version}"))
 		return fail(err, errlen, "GCS_CONDITIONS_URL", cfg->conditions_url,
-			    "must contain {version}");
+		            "must contain {version}");
 	if (cfg->reload_interval < 0.05)
 		return fail(err, errlen, "GCS_RELOAD_INTERVAL", getenv("GCS_RELOAD_INTERVAL"),
-			    "must be at least 0.05");
+		            "must be at least 0.05");
 	if (cfg->unleash_refresh < 0.1)
 		return fail(err, errlen, "GCS_UNLEASH_REFRESH", getenv("GCS_UNLEASH_REFRESH"),
-			    "must be at least 0.1");
+		            "must be at least 0.1");
 	cfg->fetch.max_bytes = cfg->max_file_bytes;
 	cfg->fetch.backoff_ms = 500;
 	cfg->fetch.budget_ms = 20000;

@@ -12,12 +12,13 @@
 
 struct gcs_config {
 	/* conditions */
-	const char *stable_version;  /* STABLE_VERSION, required */
-	const char *canary_version;  /* CANARY_VERSION; NULL when unset, empty or "none" */
-	const char *conditions_url;  /* GCS_CONDITIONS_URL, template with {version} */
-	const char *schema_dir;      /* GCS_SCHEMA_DIR */
-	size_t max_file_bytes;       /* GCS_MAX_FILE_BYTES */
-	struct fetch_opts fetch;     /* GCS_FETCH_CONNECT_TIMEOUT_MS, GCS_FETCH_TIMEOUT_MS, GCS_FETCH_TRIES */
+	const char *stable_version; /* STABLE_VERSION, required */
+	const char *canary_version; /* CANARY_VERSION; NULL when unset, empty or "none" */
+	const char *conditions_url; /* GCS_CONDITIONS_URL, template with {version} */
+	const char *schema_dir;     /* GCS_SCHEMA_DIR */
+	size_t max_file_bytes;      /* GCS_MAX_FILE_BYTES */
+	/* GCS_FETCH_CONNECT_TIMEOUT_MS, GCS_FETCH_TIMEOUT_MS, GCS_FETCH_TRIES */
+	struct fetch_opts fetch;
 
 	/* HTTP */
 	const char *listen;          /* GCS_LISTEN, host:port */
@@ -27,19 +28,19 @@ struct gcs_config {
 	double shutdown_grace;       /* GCS_SHUTDOWN_GRACE, seconds */
 
 	/* routing */
-	const char *routing_script;  /* GCS_ROUTING_SCRIPT */
-	double reload_interval;      /* GCS_RELOAD_INTERVAL, seconds */
+	const char *routing_script; /* GCS_ROUTING_SCRIPT */
+	double reload_interval;     /* GCS_RELOAD_INTERVAL, seconds */
 
 	/* Unleash; url NULL = not configured */
-	const char *unleash_url;     /* GCS_UNLEASH_URL */
-	const char *unleash_token;   /* GCS_UNLEASH_TOKEN */
-	const char *unleash_toggle;  /* GCS_UNLEASH_TOGGLE */
+	const char *unleash_url;         /* GCS_UNLEASH_URL */
+	const char *unleash_token;       /* GCS_UNLEASH_TOKEN */
+	const char *unleash_toggle;      /* GCS_UNLEASH_TOGGLE */
 	const char *unleash_app_name;    /* GCS_UNLEASH_APP_NAME */
 	const char *unleash_environment; /* GCS_UNLEASH_ENVIRONMENT */
-	double unleash_refresh;      /* GCS_UNLEASH_REFRESH, seconds */
-	const char *unleash_backup;  /* GCS_UNLEASH_BACKUP, file path or NULL */
+	double unleash_refresh;          /* GCS_UNLEASH_REFRESH, seconds */
+	const char *unleash_backup;      /* GCS_UNLEASH_BACKUP, file path or NULL */
 
-	enum log_level log_level;    /* GCS_LOG_LEVEL */
+	enum log_level log_level; /* GCS_LOG_LEVEL */
 };
 
 /* Fills cfg from the environment (strings point into environ). Returns 0,

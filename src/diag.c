@@ -18,7 +18,8 @@ void diag_add(struct diag *d, const char *fmt, ...)
 		size_t cap = d->cap ? d->cap * 2 : 8;
 		char **lines = realloc(d->lines, cap * sizeof(*lines));
 		if (!lines)
-			return; /* out of memory: the count of problems is still > 0 via earlier lines */
+			return; /* out of memory: the count of problems is still > 0 via earlier
+			           lines */
 		d->lines = lines;
 		d->cap = cap;
 	}

@@ -7,7 +7,7 @@
 struct diag {
 	char **lines;
 	size_t n, cap;
-	size_t count; /* problems added, even those whose line could not be stored */
+	size_t count;       /* problems added, even those whose line could not be stored */
 	const char *prefix; /* prepended to each line, e.g. "canary 1.2.0: " */
 };
 

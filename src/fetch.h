@@ -29,7 +29,7 @@ enum fetch_result {
 /* On failure err holds one line: what failed and why (HTTP status, curl's
  * reason, "larger than N bytes", "redirect to file:// refused"). */
 enum fetch_result fetch_get(const char *url, const struct fetch_opts *opts, struct fetch_buf *out,
-			    char *err, size_t errlen);
+                            char *err, size_t errlen);
 void fetch_buf_free(struct fetch_buf *buf);
 
 /* Retry policy, separate so it can be unit-tested. curl_code is a CURLcode,

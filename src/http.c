@@ -20,12 +20,12 @@
 
 /* The OpenAPI document, embedded at build time and served as is. */
 __asm__(".section .rodata\n"
-	".global gcs_openapi_json\n"
-	"gcs_openapi_json:\n"
-	".incbin \"src/openapi.json\"\n"
-	".global gcs_openapi_json_end\n"
-	"gcs_openapi_json_end:\n"
-	".previous\n");
+        ".global gcs_openapi_json\n"
+        "gcs_openapi_json:\n"
+        ".incbin \"src/openapi.json\"\n"
+        ".global gcs_openapi_json_end\n"
+        "gcs_openapi_json_end:\n"
+        ".previous\n");
 extern const char gcs_openapi_json[], gcs_openapi_json_end[];
 
 #define API "/api/gathering"
@@ -91,17 +91,17 @@ static double now_seconds(void)
 }
 
 static struct MHD_Response *build(const char *data, size_t len, const char *etag,
-				  const char *channel, bool gzip, bool closing)
+                                  const char *channel, bool gzip, bool closing)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+	    MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return NULL;
 	bool ok = MHD_add_response_header(r, "Content-Type", "application/json") == MHD_YES;
 	if (etag) {
 		ok = ok && MHD_add_response_header(r, "ETag", etag) == MHD_YES;
-		ok = ok && MHD_add_response_header(r, "Vary", "Accept-Encoding, User-Agent") ==
-				   MHD_YES;
+		ok = ok &&
+		     MHD_add_response_header(r, "Vary", "Accept-Encoding, User-Agent") == MHD_YES;
 	}
 	if (channel)
 		ok = ok && MHD_add_response_header(r, "X-Gcs-Channel", channel) == MHD_YES;
@@ -135,7 +135,7 @@ static void served_free(struct served *s)
 {
 	for (int c = 0; c < 2; c++) {
 		struct MHD_Response *all[] = {s->plain[c], s->gz[c], s->not_modified[c],
-					      s->not_modified_gz[c]};
+		                              s->not_modified_gz[c]};
 		for (size_t i = 0; i < 4; i++)
 			if (all[i])
 				MHD_destroy_response(all[i]);
@@ -158,8 +158,8 @@ static bool accepts_gzip(const char *ae)
 			p++;
 		size_t n = (size_t)(p - tok);
 		bool match = (n == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
-			     (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0) ||
-			     (n == 1 && *tok == '*');
+		             (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0) ||
+		             (n == 1 && *tok == '*');
 		double q = 1.0;
 		while (*p && *p != ',') {
 			while (*p == ' ' || *p == '\t' || *p == ';')
@@ -276,7 +276,7 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 /* --- responses --- */
 
 static enum MHD_Result queue_status(struct http_server *srv, struct MHD_Connection *conn,
-				    unsigned code, const char *text, bool allow)
+                                    unsigned code, const char *text, bool allow)
 {
 	struct jbuf b = {0};
 	jbuf_puts(&b, "{\"status\":");
@@ -286,7 +286,7 @@ static enum MHD_Result queue_status(struct http_server *srv, struct MHD_Connecti
 		return MHD_NO;
 	enum MHD_Result ret = MHD_NO;
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+	    MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
 	if (r) {
 		MHD_add_response_header(r, "Content-Type", "application/json");
 		if (allow)
@@ -301,17 +301,17 @@ static enum MHD_Result queue_status(struct http_server *srv, struct MHD_Connecti
 }
 
 static enum MHD_Result queue_served(struct http_server *srv, struct MHD_Connection *conn,
-				    const struct served *s, unsigned *code)
+                                    const struct served *s, unsigned *code)
 {
 	int closing = atomic_load_explicit(&srv->draining, memory_order_relaxed);
 	bool gz = accepts_gzip(
-		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
 	const char *inm =
-		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
 	if (inm && (etag_matches(inm, s->body->etag) || etag_matches(inm, s->body->etag_gz))) {
 		*code = MHD_HTTP_NOT_MODIFIED;
-		return MHD_queue_response(conn, *code,
-					  gz ? s->not_modified_gz[closing] : s->not_modified[closing]);
+		return MHD_queue_response(
+		    conn, *code, gz ? s->not_modified_gz[closing] : s->not_modified[closing]);
 	}
 	*code = MHD_HTTP_OK;
 	return MHD_queue_response(conn, *code, gz ? s->gz[closing] : s->plain[closing]);
@@ -334,34 +334,35 @@ static void format_ipv4(const struct in_addr *a, char *out)
 }
 
 static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *conn,
-			       const char *api, const char *ocp_version)
+                               const char *api, const char *ocp_version)
 {
 	if (!srv->ch[GCS_CANARY].set || !srv->routing)
 		return GCS_STABLE;
 	char idbuf[256], addr[INET6_ADDRSTRLEN] = "";
-	const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
+	const char *ua =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
 			format_ipv4(&((const struct sockaddr_in *)sa)->sin_addr, addr);
 		else if (sa->sa_family == AF_INET6)
 			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
-				  sizeof(addr));
+			          sizeof(addr));
 	}
 	struct route_request req = {
-		.cluster_id = cluster_id_of(ua, idbuf, sizeof(idbuf)),
-		.api = api,
-		.ocp_version = ocp_version,
-		.user_agent = ua,
-		.remote_addr = addr[0] ? addr : NULL,
+	    .cluster_id = cluster_id_of(ua, idbuf, sizeof(idbuf)),
+	    .api = api,
+	    .ocp_version = ocp_version,
+	    .user_agent = ua,
+	    .remote_addr = addr[0] ? addr : NULL,
 	};
 	char reason[128];
 	enum gcs_channel ch = routing_decide(srv->routing, &req, reason, sizeof(reason));
 	if (log_enabled(LOGL_DEBUG))
 		log_msg(LOGL_DEBUG, "routed", "cluster_id", req.cluster_id, "api", api, "channel",
-			ch == GCS_CANARY ? "canary" : "stable", "reason", reason, NULL);
+		        ch == GCS_CANARY ? "canary" : "stable", "reason", reason, NULL);
 	return ch;
 }
 
@@ -373,10 +374,14 @@ static enum route match_route(const char *url, const char **seg, size_t *seg_len
 		const char *path;
 		enum route r;
 	} fixed[] = {
-		{API "/gathering_rules", R_V1},    {API "/v1/gathering_rules", R_V1},
-		{API "/openapi.json", R_OPENAPI},  {API "/v1/openapi.json", R_OPENAPI},
-		{API "/v2/openapi.json", R_OPENAPI}, {"/metrics", R_METRICS},
-		{"/healthz", R_HEALTHZ},           {"/readyz", R_READYZ},
+	    {API "/gathering_rules", R_V1},
+	    {API "/v1/gathering_rules", R_V1},
+	    {API "/openapi.json", R_OPENAPI},
+	    {API "/v1/openapi.json", R_OPENAPI},
+	    {API "/v2/openapi.json", R_OPENAPI},
+	    {"/metrics", R_METRICS},
+	    {"/healthz", R_HEALTHZ},
+	    {"/readyz", R_READYZ},
 	};
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		if (strcmp(url, fixed[i].path) == 0)
@@ -395,12 +400,13 @@ static enum route match_route(const char *url, const char **seg, size_t *seg_len
 }
 
 static const enum metrics_endpoint route_endpoint[] = {
-	[R_NONE] = EP_OTHER,       [R_V1] = EP_V1,           [R_V2] = EP_V2,         [R_OPENAPI] = EP_OPENAPI,
-	[R_METRICS] = EP_METRICS, [R_HEALTHZ] = EP_HEALTHZ, [R_READYZ] = EP_READYZ,
+    [R_NONE] = EP_OTHER,      [R_V1] = EP_V1,           [R_V2] = EP_V2,
+    [R_OPENAPI] = EP_OPENAPI, [R_METRICS] = EP_METRICS, [R_HEALTHZ] = EP_HEALTHZ,
+    [R_READYZ] = EP_READYZ,
 };
 
 static enum MHD_Result handle_v2(struct http_server *srv, struct MHD_Connection *conn,
-				 const char *seg, size_t seg_len, unsigned *code)
+                                 const char *seg, size_t seg_len, unsigned *code)
 {
 	char text[256], msg[400];
 	size_t len;
@@ -410,7 +416,7 @@ static enum MHD_Result handle_v2(struct http_server *srv, struct MHD_Connection 
 		struct jbuf q = {0};
 		json_go_string(&q, seg, seg_len > 64 ? 64 : seg_len);
 		snprintf(msg, sizeof(msg), "invalid ocpVersion %s%s: not a SemVer 2.0.0 version",
-			 q.data ? q.data : "", seg_len > 64 ? "..." : "");
+		         q.data ? q.data : "", seg_len > 64 ? "..." : "");
 		jbuf_free(&q);
 		*code = MHD_HTTP_BAD_REQUEST;
 		return queue_status(srv, conn, *code, msg, false);
@@ -420,8 +426,8 @@ static enum MHD_Result handle_v2(struct http_server *srv, struct MHD_Connection 
 	const struct cond_file *f = cond_lookup(c->set, &v);
 	if (!f) {
 		snprintf(msg, sizeof(msg),
-			 "no remote configuration for ocpVersion %s: the mapping starts at %s", text,
-			 c->set->map[0].text);
+		         "no remote configuration for ocpVersion %s: the mapping starts at %s",
+		         text, c->set->map[0].text);
 		*code = MHD_HTTP_NOT_FOUND;
 		return queue_status(srv, conn, *code, msg, false);
 	}
@@ -435,8 +441,8 @@ static enum MHD_Result handle_v2(struct http_server *srv, struct MHD_Connection 
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-			      const char *method, const char *version, const char *upload_data,
-			      size_t *upload_data_size, void **req_cls)
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls)
 {
 	(void)version;
 	(void)upload_data;
@@ -445,10 +451,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		*req_cls = &first_call_marker;
 		atomic_fetch_add(&srv->in_flight, 1);
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		if (ci && ci->socket_context)
-			atomic_store_explicit(&((struct conn_state *)ci->socket_context)->in_request,
-					      true, memory_order_relaxed);
+			atomic_store_explicit(
+			    &((struct conn_state *)ci->socket_context)->in_request, true,
+			    memory_order_relaxed);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -491,16 +498,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			struct jbuf b = {0};
 			metrics_render(&b);
 			struct MHD_Response *resp =
-				b.oom ? NULL
-				      : MHD_create_response_from_buffer(b.len, b.data,
-									MHD_RESPMEM_MUST_FREE);
+			    b.oom ? NULL
+			          : MHD_create_response_from_buffer(b.len, b.data,
+			                                            MHD_RESPMEM_MUST_FREE);
 			if (!resp) {
 				jbuf_free(&b);
 				ret = MHD_NO;
 				break;
 			}
 			MHD_add_response_header(resp, "Content-Type",
-						"text/plain; version=0.0.4; charset=utf-8");
+			                        "text/plain; version=0.0.4; charset=utf-8");
 			code = MHD_HTTP_OK;
 			ret = MHD_queue_response(conn, code, resp);
 			MHD_destroy_response(resp);
@@ -529,13 +536,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		char status[8];
 		snprintf(status, sizeof(status), "%u", code);
 		log_msg(LOGL_DEBUG, "request", "method", method, "path", url, "status", status,
-			NULL);
+		        NULL);
 	}
 	return ret;
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-		      enum MHD_RequestTerminationCode toe)
+                      enum MHD_RequestTerminationCode toe)
 {
 	(void)conn;
 	(void)toe;
@@ -543,7 +550,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	if (*req_cls == &first_call_marker) {
 		atomic_fetch_sub(&srv->in_flight, 1);
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		if (ci && ci->socket_context) {
 			struct conn_state *cs = ci->socket_context;
 			atomic_store_explicit(&cs->since, now_seconds(), memory_order_relaxed);
@@ -554,13 +561,13 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 }
 
 static void connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
-			      enum MHD_ConnectionNotificationCode code)
+                              enum MHD_ConnectionNotificationCode code)
 {
 	struct http_server *srv = cls;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		struct conn_state *cs = calloc(1, sizeof(*cs));
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (!cs || !ci) {
 			free(cs);
 			return;
@@ -632,8 +639,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* "host:port" or "[v6]:port" → sockaddr. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
-			char *err, size_t errlen)
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, char *err,
+                        size_t errlen)
 {
 	const char *whole = listen;
 	char host[128];
@@ -654,12 +661,12 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	memcpy(host, listen, hl);
 	host[hl] = '\0';
 	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-				 .ai_socktype = SOCK_STREAM};
+	                         .ai_socktype = SOCK_STREAM};
 	struct addrinfo *ai;
 	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
 	if (rc != 0) {
 		snprintf(err, errlen, "GCS_LISTEN=\"%s\": %s (numeric address and port expected)",
-			 whole, gai_strerror(rc));
+		         whole, gai_strerror(rc));
 		return -1;
 	}
 	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
@@ -683,7 +690,7 @@ static bool channel_init(struct channel *c, const struct cond_set *set, const ch
 		if (!served_init(&c->v2[i], &set->files[i].body, name))
 			return false;
 		c->v2[i].metric_id =
-			metrics_register_config(set->files[i].path, set->files[i].version);
+		    metrics_register_config(set->files[i].path, set->files[i].version);
 	}
 	return true;
 }
@@ -706,8 +713,8 @@ static unsigned cpu_count(void)
 }
 
 struct http_server *http_start(const struct gcs_config *cfg, const struct cond_set *stable,
-			       const struct cond_set *canary, struct routing *routing, char *err,
-			       size_t errlen)
+                               const struct cond_set *canary, struct routing *routing, char *err,
+                               size_t errlen)
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
 	if (!srv) {
@@ -744,21 +751,22 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 		return NULL;
 	}
 	unsigned threads = cfg->threads ? cfg->threads : cpu_count();
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG;
+	unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-		cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-		completed, srv, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
-		MHD_OPTION_END);
+	    flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+	    cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+	    connection_notify, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+	    MHD_OPTION_END);
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot listen on %s (address in use or not available)",
-			 cfg->listen);
+		         cfg->listen);
 		http_stop(srv);
 		return NULL;
 	}
@@ -773,7 +781,8 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 	}
 
 	char host[INET6_ADDRSTRLEN] = "";
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *di =
+	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	unsigned port = di ? di->port : 0;
 	if (ss.ss_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));

@@ -15,8 +15,8 @@ struct http_server;
 /* Starts listening on cfg->listen. canary and routing may be NULL. On error
  * returns NULL with one line in err. */
 struct http_server *http_start(const struct gcs_config *cfg, const struct cond_set *stable,
-			       const struct cond_set *canary, struct routing *routing, char *err,
-			       size_t errlen);
+                               const struct cond_set *canary, struct routing *routing, char *err,
+                               size_t errlen);
 /* "host:port" actually bound (port 0 resolved). */
 const char *http_address(const struct http_server *srv);
 /* SIGTERM: /readyz answers 503, no new connections, responses close their

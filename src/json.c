@@ -89,7 +89,8 @@ void json_go_string(struct jbuf *b, const char *s, size_t len)
 		else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
 			snprintf(u, sizeof(u), "\\u00%c%c", hex[c >> 4], hex[c & 15]);
 			esc = u;
-		} else if (c == 0xE2 && end - p >= 3 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)) {
+		} else if (c == 0xE2 && end - p >= 3 && p[1] == 0x80 &&
+		           (p[2] == 0xA8 || p[2] == 0xA9)) {
 			/* U+2028 and U+2029 break JavaScript: Go escapes them */
 			esc = p[2] == 0xA8 ? "\\u2028" : "\\u2029";
 			skip = 3;
@@ -147,7 +148,7 @@ static void go_float(struct jbuf *b, double f)
 			o += nd - 1;
 		}
 		o += (size_t)snprintf(out + o, sizeof(out) - o, "e%c%02d", exp < 0 ? '-' : '+',
-				      abs(exp));
+		                      abs(exp));
 		out[o] = '\0';
 		size_t n = strlen(out);
 		if (n >= 4 && out[n - 4] == 'e' && out[n - 3] == '-' && out[n - 2] == '0') {

@@ -20,7 +20,7 @@ void js_registry_free(struct js_registry *reg);
 /* Adds one schema (the registry takes a reference). Checks every keyword,
  * compiles every pattern. Returns the number of problems reported (0 = ok). */
 int js_registry_add(struct js_registry *reg, json_t *schema, const char *origin,
-		    js_report_fn report, void *ud);
+                    js_report_fn report, void *ud);
 /* Adds every *.json in dir; then checks that every $ref resolves. */
 int js_registry_load_dir(struct js_registry *reg, const char *dir, js_report_fn report, void *ud);
 
@@ -30,10 +30,10 @@ bool js_keyword_supported(const char *keyword);
 /* Validates instance against the schema registered under id. Reports every
  * problem found; returns how many. */
 int js_validate(const struct js_registry *reg, const char *id, const json_t *instance,
-		js_report_fn report, void *ud);
+                js_report_fn report, void *ud);
 /* Same with a schema value that need not be registered (it may $ref
  * registered ones). */
 int js_validate_with(const struct js_registry *reg, const json_t *schema, const json_t *instance,
-		     js_report_fn report, void *ud);
+                     js_report_fn report, void *ud);
 
 #endif

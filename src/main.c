@@ -35,16 +35,16 @@ struct options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: gcs [--check | --route CLUSTER_ID [--ocp-version V] | --version | --help]\n"
-		"\n"
-		"  (no flag)      download and validate both versions, then serve HTTP\n"
-		"  --check        download and validate everything, print a summary, exit\n"
-		"  --route ID     print the channel, version and file cluster ID would get\n"
-		"  --ocp-version  with --route: the cluster's OpenShift version (v2 API)\n"
-		"  --version      print the build version\n"
-		"  --help         this text\n"
-		"\n"
-		"Exit status: 0 ok, 1 invalid conditions or runtime failure, 2 usage.\n\n");
+	        "usage: gcs [--check | --route CLUSTER_ID [--ocp-version V] | --version | --help]\n"
+	        "\n"
+	        "  (no flag)      download and validate both versions, then serve HTTP\n"
+	        "  --check        download and validate everything, print a summary, exit\n"
+	        "  --route ID     print the channel, version and file cluster ID would get\n"
+	        "  --ocp-version  with --route: the cluster's OpenShift version (v2 API)\n"
+	        "  --version      print the build version\n"
+	        "  --help         this text\n"
+	        "\n"
+	        "Exit status: 0 ok, 1 invalid conditions or runtime failure, 2 usage.\n\n");
 	config_print_help(out);
 }
 
@@ -83,7 +83,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 static void print_schema_problem(void *ud, const char *pointer, const char *message)
 {
 	diag_add(ud, "%s%s%s", pointer && *pointer ? pointer : "", pointer && *pointer ? ": " : "",
-		 message);
+	         message);
 }
 
 /* Everything a server needs before it may listen. */
@@ -126,7 +126,7 @@ static int load_all(const struct gcs_config *cfg, struct loaded *l, FILE *summar
 			l->canary = l->stable; /* the same tree: fetched once */
 		else
 			l->canary = cond_load("canary", cfg->canary_version, cfg, l->schemas,
-					      &problems, summary);
+			                      &problems, summary);
 	}
 	if (problems.count)
 		goto fail;
@@ -147,13 +147,13 @@ fail:
 			fprintf(stderr, "%s\n", problems.lines[i]);
 		else
 			log_msg(LOGL_ERROR, "invalid conditions", "problem", problems.lines[i],
-				NULL);
+			        NULL);
 	}
 	char count[32];
 	snprintf(count, sizeof(count), "%zu", problems.count);
 	if (plain)
 		fprintf(stderr, "gcs: %s problem%s; not serving\n", count,
-			problems.count == 1 ? "" : "s");
+		        problems.count == 1 ? "" : "s");
 	else
 		log_msg(LOGL_ERROR, "not serving", "problems", count, NULL);
 	diag_free(&problems);
@@ -166,14 +166,14 @@ static int explain_route(const struct gcs_config *cfg, struct loaded *l, const s
 	struct semver v;
 	if (o->route_ocp && !semver_parse(o->route_ocp, strlen(o->route_ocp), &v)) {
 		fprintf(stderr, "gcs: --ocp-version \"%s\" is not a SemVer 2.0.0 version\n",
-			o->route_ocp);
+		        o->route_ocp);
 		return EXIT_USAGE;
 	}
 	struct unleash *u = unleash_start(cfg, l->routing);
 	struct route_request req = {
-		.cluster_id = o->route_cluster,
-		.api = o->route_ocp ? "v2" : "v1",
-		.ocp_version = o->route_ocp,
+	    .cluster_id = o->route_cluster,
+	    .api = o->route_ocp ? "v2" : "v1",
+	    .ocp_version = o->route_ocp,
 	};
 	char reason[256] = "no canary version loaded";
 	enum gcs_channel ch = GCS_STABLE;
@@ -188,9 +188,10 @@ static int explain_route(const struct gcs_config *cfg, struct loaded *l, const s
 		if (f)
 			printf("file:     v2/%s (ocpVersion %s)\n", f->path, o->route_ocp);
 		else
-			printf("file:     none: ocpVersion %s is below the mapping's first entry %s "
-			       "(HTTP 404)\n",
-			       o->route_ocp, set->map[0].text);
+			printf(
+			    "file:     none: ocpVersion %s is below the mapping's first entry %s "
+			    "(HTTP 404)\n",
+			    o->route_ocp, set->map[0].text);
 	} else {
 		printf("file:     v1/rules.json\n");
 	}
@@ -204,15 +205,16 @@ static int serve(const struct gcs_config *cfg, struct loaded *l)
 	if (routing_start_watch(l->routing) < 0)
 		log_msg(LOGL_WARN, "routing script watch not started; SIGHUP still reloads", NULL);
 	struct unleash *u = unleash_start(cfg, l->routing);
-	struct http_server *srv = http_start(cfg, l->stable, l->canary, l->routing, err, sizeof(err));
+	struct http_server *srv =
+	    http_start(cfg, l->stable, l->canary, l->routing, err, sizeof(err));
 	if (!srv) {
 		fprintf(stderr, "gcs: %s\n", err);
 		log_msg(LOGL_ERROR, "cannot serve", "error", err, NULL);
 		unleash_stop(u);
 		return EXIT_INVALID;
 	}
-	log_msg(LOGL_INFO, "listening", "address", http_address(srv), "stable",
-		cfg->stable_version, "canary", l->canary ? cfg->canary_version : NULL, NULL);
+	log_msg(LOGL_INFO, "listening", "address", http_address(srv), "stable", cfg->stable_version,
+	        "canary", l->canary ? cfg->canary_version : NULL, NULL);
 
 	sigset_t set;
 	sigemptyset(&set);

@@ -13,11 +13,11 @@
 #endif
 
 static const char *const endpoint_names[EP_COUNT] = {"v1",      "v2",     "openapi", "metrics",
-						     "healthz", "readyz", "other"};
+                                                     "healthz", "readyz", "other"};
 static const unsigned codes[] = {200, 304, 400, 404, 405, 413, 414, 431, 500, 503};
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-				 0.01,   0.025,   0.05,   0.1,   0.5,    1.0};
+                                 0.01,   0.025,   0.05,   0.1,   0.5,    1.0};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 static _Atomic uint64_t requests[EP_COUNT][NCODES + 1]; /* last: any other code */
@@ -122,8 +122,8 @@ void metrics_unleash_success(double unix_time)
 
 void metrics_unleash_rollout(double percent)
 {
-	atomic_store_explicit(&unleash_rollout_milli, percent < 0 ? -1000 : (int64_t)(percent * 1000),
-			      RELAXED);
+	atomic_store_explicit(&unleash_rollout_milli,
+	                      percent < 0 ? -1000 : (int64_t)(percent * 1000), RELAXED);
 }
 
 static void line(struct jbuf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -195,10 +195,11 @@ void metrics_render(struct jbuf *out)
 			const char *version = canary ? canary_version : stable_version;
 			if (!version)
 				continue;
-			line(out,
-			     "gcs_served_total{api=\"%s\",channel=\"%s\",version=\"%s\"} %llu\n",
-			     v2 ? "v2" : "v1", canary ? "canary" : "stable", version,
-			     (unsigned long long)atomic_load_explicit(&served[v2][canary], RELAXED));
+			line(
+			    out,
+			    "gcs_served_total{api=\"%s\",channel=\"%s\",version=\"%s\"} %llu\n",
+			    v2 ? "v2" : "v1", canary ? "canary" : "stable", version,
+			    (unsigned long long)atomic_load_explicit(&served[v2][canary], RELAXED));
 		}
 	}
 

@@ -8,7 +8,16 @@
 
 #include "json.h"
 
-enum metrics_endpoint { EP_V1, EP_V2, EP_OPENAPI, EP_METRICS, EP_HEALTHZ, EP_READYZ, EP_OTHER, EP_COUNT };
+enum metrics_endpoint {
+	EP_V1,
+	EP_V2,
+	EP_OPENAPI,
+	EP_METRICS,
+	EP_HEALTHZ,
+	EP_READYZ,
+	EP_OTHER,
+	EP_COUNT
+};
 
 /* Called once at startup, before any request. */
 void metrics_set_versions(const char *stable, const char *canary /* NULL: none */);

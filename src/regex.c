@@ -155,7 +155,7 @@ static bool check_escape(struct scan *s, size_t e, bool in_class, size_t *next)
 		if (c >= '1' && c <= '7' && is_octal(s->p[e + 2])) {
 			if (capture_groups(s->p) >= 10)
 				return reject(s, e, "octal escape after ten capture groups",
-					      "reads as a backreference in PCRE2");
+				              "reads as a backreference in PCRE2");
 			size_t i = e + 2;
 			while (i < e + 4 && is_octal(s->p[i]))
 				i++;

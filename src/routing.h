@@ -26,7 +26,7 @@ struct routing;
  * Strict: any problem is an error with file and line in err. canary_version
  * NULL means routing_decide always answers stable without calling Lua. */
 struct routing *routing_new(const struct gcs_config *cfg, const char *stable_version,
-			    const char *canary_version, char *err, size_t errlen);
+                            const char *canary_version, char *err, size_t errlen);
 void routing_free(struct routing *r);
 
 /* Starts the polling thread (cfg->reload_interval) that reloads on change. */
@@ -42,6 +42,6 @@ void routing_set_unleash(struct routing *r, const char *toggle_json);
 /* Thread-safe; uses the calling thread's lua_State. Never fails: any script
  * problem yields GCS_STABLE (counted and logged). reason gets a short text. */
 enum gcs_channel routing_decide(struct routing *r, const struct route_request *req, char *reason,
-				size_t reasonlen);
+                                size_t reasonlen);
 
 #endif

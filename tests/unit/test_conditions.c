@@ -53,7 +53,8 @@ static void test_path_rules(void **state)
 	assert_null(cond_path_problem("config_default.json"));
 	assert_null(cond_path_problem("remote_configurations/config_default.json"));
 	assert_null(cond_path_problem("a-b_c.1/x.json"));
-	assert_string_equal(cond_path_problem("/etc/passwd"), "absolute path; must be relative to v2/");
+	assert_string_equal(cond_path_problem("/etc/passwd"),
+	                    "absolute path; must be relative to v2/");
 	assert_string_equal(cond_path_problem("../v1/rules.json"), "'..' segment leaves v2/");
 	assert_string_equal(cond_path_problem("a/../../x.json"), "'..' segment leaves v2/");
 	assert_string_equal(cond_path_problem("a\\b.json"), "backslash in path");
@@ -156,10 +157,10 @@ static void test_missing_version(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_path_rules),
-		cmocka_unit_test(test_real_version_lookup),
-		cmocka_unit_test(test_bodies),
-		cmocka_unit_test(test_missing_version),
+	    cmocka_unit_test(test_path_rules),
+	    cmocka_unit_test(test_real_version_lookup),
+	    cmocka_unit_test(test_bodies),
+	    cmocka_unit_test(test_missing_version),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -89,25 +89,25 @@ static void expect_encoding(const char *in, const char *out)
 static void test_go_encoding(void **state)
 {
 	(void)state;
-	expect_encoding("{\"b\": 1, \"a\": [true, false, null]}", "{\"a\":[true,false,null],\"b\":1}");
+	expect_encoding("{\"b\": 1, \"a\": [true, false, null]}",
+	                "{\"a\":[true,false,null],\"b\":1}");
 	expect_encoding("{\"B\":1,\"a\":2,\"_\":3,\"\xC3\xA9\":4}",
-			"{\"B\":1,\"_\":3,\"a\":2,\"\xC3\xA9\":4}");
+	                "{\"B\":1,\"_\":3,\"a\":2,\"\xC3\xA9\":4}");
 	expect_encoding("\"<a href='x'>&</a>\"",
-			"\"\\u003ca href='x'\\u003e\\u0026\\u003c/a\\u003e\"");
+	                "\"\\u003ca href='x'\\u003e\\u0026\\u003c/a\\u003e\"");
 	expect_encoding("\"\\u2028\\u2029\"", "\"\\u2028\\u2029\"");
 	expect_encoding("\"\\b\\f\\n\\r\\t\\u0001\\u001f\\\"\\\\/\"",
-			"\"\\b\\f\\n\\r\\t\\u0001\\u001f\\\"\\\\/\"");
+	                "\"\\b\\f\\n\\r\\t\\u0001\\u001f\\\"\\\\/\"");
 	expect_encoding("\"\xE2\x82\xAC \\u00e9\"", "\"\xE2\x82\xAC \xC3\xA9\"");
 	expect_encoding("\"\x7f\"", "\"\x7f\"");
 	expect_encoding("[1.0, 1.5, -0.25, 100, 1e2, 1E+2]", "[1,1.5,-0.25,100,100,100]");
 	expect_encoding("[1e21, 1e20, 1.2345678901234568e23]",
-			"[1e+21,100000000000000000000,1.2345678901234569e+23]");
-	expect_encoding("[0.000001, 0.0000001, 1.5e-7, 1e-100]",
-			"[0.000001,1e-7,1.5e-7,1e-100]");
+	                "[1e+21,100000000000000000000,1.2345678901234569e+23]");
+	expect_encoding("[0.000001, 0.0000001, 1.5e-7, 1e-100]", "[0.000001,1e-7,1.5e-7,1e-100]");
 	expect_encoding("[0.1, 0.2, 0.30000000000000004, 3.14159]",
-			"[0.1,0.2,0.30000000000000004,3.14159]");
+	                "[0.1,0.2,0.30000000000000004,3.14159]");
 	expect_encoding("[9007199254740993, -9007199254740993, 9007199254740992]",
-			"[9007199254740992,-9007199254740992,9007199254740992]");
+	                "[9007199254740992,-9007199254740992,9007199254740992]");
 	expect_encoding("[-0.0, 0]", "[-0,0]");
 	expect_encoding("{}", "{}");
 	expect_encoding("[]", "[]");
@@ -126,11 +126,11 @@ static void test_pointer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_strict_refusals),
-		cmocka_unit_test(test_deep_nesting_refused),
-		cmocka_unit_test(test_error_names_line_and_column),
-		cmocka_unit_test(test_go_encoding),
-		cmocka_unit_test(test_pointer),
+	    cmocka_unit_test(test_strict_refusals),
+	    cmocka_unit_test(test_deep_nesting_refused),
+	    cmocka_unit_test(test_error_names_line_and_column),
+	    cmocka_unit_test(test_go_encoding),
+	    cmocka_unit_test(test_pointer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,8 +54,8 @@ static void test_rejected_constructs(void **state)
 	    {"(a)\\9", "backreference \\9 at offset 3" GO},
 	    {"(a)\\18", "backreference \\1 at offset 3" GO},
 	    /* octal in Go, but a backreference in PCRE2 once ten groups exist */
-	    {"(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\\12",
-	     "octal escape after ten capture groups at offset 30 reads as a backreference in PCRE2"},
+	    {"(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\\12", "octal escape after ten capture groups at "
+	                                           "offset 30 reads as a backreference in PCRE2"},
 	    {"(?P<n>a)\\k<n>", "backreference \\k at offset 8" GO},
 	    {"(?P<n>a)\\k{n}", "backreference \\k at offset 8" GO},
 	    {"(a)\\g{1}", "backreference or subroutine call \\g at offset 3" GO},
