@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,14 @@ __asm__(".section .rodata\n"
         ".global gcs_openapi_json\n"
         "gcs_openapi_json:\n"
         ".incbin \"src/openapi.json\"\n"
-        ".global gcs_openapi_json_end\n"
         "gcs_openapi_json_end:\n"
+        ".balign 8\n"
+        ".global gcs_openapi_json_len\n"
+        "gcs_openapi_json_len:\n"
+        ".quad gcs_openapi_json_end - gcs_openapi_json\n"
         ".previous\n");
-extern const char gcs_openapi_json[], gcs_openapi_json_end[];
+extern const char gcs_openapi_json[];
+extern const uint64_t gcs_openapi_json_len;
 
 #define API "/api/gathering"
 /* Per-connection memory: bounds the request line and headers (larger gets
@@ -727,7 +732,7 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 	pthread_mutex_init(&srv->conns_lock, NULL);
 	pthread_mutex_init(&srv->stop_lock, NULL);
 	pthread_cond_init(&srv->stop_cond, NULL);
-	size_t openapi_len = (size_t)(gcs_openapi_json_end - gcs_openapi_json);
+	size_t openapi_len = (size_t)gcs_openapi_json_len;
 	char *openapi = malloc(openapi_len + 1);
 	if (openapi)
 		memcpy(openapi, gcs_openapi_json, openapi_len);
