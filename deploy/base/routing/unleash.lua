@@ -45,6 +45,9 @@ end
 -- and compare it as a string. nil when absent.
 local function context_value(ctx, field)
   local value = ctx[field]
+  if type(value) == "string" then
+    return value
+  end
   if value == nil and type(ctx.properties) == "table" then
     value = ctx.properties[field]
   end
@@ -58,6 +61,13 @@ end
 local function js_number(text)
   if text == nil then
     return nil
+  end
+  if type(text) == "number" then
+    return text
+  end
+  -- the common case, a rollout such as "30": no trimming or pattern work
+  if text:find("^%d+$") then
+    return tonumber(text)
   end
   local t = trim(tostring(text))
   if t == "" then
@@ -984,8 +994,11 @@ local function constraint_holds(c, ctx)
   return result
 end
 
+-- Shared, never modified: saves a table per evaluation.
+local NONE = {}
+
 function M.constraints_hold(constraints, ctx)
-  for _, c in ipairs(constraints or {}) do
+  for _, c in ipairs(constraints or NONE) do
     if not constraint_holds(c, ctx) then
       return false
     end
@@ -1091,7 +1104,7 @@ end
 local function segment_constraints(strategy, segments_by_id)
   local refs = strategy.segments
   if type(refs) ~= "table" or #refs == 0 then
-    return {}
+    return NONE
   end
   local out = {}
   for _, id in ipairs(refs) do
@@ -1121,7 +1134,7 @@ local function strategy_enabled(strategy, ctx, toggle_name, segments_by_id)
   if not M.constraints_hold(strategy.constraints, ctx) then
     return false
   end
-  return evaluate(strategy.parameters or {}, ctx, toggle_name) == true
+  return evaluate(strategy.parameters or NONE, ctx, toggle_name) == true
 end
 
 ----------------------------------------------------------------------------
