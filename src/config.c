@@ -173,6 +173,12 @@ int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
 	if (!strstr(cfg->conditions_url, "{version}"))
 		return fail(err, errlen, "GCS_CONDITIONS_URL", cfg->conditions_url,
 		            "must contain {version}");
+	if (cfg->threads > 1024)
+		return fail(err, errlen, "GCS_THREADS", getenv("GCS_THREADS"),
+		            "at most 1024 threads");
+	if (cfg->connection_limit < 1)
+		return fail(err, errlen, "GCS_CONNECTION_LIMIT", getenv("GCS_CONNECTION_LIMIT"),
+		            "must be at least 1");
 	if (cfg->reload_interval < 0.05)
 		return fail(err, errlen, "GCS_RELOAD_INTERVAL", getenv("GCS_RELOAD_INTERVAL"),
 		            "must be at least 0.05");

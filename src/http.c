@@ -680,6 +680,13 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	return 0;
 }
 
+int http_check_listen(const char *listen, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	return parse_listen(listen, &ss, &sl, err, errlen);
+}
+
 static bool channel_init(struct channel *c, const struct cond_set *set, const char *name)
 {
 	c->set = set;
@@ -770,7 +777,9 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
 	    MHD_OPTION_END);
 	if (!srv->daemon) {
-		snprintf(err, errlen, "cannot listen on %s (address in use or not available)",
+		snprintf(err, errlen,
+		         "cannot listen on %s (address in use or not available, or too "
+		         "many threads for this machine)",
 		         cfg->listen);
 		http_stop(srv);
 		return NULL;

@@ -17,6 +17,10 @@ struct http_server;
 struct http_server *http_start(const struct gcs_config *cfg, const struct cond_set *stable,
                                const struct cond_set *canary, struct routing *routing, char *err,
                                size_t errlen);
+/* Checks GCS_LISTEN's form ("0.0.0.0:8000", "[::]:8000") before anything
+ * is loaded. Returns 0, or -1 with one line in err. */
+int http_check_listen(const char *listen, char *err, size_t errlen);
+
 /* "host:port" actually bound (port 0 resolved). */
 const char *http_address(const struct http_server *srv);
 /* SIGTERM: /readyz answers 503, no new connections, responses close their

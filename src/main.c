@@ -250,7 +250,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (config_from_env(&cfg, err, sizeof(err)) < 0) {
+	if (config_from_env(&cfg, err, sizeof(err)) < 0 ||
+	    (!o.check && !o.route_cluster && http_check_listen(cfg.listen, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "gcs: %s (see gcs --help)\n", err);
 		return EXIT_USAGE;
 	}
