@@ -27,9 +27,13 @@ LIB_OBJ  := $(filter-out build/obj/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
-.PHONY: all deps deps-build run test check-rules unit clean bench bench-load fmt asan
+.PHONY: gcs all deps deps-build run test check-rules unit clean bench bench-load fmt asan
 
-all: build/gcs build/lua/gcs.so $(UNIT_BIN)
+# `make` builds the server (and its Lua module); `make all` adds the unit
+# tests, which need cmocka from the test dependencies.
+gcs: build/gcs build/lua/gcs.so
+
+all: gcs $(UNIT_BIN)
 
 build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
