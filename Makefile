@@ -27,7 +27,7 @@ LIB_OBJ  := $(filter-out build/obj/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
-.PHONY: gcs all deps deps-build run test check-rules unit clean bench bench-load fmt asan
+.PHONY: gcs all deps deps-build run test check-rules unit clean bench bench-load bench-routing fmt asan
 
 # `make` builds the server (and its Lua module); `make all` adds the unit
 # tests, which need cmocka from the test dependencies.
@@ -112,6 +112,14 @@ bench-load: deps
 bench: deps
 	$(MAKE) build/gcs
 	tests/bench/http.sh
+
+build/bench/routing: tests/bench/routing_bench.c $(LIB_OBJ)
+	mkdir -p build/bench
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+bench-routing: deps-build
+	$(MAKE) build/bench/routing
+	tests/bench/routing.sh
 
 fmt:
 	clang-format -i src/*.c src/*.h tests/unit/*.c
