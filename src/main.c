@@ -201,6 +201,16 @@ static int explain_route(const struct gcs_config *cfg, struct loaded *l, const s
 static int serve(const struct gcs_config *cfg, struct loaded *l)
 {
 	char err[512];
+	/* From here on signals are taken by sigwait below: block them before
+	 * the server's threads start so that every thread inherits the mask.
+	 * Until now (downloading, validating) SIGTERM and Ctrl-C end the
+	 * process at once: there is nothing to drain yet. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	metrics_set_versions(cfg->stable_version, l->canary ? cfg->canary_version : NULL);
 	if (routing_start_watch(l->routing) < 0)
 		log_msg(LOGL_WARN, "routing script watch not started; SIGHUP still reloads", NULL);
@@ -216,11 +226,6 @@ static int serve(const struct gcs_config *cfg, struct loaded *l)
 	log_msg(LOGL_INFO, "listening", "address", http_address(srv), "stable", cfg->stable_version,
 	        "canary", l->canary ? cfg->canary_version : NULL, NULL);
 
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
 	for (;;) {
 		int sig;
 		if (sigwait(&set, &sig) != 0)
@@ -261,14 +266,6 @@ int main(int argc, char **argv)
 	if ((o.check || o.route_cluster) && !getenv("GCS_LOG_LEVEL"))
 		log_set_level(LOGL_WARN);
 
-	/* Signals are taken by sigwait in main: block them before any thread
-	 * starts so every thread inherits the mask. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	fetch_global_init();
 
