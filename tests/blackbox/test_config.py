@@ -72,3 +72,34 @@ def test_route_without_canary_is_stable_without_calling_the_script():
     res = run_gcs(["--route", CLUSTER], base_env())
     assert res.returncode == 0, res.stderr
     assert "reason:   no canary version loaded" in res.stdout
+
+
+@pytest.mark.parametrize("args, sig", [([], "SIGTERM"), (["--check"], "SIGINT")])
+def test_signal_during_download_ends_the_process(args, sig):
+    """A pod stopped, or a person pressing Ctrl-C, while gcs downloads from a
+    server that never answers: gcs ends then, not when the download gives up
+    (the per-try timeout here is two minutes)."""
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    from conftest import GCS
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    env = base_env(GCS_CONDITIONS_URL="http://127.0.0.1:%d/{version}" % silent.getsockname()[1],
+                   GCS_FETCH_TIMEOUT_MS="120000")
+    proc = subprocess.Popen([GCS] + args, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        conn, _ = silent.accept()  # gcs is now waiting for an answer
+        time.sleep(0.2)
+        proc.send_signal(getattr(signal, sig))
+        assert proc.wait(timeout=30) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        silent.close()
