@@ -1059,20 +1059,21 @@ function strategies.flexibleRollout(params, ctx, toggle_name)
   return percentage_hit(id, tostring(group_id), params.rollout)
 end
 
-function strategies.gradualRolloutUserId(params, ctx)
-  local user = context_value(ctx, "userId")
-  if user == nil or user == "" then
+-- The older gradual rollouts, sticky on one context field.
+local function gradual_rollout(field, params, ctx)
+  local id = context_value(ctx, field)
+  if id == nil or id == "" then
     return false
   end
-  return percentage_hit(user, tostring(params.groupId or ""), params.percentage)
+  return percentage_hit(id, tostring(params.groupId or ""), params.percentage)
+end
+
+function strategies.gradualRolloutUserId(params, ctx)
+  return gradual_rollout("userId", params, ctx)
 end
 
 function strategies.gradualRolloutSessionId(params, ctx)
-  local session = context_value(ctx, "sessionId")
-  if session == nil or session == "" then
-    return false
-  end
-  return percentage_hit(session, tostring(params.groupId or ""), params.percentage)
+  return gradual_rollout("sessionId", params, ctx)
 end
 
 function strategies.gradualRolloutRandom(params)
