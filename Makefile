@@ -38,16 +38,19 @@ all: gcs $(UNIT_BIN)
 build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-# the OpenAPI document is embedded with .incbin
+# the OpenAPI document and the Unleash evaluation are embedded with .incbin
 build/obj/http.o: src/openapi.json
+build/obj/luagcs.o: src/unleash.lua
 
 build/gcs: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The host's `gcs` Lua module, built also as a Lua C module so that busted
 # tests load exactly the code the server runs.
-build/lua/gcs.so: src/luagcs.c src/luagcs.h src/murmur3.c src/murmur3.h | build/lua
-	$(CC) $(CFLAGS) -shared -DGCS_LUA_MODULE -o $@ src/luagcs.c src/murmur3.c
+LUA_MODULE_SRC := src/luagcs.c src/toggles.c src/semver.c src/regex.c src/json.c src/murmur3.c
+build/lua/gcs.so: $(LUA_MODULE_SRC) $(wildcard src/*.h) | build/lua
+	$(CC) $(CFLAGS) -shared -DGCS_LUA_MODULE -o $@ $(LUA_MODULE_SRC) \
+	  $(shell pkg-config --libs jansson libpcre2-8 2>/dev/null)
 
 build/tests/%: tests/unit/%.c $(LIB_OBJ) | build/tests
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
@@ -66,6 +69,7 @@ ASAN_UNIT    := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 build/asan/obj/%.o: src/%.c $(wildcard src/*.h) | build/asan/obj
 	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
 build/asan/obj/http.o: src/openapi.json
+build/asan/obj/luagcs.o: src/unleash.lua
 build/asan/gcs: $(ASAN_OBJ)
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
 build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJ) | build/asan/tests

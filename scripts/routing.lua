@@ -61,9 +61,10 @@ function M.route(request, context)
   return "stable", "unleash rollout"
 end
 
--- A toggle as Unleash serves it, rolled out to the given percentage of clusters.
+-- A toggle as Unleash serves it, rolled out to the given percentage of
+-- clusters, prepared as the server prepares the toggles it gets from Unleash.
 local function rollout_example(percent)
-  return {
+  return unleash.prepare {
     name = "example",
     enabled = true,
     strategies = {

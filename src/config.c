@@ -56,7 +56,11 @@ static const struct var vars[] = {
      "environment in the Unleash context"},
     {"GCS_UNLEASH_REFRESH", K_SECONDS, "15", OFF(unleash_refresh), "seconds between Unleash polls"},
     {"GCS_UNLEASH_BACKUP", K_OPT_STR, NULL, OFF(unleash_backup),
-     "file keeping the last Unleash state across restarts"},
+     "file keeping the last Unleash state across restarts (client API format)"},
+    {"GCS_UNLEASH_BOOTSTRAP", K_OPT_STR, NULL, OFF(unleash_bootstrap),
+     "client API answer used until the first poll; without GCS_UNLEASH_URL, the whole state"},
+    {"GCS_UNLEASH_METRICS_INTERVAL", K_SECONDS, "60", OFF(unleash_metrics_interval),
+     "seconds between usage metrics sent to Unleash; 0: no registration, no metrics"},
     {"GCS_LOG_LEVEL", K_LEVEL, "info", OFF(log_level), "debug, info, warn or error"},
 };
 
@@ -185,6 +189,9 @@ int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
 	if (cfg->unleash_refresh < 0.1)
 		return fail(err, errlen, "GCS_UNLEASH_REFRESH", getenv("GCS_UNLEASH_REFRESH"),
 		            "must be at least 0.1");
+	if (cfg->unleash_metrics_interval > 0 && cfg->unleash_metrics_interval < 0.1)
+		return fail(err, errlen, "GCS_UNLEASH_METRICS_INTERVAL",
+		            getenv("GCS_UNLEASH_METRICS_INTERVAL"), "must be 0 (off) or at least 0.1");
 	cfg->fetch.max_bytes = cfg->max_file_bytes;
 	cfg->fetch.backoff_ms = 500;
 	cfg->fetch.budget_ms = 20000;

@@ -39,6 +39,8 @@ struct gcs_config {
 	const char *unleash_environment; /* GCS_UNLEASH_ENVIRONMENT */
 	double unleash_refresh;          /* GCS_UNLEASH_REFRESH, seconds */
 	const char *unleash_backup;      /* GCS_UNLEASH_BACKUP, file path or NULL */
+	const char *unleash_bootstrap;   /* GCS_UNLEASH_BOOTSTRAP, file path or NULL */
+	double unleash_metrics_interval; /* GCS_UNLEASH_METRICS_INTERVAL, seconds; 0: off */
 
 	enum log_level log_level; /* GCS_LOG_LEVEL */
 };

@@ -169,7 +169,7 @@ static int explain_route(const struct gcs_config *cfg, struct loaded *l, const s
 		        o->route_ocp);
 		return EXIT_USAGE;
 	}
-	struct unleash *u = unleash_start(cfg, l->routing);
+	struct unleash *u = unleash_start(cfg, l->routing, false);
 	struct route_request req = {
 	    .cluster_id = o->route_cluster,
 	    .api = o->route_ocp ? "v2" : "v1",
@@ -214,7 +214,7 @@ static int serve(const struct gcs_config *cfg, struct loaded *l)
 	metrics_set_versions(cfg->stable_version, l->canary ? cfg->canary_version : NULL);
 	if (routing_start_watch(l->routing) < 0)
 		log_msg(LOGL_WARN, "routing script watch not started; SIGHUP still reloads", NULL);
-	struct unleash *u = unleash_start(cfg, l->routing);
+	struct unleash *u = unleash_start(cfg, l->routing, true);
 	struct http_server *srv =
 	    http_start(cfg, l->stable, l->canary, l->routing, err, sizeof(err));
 	if (!srv) {

@@ -46,6 +46,10 @@ static const char *const unleash_results[] = {"ok", "not_modified", "error"};
 static _Atomic uint64_t unleash_fetches[NRESULTS];
 static _Atomic uint64_t unleash_success_ms;
 static _Atomic int64_t unleash_rollout_milli = -1000;
+static _Atomic uint64_t unleash_interval_ms;
+static _Atomic uint64_t unleash_backoff;
+static _Atomic uint64_t unleash_unusable;
+static _Atomic uint64_t unleash_posts[2][2]; /* [metrics?][ok?] */
 
 #define RELAXED memory_order_relaxed
 
@@ -118,6 +122,26 @@ void metrics_unleash_fetch(const char *result)
 void metrics_unleash_success(double unix_time)
 {
 	atomic_store_explicit(&unleash_success_ms, (uint64_t)(unix_time * 1000), RELAXED);
+}
+
+void metrics_unleash_interval(double seconds)
+{
+	atomic_store_explicit(&unleash_interval_ms, (uint64_t)(seconds * 1000), RELAXED);
+}
+
+void metrics_unleash_backoff(unsigned intervals)
+{
+	atomic_store_explicit(&unleash_backoff, intervals, RELAXED);
+}
+
+void metrics_unleash_unusable(size_t constraints)
+{
+	atomic_store_explicit(&unleash_unusable, constraints, RELAXED);
+}
+
+void metrics_unleash_post(bool metrics, bool ok)
+{
+	atomic_fetch_add_explicit(&unleash_posts[metrics][ok], 1, RELAXED);
 }
 
 void metrics_unleash_rollout(double percent)
@@ -235,6 +259,30 @@ void metrics_render(struct jbuf *out)
 	     "Unix time of the last successful Unleash poll (0: never)");
 	line(out, "gcs_unleash_last_success_timestamp_seconds %.3f\n",
 	     atomic_load_explicit(&unleash_success_ms, RELAXED) / 1000.0);
+	help(out, "gcs_unleash_poll_interval_seconds", "gauge",
+	     "Configured seconds between Unleash polls (GCS_UNLEASH_REFRESH)");
+	line(out, "gcs_unleash_poll_interval_seconds %g\n",
+	     atomic_load_explicit(&unleash_interval_ms, RELAXED) / 1000.0);
+	help(out, "gcs_unleash_backoff_intervals", "gauge",
+	     "Poll intervals skipped after Unleash errors before the next poll");
+	line(out, "gcs_unleash_backoff_intervals %llu\n",
+	     (unsigned long long)atomic_load_explicit(&unleash_backoff, RELAXED));
+	help(out, "gcs_unleash_unusable_constraints", "gauge",
+	     "Constraints of the current Unleash state that can never hold (bad pattern, unknown "
+	     "operator)");
+	line(out, "gcs_unleash_unusable_constraints %llu\n",
+	     (unsigned long long)atomic_load_explicit(&unleash_unusable, RELAXED));
+	static const char *const post_names[2] = {"gcs_unleash_register_total",
+	                                          "gcs_unleash_metrics_posts_total"};
+	static const char *const post_help[2] = {"Registrations sent to Unleash by result",
+	                                         "Usage metrics sent to Unleash by result"};
+	for (int m = 0; m < 2; m++) {
+		help(out, post_names[m], "counter", post_help[m]);
+		line(out, "%s{result=\"ok\"} %llu\n%s{result=\"error\"} %llu\n", post_names[m],
+		     (unsigned long long)atomic_load_explicit(&unleash_posts[m][1], RELAXED),
+		     post_names[m],
+		     (unsigned long long)atomic_load_explicit(&unleash_posts[m][0], RELAXED));
+	}
 	int64_t rollout = atomic_load_explicit(&unleash_rollout_milli, RELAXED);
 	if (rollout >= 0) {
 		help(out, "gcs_unleash_rollout_percent", "gauge",

@@ -39,6 +39,11 @@ void metrics_routing_reload(bool ok);
 /* unleash (result: "ok", "not_modified", "error") */
 void metrics_unleash_fetch(const char *result);
 void metrics_unleash_success(double unix_time);
+void metrics_unleash_interval(double seconds);
+void metrics_unleash_backoff(unsigned intervals);
+void metrics_unleash_unusable(size_t constraints);
+/* metrics: a usage-metrics post, else a registration */
+void metrics_unleash_post(bool metrics, bool ok);
 /* percent < 0: unknown (not a single flexibleRollout strategy) */
 void metrics_unleash_rollout(double percent);
 

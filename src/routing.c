@@ -18,6 +18,7 @@
 
 #include <lua-cjson.h>
 
+#include "toggles.h"
 #include "log.h"
 #include "luagcs.h"
 #include "metrics.h"
@@ -86,7 +87,7 @@ struct lstate {
 	int route_ref;
 	int module_ref;
 	int ctx_ref;
-	int decode_ref;
+	struct luagcs_decision decision; /* what the last call made of the toggle */
 };
 
 struct worker {
@@ -119,12 +120,12 @@ struct routing {
 	pthread_key_t worker_key;
 	bool key_created;
 
-	/* Guards script, unleash_json, unleash_gen and workers; generation is
+	/* Guards script, features, unleash_gen and workers; generation is
 	 * only raised under it, so a worker that reads it under the lock sees
 	 * a consistent pair. */
 	pthread_mutex_t mu;
 	struct script *script;
-	char *unleash_json;
+	struct toggles *features;
 	uint64_t unleash_gen;
 	struct worker *workers;
 	_Atomic uint64_t generation;
@@ -636,17 +637,9 @@ static int open_sandbox(lua_State *L)
 	lua_setfield(L, -2, "searchers");
 	lua_pop(L, 1);
 
-	preload(L, "gcs", luaopen_gcs);
+	luagcs_preload(L, &st->decision);
 	preload(L, "cjson", luaopen_cjson);
 	preload(L, "cjson.safe", luaopen_cjson_safe);
-
-	/* A private cjson instance decodes the toggle, out of the script's
-	 * reach (it could reconfigure the shared one). */
-	lua_pushcfunction(L, luaopen_cjson);
-	lua_call(L, 0, 1);
-	lua_getfield(L, -1, "decode");
-	st->decode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	lua_pop(L, 1);
 	return 0;
 }
 
@@ -680,7 +673,7 @@ static enum fail_kind lstate_build(struct lstate *st, struct script *script, boo
 	memset(st, 0, sizeof(*st));
 	st->script = script;
 	st->record = record;
-	st->route_ref = st->module_ref = st->ctx_ref = st->decode_ref = LUA_NOREF;
+	st->route_ref = st->module_ref = st->ctx_ref = LUA_NOREF;
 	lua_State *L = lua_newstate(limited_alloc, &st->lim);
 	if (!L) {
 		snprintf(err, errlen, "%s: cannot create a Lua state", script->path);
@@ -737,7 +730,7 @@ static enum fail_kind lstate_build(struct lstate *st, struct script *script, boo
 struct ctx_args {
 	struct lstate *st;
 	const struct routing *r;
-	const char *unleash_json;
+	struct toggles *features;
 };
 
 static void set_string_field(lua_State *L, const char *key, const char *value)
@@ -758,12 +751,8 @@ static int build_context(lua_State *L)
 	set_string_field(L, "canary_version", r->canary_version ? r->canary_version : "none");
 	set_string_field(L, "app_name", r->app_name);
 	set_string_field(L, "environment", r->environment);
-	if (a->unleash_json) {
-		lua_rawgeti(L, LUA_REGISTRYINDEX, a->st->decode_ref);
-		lua_pushstring(L, a->unleash_json);
-		lua_call(L, 1, 1);
-		if (!lua_istable(L, -1))
-			return luaL_error(L, "the Unleash toggle is not a JSON object");
+	if (a->features) {
+		luagcs_push_toggle(L, a->features, r->toggle_name, true);
 		lua_setfield(L, -2, "unleash");
 	}
 	luaL_unref(L, LUA_REGISTRYINDEX, a->st->ctx_ref);
@@ -772,10 +761,10 @@ static int build_context(lua_State *L)
 }
 
 static enum fail_kind lstate_set_context(struct lstate *st, const struct routing *r,
-                                         const char *unleash_json, char *err, size_t errlen)
+                                         struct toggles *features, char *err, size_t errlen)
 {
 	lua_State *L = st->L;
-	struct ctx_args a = {.st = st, .r = r, .unleash_json = unleash_json};
+	struct ctx_args a = {.st = st, .r = r, .features = features};
 	limits_reset(L);
 	lua_pushcfunction(L, build_context);
 	lua_pushlightuserdata(L, &a);
@@ -916,19 +905,20 @@ static const struct route_request samples[] = {
 
 /* A toggle shaped as the Unleash client API serves it: half of the
  * clusters in a flexible rollout. */
-static char *sample_toggle(const char *name)
+static struct toggles *sample_features(const char *name)
 {
-	json_t *t = json_pack("{s:s, s:s, s:b, s:b, s:b, s:s, s:[{s:s, s:[], s:{s:s, s:s, s:s}, "
-	                      "s:[]}], s:[]}",
-	                      "name", name, "type", "release", "enabled", 1, "stale", 0,
+	json_t *t = json_pack("{s:[{s:s, s:s, s:b, s:b, s:b, s:s, s:[{s:s, s:[], s:{s:s, s:s, s:s}, "
+	                      "s:[]}], s:[]}]}",
+	                      "features", "name", name, "type", "release", "enabled", 1, "stale", 0,
 	                      "impressionData", 0, "project", "default", "strategies", "name",
 	                      "flexibleRollout", "constraints", "parameters", "rollout", "50",
 	                      "stickiness", "default", "groupId", name, "variants", "variants");
-	if (!t)
-		return NULL;
-	char *text = json_dumps(t, JSON_COMPACT);
+	char *text = t ? json_dumps(t, JSON_COMPACT) : NULL;
 	json_decref(t);
-	return text;
+	char err[256];
+	struct toggles *f = text ? toggles_parse(text, strlen(text), name, err, sizeof(err)) : NULL;
+	free(text);
+	return f;
 }
 
 struct examples_args {
@@ -1026,7 +1016,7 @@ static const char *describe_sample(const struct route_request *req, char *buf, s
 
 /* Compiles and runs the script in a scratch state, calls route on the
  * samples under each toggle, checks the module's own examples. */
-static int check_script(const struct routing *r, struct script *s, const char *current_toggle,
+static int check_script(const struct routing *r, struct script *s, struct toggles *current,
                         char *err, size_t errlen)
 {
 	struct lstate st;
@@ -1035,8 +1025,8 @@ static int check_script(const struct routing *r, struct script *s, const char *c
 		snprintf(err, errlen, "%s", msg);
 		return -1;
 	}
-	char *sample = sample_toggle(r->toggle_name);
-	const char *toggles[] = {NULL, sample, current_toggle};
+	struct toggles *sample = sample_features(r->toggle_name);
+	struct toggles *toggles[] = {NULL, sample, current};
 	const char *toggle_names[] = {"no Unleash toggle", "a 50% rollout toggle",
 	                              "the current Unleash toggle"};
 	int rc = 0;
@@ -1064,7 +1054,7 @@ static int check_script(const struct routing *r, struct script *s, const char *c
 			}
 		}
 	}
-	free(sample);
+	toggles_unref(sample);
 	if (rc == 0 && lstate_set_context(&st, r, NULL, msg, sizeof(msg)) != FAIL_NONE) {
 		snprintf(err, errlen, "%s: building the context: %s", s->path, msg);
 		rc = -1;
@@ -1125,10 +1115,10 @@ static struct script *load_checked(struct routing *r, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_lock(&r->mu);
-	char *toggle = dup_or_null(r->unleash_json);
+	struct toggles *current = toggles_ref(r->features);
 	pthread_mutex_unlock(&r->mu);
-	int rc = check_script(r, s, toggle, err, errlen);
-	free(toggle);
+	int rc = check_script(r, s, current, err, errlen);
+	toggles_unref(current);
 	set_watch(r, s, &s->id);
 	if (rc != 0) {
 		script_unref(s);
@@ -1190,17 +1180,11 @@ static enum fail_kind worker_sync(struct routing *r, struct worker *w, char *err
 	pthread_mutex_lock(&r->mu);
 	struct script *s = script_ref(r->script);
 	uint64_t unleash_gen = r->unleash_gen;
-	char *toggle = dup_or_null(r->unleash_json);
-	bool toggle_lost = dup_failed(r->unleash_json, toggle);
+	struct toggles *toggle = toggles_ref(r->features);
 	uint64_t gen = atomic_load(&r->generation);
 	pthread_mutex_unlock(&r->mu);
 
 	enum fail_kind kind = FAIL_NONE;
-	if (toggle_lost) {
-		snprintf(err, errlen, "out of memory copying the Unleash toggle");
-		script_unref(s);
-		return FAIL_MEMORY;
-	}
 	bool rebuild = !w->st.L || s != w->script;
 	if (rebuild) {
 		lstate_close(&w->st);
@@ -1218,7 +1202,7 @@ static enum fail_kind worker_sync(struct routing *r, struct worker *w, char *err
 		w->unleash_gen = unleash_gen;
 	}
 	script_unref(s);
-	free(toggle);
+	toggles_unref(toggle);
 	return kind;
 }
 
@@ -1253,10 +1237,14 @@ enum gcs_channel routing_decide(struct routing *r, const struct route_request *r
 		}
 	}
 	enum gcs_channel ch;
+	w->st.decision.made = false;
 	enum fail_kind kind =
 	    lstate_call(&w->st, req, 0, 0, &ch, reason, reasonlen, err, sizeof(err));
-	if (kind == FAIL_NONE)
+	if (kind == FAIL_NONE) {
+		if (w->st.decision.made)
+			toggles_count(w->st.decision.yes);
 		return ch;
+	}
 	/* After a budget or memory failure the script's own data may be half
 	 * updated: start the next call from a fresh state. */
 	if (kind == FAIL_BUDGET || kind == FAIL_MEMORY)
@@ -1363,31 +1351,16 @@ int routing_reload(struct routing *r)
 	return 0;
 }
 
-void routing_set_unleash(struct routing *r, const char *toggle_json)
+void routing_set_features(struct routing *r, struct toggles *f)
 {
-	char *copy = NULL;
-	if (toggle_json) {
-		json_error_t jerr;
-		json_t *doc = json_loads(toggle_json, 0, &jerr);
-		bool is_object = doc && json_is_object(doc);
-		json_decref(doc);
-		if (!is_object) {
-			log_msg(LOGL_ERROR, "Unleash toggle ignored: not a JSON object", "error",
-			        doc ? "not an object" : jerr.text, NULL);
-			return;
-		}
-		copy = strdup(toggle_json);
-		if (!copy) {
-			log_msg(LOGL_ERROR, "Unleash toggle ignored: out of memory", NULL);
-			return;
-		}
-	}
+	toggles_ref(f);
 	pthread_mutex_lock(&r->mu);
-	free(r->unleash_json);
-	r->unleash_json = copy;
+	struct toggles *old = r->features;
+	r->features = f;
 	r->unleash_gen++;
 	atomic_fetch_add(&r->generation, 1);
 	pthread_mutex_unlock(&r->mu);
+	toggles_unref(old);
 }
 
 static bool watch_changed(struct routing *r)
@@ -1475,7 +1448,7 @@ void routing_free(struct routing *r)
 	for (size_t i = 0; i < r->nwatch; i++)
 		free(r->watch[i].path);
 	free(r->watch);
-	free(r->unleash_json);
+	toggles_unref(r->features);
 	free(r->script_path);
 	free(r->stable_version);
 	free(r->canary_version);

@@ -1,8 +1,9 @@
-/* unleash: the background poller of an Unleash server's client API. */
+/* unleash: the poller, registration and metrics of an Unleash SDK. */
 #include "unleash.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,27 +12,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "toggles.h"
 #include "log.h"
 #include "metrics.h"
+
+#ifndef GCS_VERSION
+#define GCS_VERSION "dev"
+#endif
 
 /* Startup never waits longer than this for Unleash: an outage must not
  * block a deployment. */
 #define FIRST_ANSWER_WAIT_MS 2000
-#define MAX_BACKOFF_S        60.0
+#define MAX_SKIPS            10
 #define MAX_BODY_BYTES       (32u << 20)
 #define CONNECT_TIMEOUT_MS   3000L
 #define TRANSFER_TIMEOUT_MS  10000L
+#define STOP_TIMEOUT_MS      1000L
+#define SDK_NAME             "gcs:" GCS_VERSION
+
+/* What src/unleash.lua implements, as registration lists it. */
+static const char *const strategy_names[] = {
+    "default",          "userWithId",           "flexibleRollout",
+    "gradualRolloutUserId", "gradualRolloutSessionId", "gradualRolloutRandom",
+    "remoteAddress",
+};
 
 struct unleash {
 	const struct gcs_config *cfg;
 	struct routing *routing;
-	char *features_url;
+	bool report;
 	char instance_id[300];
+	char connection_id[40];
+	char started[32];
+	char *base_url;
 
 	pthread_t thread;
+	bool thread_started;
 	pthread_mutex_t mu; /* guards stop and answered, with cond */
 	pthread_cond_t cond;
 	bool stop;
@@ -41,182 +61,65 @@ struct unleash {
 	/* Owned by the polling thread after start. */
 	CURL *curl;
 	char *etag;
-	char *toggle; /* the published toggle JSON, NULL for nil */
-	bool known;   /* toggle holds a state (from a fetch or the backup) */
-	int failures; /* consecutive failed polls */
+	char *body; /* the answer in use, to skip republishing the same one */
+	size_t body_len;
+	bool known;      /* a state was published (fetch, backup or bootstrap) */
+	bool unfiltered; /* the toggle's parents are outside namePrefix */
+	unsigned skips;  /* poll intervals to skip (backoff) */
+	unsigned failures;
+	bool registered;
+	uint64_t yes, no; /* counts of a bucket not sent yet */
+	char bucket_start[32];
 };
 
-/* ---- pure steps ---- */
+/* ---- small pure steps ---- */
 
-static json_t *segments_by_id(json_t *segments, json_int_t id)
+unsigned unleash_backoff(unsigned skips, long status)
 {
-	size_t i;
-	json_t *seg;
-	json_array_foreach(segments, i, seg)
-	{
-		json_t *sid = json_object_get(seg, "id");
-		if (json_is_integer(sid) && json_integer_value(sid) == id)
-			return seg;
-	}
-	return NULL;
+	if (status == 200 || status == 304)
+		return skips > 0 ? skips - 1 : 0;
+	if (status == 401 || status == 403 || status == 404)
+		return MAX_SKIPS;
+	return skips < MAX_SKIPS ? skips + 1 : MAX_SKIPS;
 }
 
-/* Appends the referenced segments' constraints to the strategy's; keeps
- * only the references that could not be resolved. */
-static int resolve_strategy_segments(json_t *strategy, json_t *segments)
+static void iso_now(char *buf, size_t len)
 {
-	json_t *refs = json_object_get(strategy, "segments");
-	if (!json_is_array(refs) || json_array_size(refs) == 0) {
-		json_object_del(strategy, "segments");
-		return 0;
-	}
-	json_t *constraints = json_object_get(strategy, "constraints");
-	if (!json_is_array(constraints)) {
-		constraints = json_array();
-		if (!constraints || json_object_set_new(strategy, "constraints", constraints) < 0)
-			return -1;
-	}
-	json_t *unresolved = json_array();
-	if (!unresolved)
-		return -1;
-	size_t i;
-	json_t *ref;
-	json_array_foreach(refs, i, ref)
-	{
-		json_t *seg =
-		    json_is_integer(ref) ? segments_by_id(segments, json_integer_value(ref)) : NULL;
-		json_t *seg_constraints = json_object_get(seg, "constraints");
-		if (!seg || (seg_constraints && !json_is_array(seg_constraints))) {
-			json_array_append(unresolved, ref);
-			continue;
-		}
-		if (seg_constraints && json_array_extend(constraints, seg_constraints) < 0) {
-			json_decref(unresolved);
-			return -1;
-		}
-	}
-	if (json_array_size(unresolved) == 0) {
-		json_decref(unresolved);
-		json_object_del(strategy, "segments");
-		return 0;
-	}
-	return json_object_set_new(strategy, "segments", unresolved);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-int unleash_extract_toggle(const char *body, size_t len, const char *name, char **toggle_json,
-                           char *err, size_t errlen)
+/* A random (version 4) UUID: one per process, as the SDKs' connection ID. */
+static void new_uuid(char out[40])
 {
-	*toggle_json = NULL;
-	json_error_t jerr;
-	json_t *doc = json_loadb(body, len, 0, &jerr);
-	if (!doc) {
-		snprintf(err, errlen, "client API answer is not JSON: line %d: %s", jerr.line,
-		         jerr.text);
-		return -1;
+	unsigned char b[16] = {0};
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		srand((unsigned)(ts.tv_nsec ^ getpid()));
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (unsigned char)rand();
 	}
-	json_t *features = json_object_get(doc, "features");
-	if (!json_is_array(features)) {
-		snprintf(err, errlen, "client API answer has no \"features\" array");
-		json_decref(doc);
-		return -1;
-	}
-	json_t *segments = json_object_get(doc, "segments");
-	json_t *toggle = NULL;
-	size_t i;
-	json_t *feature;
-	json_array_foreach(features, i, feature)
-	{
-		json_t *fname = json_object_get(feature, "name");
-		if (json_is_string(fname) && strcmp(json_string_value(fname), name) == 0) {
-			toggle = feature;
-			break;
-		}
-	}
-	if (!toggle) {
-		json_decref(doc);
-		return 0;
-	}
-	if (!json_is_object(toggle)) {
-		snprintf(err, errlen, "feature \"%s\" is not an object", name);
-		json_decref(doc);
-		return -1;
-	}
-	json_t *strategies = json_object_get(toggle, "strategies");
-	json_t *strategy;
-	json_array_foreach(strategies, i, strategy)
-	{
-		if (json_is_object(strategy) && resolve_strategy_segments(strategy, segments) < 0) {
-			snprintf(err, errlen, "out of memory resolving segments of \"%s\"", name);
-			json_decref(doc);
-			return -1;
-		}
-	}
-	*toggle_json = json_dumps(toggle, JSON_COMPACT);
-	json_decref(doc);
-	if (!*toggle_json) {
-		snprintf(err, errlen, "out of memory serializing \"%s\"", name);
-		return -1;
-	}
-	return 0;
+	if (fd >= 0)
+		close(fd);
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 40,
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+	         b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+	         b[14], b[15]);
 }
 
-double unleash_rollout_percent(const char *toggle_json)
+int unleash_file_write(const char *path, const char *body, size_t len, char *err, size_t errlen)
 {
-	if (!toggle_json)
-		return -1;
-	json_t *toggle = json_loads(toggle_json, 0, NULL);
-	double pct = -1;
-	json_t *strategies = json_object_get(toggle, "strategies");
-	json_t *enabled = json_object_get(toggle, "enabled");
-	if (json_is_false(enabled)) {
-		pct = 0;
-	} else if (json_is_true(enabled) && json_array_size(strategies) == 1) {
-		json_t *s = json_array_get(strategies, 0);
-		json_t *params = json_object_get(s, "parameters");
-		json_t *rollout = json_object_get(params, "rollout");
-		const char *sname = json_string_value(json_object_get(s, "name"));
-		if (sname && strcmp(sname, "flexibleRollout") == 0) {
-			/* The API serves the rollout as a string; accept a number too. */
-			if (json_is_number(rollout)) {
-				pct = json_number_value(rollout);
-			} else if (json_is_string(rollout)) {
-				char *end;
-				errno = 0;
-				double v = strtod(json_string_value(rollout), &end);
-				if (errno == 0 && end != json_string_value(rollout) && *end == '\0')
-					pct = v;
-			}
-			if (pct < 0 || pct > 100)
-				pct = -1;
-		}
-	}
-	json_decref(toggle);
-	return pct;
-}
-
-int unleash_backup_write(const char *path, const char *toggle_json, char *err, size_t errlen)
-{
-	json_t *toggle = json_null();
-	if (toggle_json) {
-		json_error_t jerr;
-		toggle = json_loads(toggle_json, 0, &jerr);
-		if (!toggle) {
-			snprintf(err, errlen, "%s: toggle is not JSON: %s", path, jerr.text);
-			return -1;
-		}
-	}
-	json_t *doc = json_pack("{s:i,s:o}", "format", 1, "toggle", toggle);
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
-	if (!text) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -1;
-	}
-
 	size_t tmplen = strlen(path) + 32;
 	char *tmp = malloc(tmplen);
 	if (!tmp) {
-		free(text);
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
@@ -227,9 +130,7 @@ int unleash_backup_write(const char *path, const char *toggle_json, char *err, s
 		snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
 		goto out;
 	}
-	size_t n = strlen(text);
-	bool ok = fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF && fflush(f) == 0 &&
-	          fsync(fileno(f)) == 0;
+	bool ok = fwrite(body, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
 	int saved = errno;
 	if (fclose(f) != 0 && ok) {
 		ok = false;
@@ -248,46 +149,118 @@ int unleash_backup_write(const char *path, const char *toggle_json, char *err, s
 	rc = 0;
 out:
 	free(tmp);
-	free(text);
 	return rc;
 }
 
-int unleash_backup_read(const char *path, char **toggle_json, char *err, size_t errlen)
+/* Returns 1 with the file's bytes, 0 when it does not exist, -1 with err. */
+static int read_whole(const char *path, char **out, size_t *len, char *err, size_t errlen)
 {
-	*toggle_json = NULL;
-	FILE *f = fopen(path, "r");
+	*out = NULL;
+	FILE *f = fopen(path, "rb");
 	if (!f) {
 		if (errno == ENOENT)
 			return 0;
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	json_error_t jerr;
-	json_t *doc = json_loadf(f, 0, &jerr);
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 65536;
+			char *grown = cap <= MAX_BODY_BYTES ? realloc(buf, cap + 1) : NULL;
+			if (!grown) {
+				snprintf(err, errlen, "%s: larger than %u bytes", path, MAX_BODY_BYTES);
+				free(buf);
+				fclose(f);
+				return -1;
+			}
+			buf = grown;
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	bool bad = ferror(f);
 	fclose(f);
-	if (!doc) {
-		snprintf(err, errlen, "%s: line %d: %s", path, jerr.line, jerr.text);
+	if (bad) {
+		snprintf(err, errlen, "%s: cannot read", path);
+		free(buf);
 		return -1;
 	}
-	json_t *format = json_object_get(doc, "format");
-	json_t *toggle = json_object_get(doc, "toggle");
-	int rc = -1;
-	if (!json_is_integer(format) || json_integer_value(format) != 1) {
-		snprintf(err, errlen, "%s: not a gcs Unleash backup (format 1)", path);
-	} else if (json_is_null(toggle)) {
-		rc = 1;
-	} else if (!json_is_object(toggle)) {
-		snprintf(err, errlen, "%s: \"toggle\" is neither an object nor null", path);
-	} else if (!(*toggle_json = json_dumps(toggle, JSON_COMPACT))) {
-		snprintf(err, errlen, "%s: out of memory", path);
-	} else {
-		rc = 1;
-	}
-	json_decref(doc);
-	return rc;
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 1;
 }
 
-/* ---- the polling thread ---- */
+/* ---- publishing a state ---- */
+
+/* Parses body and, when it is new, hands it to routing. Takes body. */
+static bool adopt(struct unleash *u, char *body, size_t len, const char *source)
+{
+	const char *name = u->cfg->unleash_toggle;
+	if (u->known && u->body && len == u->body_len && memcmp(body, u->body, len) == 0) {
+		free(body);
+		return true;
+	}
+	char err[640];
+	struct toggles *f = toggles_parse(body, len, name, err, sizeof(err));
+	if (!f) {
+		log_msg(LOGL_ERROR, "Unleash state refused; keeping the last one", "source", source,
+		        "error", err, NULL);
+		free(body);
+		return false;
+	}
+	const struct toggle *t = toggles_find(f, name);
+	if (!u->unfiltered && f->missing_parent) {
+		/* The parents are outside namePrefix: ask for everything. */
+		u->unfiltered = true;
+		free(u->etag);
+		u->etag = NULL;
+	} else if (u->unfiltered && (!t || t->ndeps == 0)) {
+		u->unfiltered = false;
+		free(u->etag);
+		u->etag = NULL;
+	}
+	routing_set_features(u->routing, f);
+	double pct = toggles_rollout_percent(f, name);
+	metrics_unleash_rollout(pct);
+	metrics_unleash_unusable(f->nproblems);
+	for (size_t i = 0; i < f->nproblems; i++)
+		log_msg(LOGL_WARN, "Unleash constraint cannot be used; it never holds", "toggle", name,
+		        "source", source, "problem", f->problems[i], NULL);
+	char pct_text[32];
+	snprintf(pct_text, sizeof(pct_text), "%g", pct);
+	log_msg(LOGL_INFO, t ? "Unleash toggle updated" : "Unleash toggle absent", "toggle", name,
+	        "source", source, "rollout", pct >= 0 ? pct_text : NULL, NULL);
+	toggles_unref(f);
+
+	if (u->cfg->unleash_backup && strcmp(source, "backup") != 0) {
+		if (unleash_file_write(u->cfg->unleash_backup, body, len, err, sizeof(err)) < 0)
+			log_msg(LOGL_WARN, "Unleash backup not written", "error", err, NULL);
+	}
+	free(u->body);
+	u->body = body;
+	u->body_len = len;
+	u->known = true;
+	return true;
+}
+
+static bool adopt_file(struct unleash *u, const char *path, const char *source)
+{
+	char err[512], *body;
+	size_t len;
+	int rc = read_whole(path, &body, &len, err, sizeof(err));
+	if (rc < 0)
+		log_msg(LOGL_WARN, "Unleash file ignored", "source", source, "error", err, NULL);
+	if (rc <= 0)
+		return false;
+	return adopt(u, body, len, source);
+}
+
+/* ---- HTTP ---- */
 
 struct body {
 	char *data;
@@ -318,7 +291,7 @@ static size_t on_header(char *buffer, size_t size, size_t nitems, void *userdata
 {
 	char **etag = userdata;
 	size_t n = size * nitems;
-	if (n > 5 && strncasecmp(buffer, "etag:", 5) == 0) {
+	if (etag && n > 5 && strncasecmp(buffer, "etag:", 5) == 0) {
 		const char *v = buffer + 5;
 		const char *end = buffer + n;
 		while (v < end && (*v == ' ' || *v == '\t'))
@@ -346,17 +319,27 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
 	return atomic_load(&u->stopping) ? 1 : 0;
 }
 
-static struct curl_slist *request_headers(const struct unleash *u)
+/* The headers the official SDKs send on every call. */
+static struct curl_slist *request_headers(const struct unleash *u, double interval,
+                                          const char *etag, bool json)
 {
 	const struct gcs_config *cfg = u->cfg;
+	char interval_ms[32];
+	snprintf(interval_ms, sizeof(interval_ms), "%.0f", interval * 1000);
+	const char *values[][2] = {
+	    {"Authorization", cfg->unleash_token},
+	    {"User-Agent", cfg->unleash_app_name},
+	    {"unleash-appname", cfg->unleash_app_name},
+	    {"unleash-instanceid", u->instance_id},
+	    {"unleash-connection-id", u->connection_id},
+	    {"unleash-interval", interval_ms},
+	    {"unleash-sdk", SDK_NAME},
+	    {"Unleash-Client-Spec", UNLEASH_SPEC_VERSION},
+	    {"If-None-Match", etag},
+	    {"Content-Type", json ? "application/json" : NULL},
+	};
 	char line[1024];
 	struct curl_slist *h = NULL, *next;
-	const char *values[4][2] = {
-	    {"Authorization", cfg->unleash_token},
-	    {"UNLEASH-APPNAME", cfg->unleash_app_name},
-	    {"UNLEASH-INSTANCEID", u->instance_id},
-	    {"If-None-Match", u->etag},
-	};
 	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		if (!values[i][1] || !*values[i][1])
 			continue;
@@ -371,106 +354,189 @@ static struct curl_slist *request_headers(const struct unleash *u)
 	return h;
 }
 
-/* A state learned from Unleash: publish it if it differs from the current. */
-static void adopt(struct unleash *u, char *toggle)
+/* One request to {url}/client/{path}: a GET, or a POST of post. Returns the
+ * HTTP status, 0 with err when there was no answer. */
+static long call(struct unleash *u, const char *path, const char *post, double interval,
+                 struct body *out, char *err, size_t errlen)
 {
-	bool same = u->known && ((!toggle && !u->toggle) ||
-	                         (toggle && u->toggle && strcmp(toggle, u->toggle) == 0));
-	if (same) {
-		free(toggle);
-		return;
-	}
-	free(u->toggle);
-	u->toggle = toggle;
-	u->known = true;
-	routing_set_unleash(u->routing, toggle);
-	double pct = unleash_rollout_percent(toggle);
-	metrics_unleash_rollout(pct);
-	char pct_text[32];
-	snprintf(pct_text, sizeof(pct_text), "%g", pct);
-	log_msg(LOGL_INFO, toggle ? "Unleash toggle updated" : "Unleash toggle absent", "toggle",
-	        u->cfg->unleash_toggle, "rollout", pct >= 0 ? pct_text : NULL, NULL);
-
-	if (u->cfg->unleash_backup) {
-		char err[512];
-		if (unleash_backup_write(u->cfg->unleash_backup, toggle, err, sizeof(err)) < 0)
-			log_msg(LOGL_WARN, "Unleash backup not written", "error", err, NULL);
-	}
-}
-
-/* One GET /client/features. Returns true when Unleash answered usefully. */
-static bool poll_once(struct unleash *u)
-{
-	char err[512] = "";
-	struct body body = {0};
-	struct curl_slist *headers = request_headers(u);
+	char url[2048];
+	snprintf(url, sizeof(url), "%s/client/%s", u->base_url, path);
+	struct curl_slist *headers =
+	    request_headers(u, interval, post ? NULL : u->etag, post != NULL);
 	if (!headers) {
-		log_msg(LOGL_ERROR, "Unleash poll skipped: out of memory", NULL);
-		metrics_unleash_fetch("error");
-		return false;
+		snprintf(err, errlen, "out of memory");
+		return 0;
 	}
 	CURL *c = u->curl;
+	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &u->etag);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, post ? NULL : &u->etag);
+	if (post)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+	else
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	CURLcode rc = curl_easy_perform(c);
 	long status = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);
-
-	bool ok = false;
 	if (rc != CURLE_OK) {
-		snprintf(err, sizeof(err), "%s: %s", u->features_url,
-		         body.too_large ? "answer larger than the limit" : curl_easy_strerror(rc));
-	} else if (status == 304) {
+		snprintf(err, errlen, "%s: %s", url,
+		         out->too_large ? "answer larger than the limit" : curl_easy_strerror(rc));
+		return 0;
+	}
+	if (status < 200 || status >= 300)
+		snprintf(err, errlen, "%s: HTTP %ld", url, status);
+	return status;
+}
+
+/* ---- the poll ---- */
+
+static void poll_once(struct unleash *u)
+{
+	char err[2200] = "";
+	char path[1024];
+	struct body body = {0};
+	if (u->unfiltered) {
+		snprintf(path, sizeof(path), "features");
+	} else {
+		char *name = curl_easy_escape(u->curl, u->cfg->unleash_toggle, 0);
+		snprintf(path, sizeof(path), "features?namePrefix=%s", name ? name : "");
+		curl_free(name);
+	}
+	bool was_unfiltered = u->unfiltered;
+	long status = call(u, path, NULL, u->cfg->unleash_refresh, &body, err, sizeof(err));
+	bool ok = false;
+	if (status == 304) {
 		metrics_unleash_fetch("not_modified");
 		ok = true;
-	} else if (status != 200) {
-		snprintf(err, sizeof(err), "%s: HTTP %ld", u->features_url, status);
-	} else {
-		char *toggle;
-		if (unleash_extract_toggle(body.data ? body.data : "", body.len,
-		                           u->cfg->unleash_toggle, &toggle, err,
-		                           sizeof(err)) == 0) {
+	} else if (status == 200) {
+		char *data = body.data ? body.data : calloc(1, 1);
+		body.data = NULL;
+		ok = data && adopt(u, data, body.len, "unleash");
+		if (ok)
 			metrics_unleash_fetch("ok");
-			adopt(u, toggle);
-			ok = true;
-		} else {
+		else {
 			/* A state we cannot read is not a state: ask again in full. */
 			free(u->etag);
 			u->etag = NULL;
+			snprintf(err, sizeof(err), "the answer was refused (logged above)");
 		}
 	}
 	free(body.data);
-
+	unsigned before = u->skips;
+	u->skips = unleash_backoff(u->skips, ok ? 200 : status);
+	metrics_unleash_backoff(u->skips);
 	if (ok) {
 		metrics_unleash_success((double)time(NULL));
 		if (u->failures > 0)
 			log_msg(LOGL_INFO, "Unleash reachable again", NULL);
 		u->failures = 0;
-		return true;
+		/* Switched to the unfiltered list: fetch it now. */
+		if (u->unfiltered && !was_unfiltered)
+			poll_once(u);
+		return;
 	}
 	metrics_unleash_fetch("error");
-	/* Log the first failure of a run and then every tenth, not every poll. */
-	if (u->failures % 10 == 0)
-		log_msg(LOGL_WARN, "Unleash poll failed; keeping the last known state", "error",
-		        err, "state", u->known ? "known" : "none", NULL);
+	if (status == 401 || status == 403 || status == 404) {
+		char st[16];
+		snprintf(st, sizeof(st), "%ld", status);
+		log_msg(LOGL_ERROR,
+		        status == 404 ? "Unleash answered 404: is GCS_UNLEASH_URL the API root?"
+		                      : "Unleash refused the token (GCS_UNLEASH_TOKEN)",
+		        "status", st, "error", err, "skipped_intervals", "10", NULL);
+	} else if (u->failures % 10 == 0 || before == 0) {
+		/* The first failure of a run, then every tenth, not every poll. */
+		log_msg(LOGL_WARN, "Unleash poll failed; keeping the last known state", "error", err,
+		        "state", u->known ? "known" : "none", NULL);
+	}
 	u->failures++;
-	return false;
 }
 
-static double next_delay(const struct unleash *u)
+/* ---- registration and metrics ---- */
+
+static json_t *client_identity(const struct unleash *u)
 {
-	double refresh = u->cfg->unleash_refresh > 0 ? u->cfg->unleash_refresh : 15;
-	double delay = refresh;
-	for (int i = 0; i < u->failures && delay < MAX_BACKOFF_S; i++)
-		delay *= 2;
-	if (u->failures > 0 && delay > MAX_BACKOFF_S)
-		delay = refresh > MAX_BACKOFF_S ? refresh : MAX_BACKOFF_S;
-	return delay;
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:s}", "appName",
+	                 u->cfg->unleash_app_name, "instanceId", u->instance_id, "connectionId",
+	                 u->connection_id, "platformName", "C", "platformVersion", "C11",
+	                 "yggdrasilVersion", "specVersion", UNLEASH_SPEC_VERSION);
 }
 
-static struct timespec deadline_after(double seconds)
+static bool post_json(struct unleash *u, const char *path, json_t *doc, bool metrics)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	char err[2200] = "out of memory";
+	long status = 0;
+	struct body body = {0};
+	if (text)
+		status = call(u, path, text, u->cfg->unleash_metrics_interval, &body, err,
+		              sizeof(err));
+	free(text);
+	free(body.data);
+	bool ok = status >= 200 && status < 300;
+	metrics_unleash_post(metrics, ok);
+	if (!ok)
+		log_msg(LOGL_WARN, metrics ? "Unleash metrics not sent; kept for the next interval"
+		                           : "Unleash registration failed; retried with the metrics",
+		        "error", err, NULL);
+	return ok;
+}
+
+static void register_instance(struct unleash *u)
+{
+	json_t *doc = client_identity(u);
+	json_t *strategies = json_array();
+	for (size_t i = 0; i < sizeof(strategy_names) / sizeof(strategy_names[0]); i++)
+		json_array_append_new(strategies, json_string(strategy_names[i]));
+	if (doc && strategies &&
+	    json_object_set_new(doc, "sdkVersion", json_string(SDK_NAME)) == 0 &&
+	    json_object_set_new(doc, "strategies", strategies) == 0 &&
+	    json_object_set_new(doc, "started", json_string(u->started)) == 0 &&
+	    json_object_set_new(doc, "interval",
+	                        json_integer((json_int_t)(u->cfg->unleash_metrics_interval *
+	                                                  1000))) == 0)
+		u->registered = post_json(u, "register", doc, false);
+	else
+		json_decref(doc);
+}
+
+/* One bucket of yes/no counts. A bucket that could not be sent is kept
+ * and merged into the next; an empty one is not sent. */
+static void send_metrics(struct unleash *u)
+{
+	if (!u->registered)
+		register_instance(u);
+	uint64_t yes, no;
+	toggles_take_counts(&yes, &no);
+	u->yes += yes;
+	u->no += no;
+	char stop[32];
+	iso_now(stop, sizeof(stop));
+	if (u->yes + u->no == 0) {
+		snprintf(u->bucket_start, sizeof(u->bucket_start), "%s", stop);
+		return;
+	}
+	json_t *doc = client_identity(u);
+	json_t *bucket =
+	    json_pack("{s:s, s:s, s:{s:{s:I, s:I, s:{}}}}", "start", u->bucket_start, "stop", stop,
+	              "toggles", u->cfg->unleash_toggle, "yes", (json_int_t)u->yes, "no",
+	              (json_int_t)u->no, "variants");
+	if (!doc || !bucket || json_object_set_new(doc, "bucket", bucket) < 0) {
+		json_decref(doc);
+		return;
+	}
+	if (post_json(u, "metrics", doc, true)) {
+		u->yes = u->no = 0;
+		snprintf(u->bucket_start, sizeof(u->bucket_start), "%s", stop);
+	}
+}
+
+/* ---- the thread ---- */
+
+static struct timespec after(double seconds)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -480,48 +546,59 @@ static struct timespec deadline_after(double seconds)
 	return ts;
 }
 
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Waits until the deadline or a stop; returns true on stop. */
+static bool wait_until(struct unleash *u, const struct timespec *until)
+{
+	pthread_mutex_lock(&u->mu);
+	while (!u->stop) {
+		if (pthread_cond_timedwait(&u->cond, &u->mu, until) == ETIMEDOUT)
+			break;
+	}
+	bool stop = u->stop;
+	pthread_mutex_unlock(&u->mu);
+	return stop;
+}
+
 static void *poll_loop(void *arg)
 {
 	struct unleash *u = arg;
+	double metrics_every = u->report ? u->cfg->unleash_metrics_interval : 0;
+	if (metrics_every > 0)
+		register_instance(u);
+	struct timespec next_metrics = after(metrics_every);
 	for (;;) {
 		poll_once(u);
 		pthread_mutex_lock(&u->mu);
 		u->answered = true;
 		pthread_cond_broadcast(&u->cond);
-		struct timespec until = deadline_after(next_delay(u));
-		while (!u->stop) {
-			if (pthread_cond_timedwait(&u->cond, &u->mu, &until) == ETIMEDOUT)
-				break;
-		}
-		bool stop = u->stop;
 		pthread_mutex_unlock(&u->mu);
-		if (stop)
-			return NULL;
+		struct timespec next_poll = after(u->cfg->unleash_refresh * (1 + u->skips));
+		while (metrics_every > 0 && before(&next_metrics, &next_poll)) {
+			if (wait_until(u, &next_metrics))
+				goto stopped;
+			send_metrics(u);
+			next_metrics = after(metrics_every);
+		}
+		if (wait_until(u, &next_poll))
+			goto stopped;
 	}
+stopped:
+	if (metrics_every > 0) {
+		/* What this process counted since the last bucket, sent quickly:
+		 * a shutdown must not wait on an unreachable Unleash. */
+		atomic_store(&u->stopping, false);
+		curl_easy_setopt(u->curl, CURLOPT_TIMEOUT_MS, STOP_TIMEOUT_MS);
+		send_metrics(u);
+	}
+	return NULL;
 }
 
 /* ---- start and stop ---- */
-
-static void load_backup(struct unleash *u)
-{
-	const char *path = u->cfg->unleash_backup;
-	if (!path)
-		return;
-	char err[512];
-	char *toggle;
-	int rc = unleash_backup_read(path, &toggle, err, sizeof(err));
-	if (rc < 0) {
-		log_msg(LOGL_WARN, "Unleash backup ignored", "error", err, NULL);
-		return;
-	}
-	if (rc == 0)
-		return;
-	u->toggle = toggle;
-	u->known = true;
-	routing_set_unleash(u->routing, toggle);
-	metrics_unleash_rollout(unleash_rollout_percent(toggle));
-	log_msg(LOGL_INFO, "Unleash state restored from the backup", "file", path, NULL);
-}
 
 static int setup_curl(struct unleash *u)
 {
@@ -529,13 +606,11 @@ static int setup_curl(struct unleash *u)
 	if (!u->curl)
 		return -1;
 	CURL *c = u->curl;
-	bool ok = curl_easy_setopt(c, CURLOPT_URL, u->features_url) == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	bool ok = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
 	          curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS) == CURLE_OK &&
 	          curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, TRANSFER_TIMEOUT_MS) == CURLE_OK &&
 	          curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
 	          curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_USERAGENT, "gcs/" GCS_VERSION) == CURLE_OK &&
 	          curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
 	          curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
 	          curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK &&
@@ -544,67 +619,32 @@ static int setup_curl(struct unleash *u)
 	return ok ? 0 : -1;
 }
 
-/* {url}/client/features?namePrefix={toggle}: the server filters, so a big
- * Unleash instance does not send every toggle it has. */
-static char *features_url(CURL *c, const struct gcs_config *cfg)
-{
-	const char *base = cfg->unleash_url;
-	size_t blen = strlen(base);
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
-	char *name = curl_easy_escape(c, cfg->unleash_toggle, 0);
-	if (!name)
-		return NULL;
-	size_t len = blen + strlen(name) + 64;
-	char *url = malloc(len);
-	if (url)
-		snprintf(url, len, "%.*s/client/features?namePrefix=%s", (int)blen, base, name);
-	curl_free(name);
-	return url;
-}
-
 static void unleash_free(struct unleash *u)
 {
 	if (u->curl)
 		curl_easy_cleanup(u->curl);
-	free(u->features_url);
+	free(u->base_url);
 	free(u->etag);
-	free(u->toggle);
+	free(u->body);
 	free(u);
 }
 
-struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *routing)
+static bool start_thread(struct unleash *u)
 {
-	if (!cfg->unleash_url)
-		return NULL;
-	struct unleash *u = calloc(1, sizeof(*u));
-	if (!u) {
-		log_msg(LOGL_ERROR, "Unleash disabled: out of memory", NULL);
-		return NULL;
-	}
-	u->cfg = cfg;
-	u->routing = routing;
-	char host[256] = "unknown";
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "unknown");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(u->instance_id, sizeof(u->instance_id), "%s-%ld", host, (long)getpid());
-
-	load_backup(u);
-	if (setup_curl(u) < 0 || !(u->features_url = features_url(u->curl, cfg)) ||
-	    curl_easy_setopt(u->curl, CURLOPT_URL, u->features_url) != CURLE_OK) {
+	const struct gcs_config *cfg = u->cfg;
+	size_t blen = strlen(cfg->unleash_url);
+	while (blen > 0 && cfg->unleash_url[blen - 1] == '/')
+		blen--;
+	if (setup_curl(u) < 0 || !(u->base_url = strndup(cfg->unleash_url, blen))) {
 		log_msg(LOGL_ERROR, "Unleash disabled: cannot set up libcurl", NULL);
-		unleash_free(u);
-		return NULL;
+		return false;
 	}
-
 	pthread_condattr_t attr;
 	if (pthread_condattr_init(&attr) != 0 ||
 	    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
 	    pthread_cond_init(&u->cond, &attr) != 0) {
 		log_msg(LOGL_ERROR, "Unleash disabled: cannot create a condition variable", NULL);
-		unleash_free(u);
-		return NULL;
+		return false;
 	}
 	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&u->mu, NULL);
@@ -614,12 +654,12 @@ struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *rout
 		        strerror(err), NULL);
 		pthread_cond_destroy(&u->cond);
 		pthread_mutex_destroy(&u->mu);
-		unleash_free(u);
-		return NULL;
+		return false;
 	}
+	u->thread_started = true;
 
 	pthread_mutex_lock(&u->mu);
-	struct timespec until = deadline_after(FIRST_ANSWER_WAIT_MS / 1000.0);
+	struct timespec until = after(FIRST_ANSWER_WAIT_MS / 1000.0);
 	while (!u->answered) {
 		if (pthread_cond_timedwait(&u->cond, &u->mu, &until) == ETIMEDOUT)
 			break;
@@ -629,6 +669,38 @@ struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *rout
 	if (!answered)
 		log_msg(LOGL_WARN, "Unleash has not answered yet; serving without waiting", "url",
 		        cfg->unleash_url, NULL);
+	return true;
+}
+
+struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *routing, bool report)
+{
+	if (!cfg->unleash_url && !cfg->unleash_bootstrap)
+		return NULL;
+	struct unleash *u = calloc(1, sizeof(*u));
+	if (!u) {
+		log_msg(LOGL_ERROR, "Unleash disabled: out of memory", NULL);
+		return NULL;
+	}
+	u->cfg = cfg;
+	u->routing = routing;
+	u->report = report;
+	char host[256] = "unknown";
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(u->instance_id, sizeof(u->instance_id), "%s-%ld", host, (long)getpid());
+	new_uuid(u->connection_id);
+	iso_now(u->started, sizeof(u->started));
+	snprintf(u->bucket_start, sizeof(u->bucket_start), "%s", u->started);
+	metrics_unleash_interval(cfg->unleash_refresh);
+
+	if (!(cfg->unleash_backup && adopt_file(u, cfg->unleash_backup, "backup")) &&
+	    cfg->unleash_bootstrap)
+		adopt_file(u, cfg->unleash_bootstrap, "bootstrap");
+	if (cfg->unleash_url && !start_thread(u)) {
+		unleash_free(u);
+		return NULL;
+	}
 	return u;
 }
 
@@ -636,13 +708,15 @@ void unleash_stop(struct unleash *u)
 {
 	if (!u)
 		return;
-	atomic_store(&u->stopping, true);
-	pthread_mutex_lock(&u->mu);
-	u->stop = true;
-	pthread_cond_broadcast(&u->cond);
-	pthread_mutex_unlock(&u->mu);
-	pthread_join(u->thread, NULL);
-	pthread_cond_destroy(&u->cond);
-	pthread_mutex_destroy(&u->mu);
+	if (u->thread_started) {
+		atomic_store(&u->stopping, true);
+		pthread_mutex_lock(&u->mu);
+		u->stop = true;
+		pthread_cond_broadcast(&u->cond);
+		pthread_mutex_unlock(&u->mu);
+		pthread_join(u->thread, NULL);
+		pthread_cond_destroy(&u->cond);
+		pthread_mutex_destroy(&u->mu);
+	}
 	unleash_free(u);
 }

@@ -1,44 +1,38 @@
-/* unleash: polls an Unleash server's client API in a background thread and
- * hands the configured toggle (segments resolved) to routing. */
+/* unleash: gcs as an Unleash server-side SDK. A background thread polls the
+ * client API (GET /client/features), hands each new state to routing as a
+ * prepared features object, keeps a backup, registers the instance and
+ * sends usage metrics, as the official SDKs do. Works unchanged against
+ * Unleash Edge, which serves the same client API. */
 #ifndef GCS_UNLEASH_H
 #define GCS_UNLEASH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
 #include "routing.h"
 
+/* The Unleash client specification whose isEnabled suite src/unleash.lua
+ * passes; sent as Unleash-Client-Spec (the server then serves segments
+ * apart from the toggles). */
+#define UNLEASH_SPEC_VERSION "5.2.0"
+
 struct unleash;
 
-/* NULL when cfg->unleash_url is not set. Reads the backup file if any, then
- * waits at most about 2 s for a first answer; never fails startup because
- * Unleash is down. */
-struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *routing);
+/* Publishes the bootstrap file or the backup (the backup wins: it is the
+ * last state Unleash gave), then, when cfg->unleash_url is set, starts
+ * polling and waits at most about 2 s for a first answer; never fails
+ * startup because Unleash is down. report: register and send metrics
+ * (the server; not gcs --route). NULL when there is nothing to run. */
+struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *routing, bool report);
 void unleash_stop(struct unleash *u);
 
-/* The pure steps of a poll, public for the unit tests. */
+/* Backoff, as the Go SDK: intervals to skip before the next poll after an
+ * answer with this HTTP status (0: no answer at all), given the count now. */
+unsigned unleash_backoff(unsigned skips, long status);
 
-/* From a client API answer (GET /client/features), the feature named name as
- * compact JSON with each strategy's segment references replaced by the
- * segments' constraints (a reference to an unknown segment is left in the
- * strategy's "segments", which the Lua evaluation treats as off). *toggle_json
- * is NULL when the answer has no such feature; the caller frees it. Returns
- * -1 with err when the body is not a client API answer. */
-int unleash_extract_toggle(const char *body, size_t len, const char *name, char **toggle_json,
-                           char *err, size_t errlen);
-
-/* The rollout percentage of an enabled toggle whose only strategy is
- * flexibleRollout; 0 for a disabled toggle; -1 otherwise (absent toggle,
- * several strategies, another strategy, unparsable). */
-double unleash_rollout_percent(const char *toggle_json);
-
-/* The backup file: the toggle (JSON text, or NULL for "no such toggle")
- * written to a temporary file and renamed over path, so a crash never
- * leaves half a file. */
-int unleash_backup_write(const char *path, const char *toggle_json, char *err, size_t errlen);
-/* Returns 1 with *toggle_json (possibly NULL) when the file holds a state, 0
- * when the file does not exist, -1 with err when it is unreadable or
- * malformed. The caller frees *toggle_json. */
-int unleash_backup_read(const char *path, char **toggle_json, char *err, size_t errlen);
+/* A client API answer kept in a file: written to a temporary file and
+ * renamed over path, so a crash never leaves half a file. */
+int unleash_file_write(const char *path, const char *body, size_t len, char *err, size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "toggles.h"
 #include "log.h"
 #include "routing.h"
 
@@ -39,7 +40,17 @@ static double measure(const char *script, const char *toggle, int *canary_pct)
 		fprintf(stderr, "%s\n", err);
 		exit(1);
 	}
-	routing_set_unleash(r, toggle);
+	if (toggle) {
+		char ferr[512];
+		struct toggles *f = toggles_parse(toggle, strlen(toggle), cfg.unleash_toggle, ferr,
+		                                    sizeof(ferr));
+		if (!f) {
+			fprintf(stderr, "%s\n", ferr);
+			exit(1);
+		}
+		routing_set_features(r, f);
+		toggles_unref(f);
+	}
 	long canary = 0;
 	double start = 0;
 	for (int i = -CALLS / 10; i < CALLS; i++) { /* the first tenth warms up */
@@ -67,10 +78,11 @@ int main(int argc, char **argv)
 	for (int i = 0; i < IDS; i++)
 		snprintf(ids[i], sizeof(ids[i]), "%08x-0000-4000-8000-%012x", i, i);
 	const char *toggle =
-	    "{\"name\":\"insights-operator-gathering-conditions-service\",\"enabled\":true,"
+	    "{\"features\":[{\"name\":\"insights-operator-gathering-conditions-service\","
+	    "\"enabled\":true,"
 	    "\"strategies\":[{\"name\":\"flexibleRollout\",\"constraints\":[],\"parameters\":"
 	    "{\"rollout\":\"50\",\"stickiness\":\"default\","
-	    "\"groupId\":\"insights-operator-gathering-conditions-service\"}}]}";
+	    "\"groupId\":\"insights-operator-gathering-conditions-service\"}}]}]}";
 	int pct;
 	double floor_ns = measure(argv[1], NULL, &pct);
 	printf("%-46s %8.0f ns/call  canary %3d%%\n", "floor: route returns \"stable\"", floor_ns,

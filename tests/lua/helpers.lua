@@ -1,6 +1,8 @@
 -- Shared by the routing specs: requests, contexts and Unleash toggles shaped
 -- as the server builds them (see scripts/README.md).
 
+local unleash = require "unleash"
+
 local M = {}
 
 M.CLUSTER = "8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31"
@@ -35,10 +37,10 @@ function M.context(toggle)
 end
 
 -- A toggle as the Unleash client API serves it, with one flexibleRollout
--- strategy; constraints optional.
+-- strategy (constraints optional), prepared as the server prepares it.
 function M.rollout(percent, constraints, name)
   name = name or "insights-operator-gathering-conditions-service"
-  return {
+  return unleash.prepare {
     name = name,
     type = "release",
     enabled = true,

@@ -81,8 +81,11 @@ describe("routing.lua", function()
   end)
 
   it("passes the cluster ID to Unleash as userId", function()
-    local toggle = h.rollout(100)
-    toggle.strategies[1] = { name = "userWithId", parameters = { userIds = "a, " .. h.CLUSTER }, constraints = {} }
+    local toggle = require("unleash").prepare {
+      name = "insights-operator-gathering-conditions-service",
+      enabled = true,
+      strategies = { { name = "userWithId", parameters = { userIds = "a, " .. h.CLUSTER }, constraints = {} } },
+    }
     assert.equal("canary", (route(h.CLUSTER, toggle)))
     assert.equal("stable", (route("another-cluster", toggle)))
   end)

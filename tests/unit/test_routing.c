@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "toggles.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -392,6 +393,21 @@ static void test_other_thread_picks_up_reload(void **state)
 	routing_free(r);
 }
 
+/* A client API answer holding one toggle (text after the name's quote). */
+static void set_toggle(struct routing *r, const char *toggle)
+{
+	char body[512], err[256];
+	if (!toggle) {
+		routing_set_features(r, NULL);
+		return;
+	}
+	snprintf(body, sizeof(body), "{\"features\": [%s]}", toggle);
+	struct toggles *f = toggles_parse(body, strlen(body), NULL, err, sizeof(err));
+	assert_non_null(f);
+	routing_set_features(r, f);
+	toggles_unref(f);
+}
+
 static void test_unleash_generations(void **state)
 {
 	struct routing *r =
@@ -402,16 +418,13 @@ static void test_unleash_generations(void **state)
 	char reason[64];
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
 	assert_string_equal(reason, "nil");
-	routing_set_unleash(r, "{\"name\": \"t1\", \"enabled\": true}");
+	set_toggle(r, "{\"name\": \"gcs-canary\", \"enabled\": true, \"strategies\": []}");
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
-	assert_string_equal(reason, "t1");
-	/* not JSON: ignored, the previous toggle stays */
-	routing_set_unleash(r, "{\"name\": ");
-	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
-	routing_set_unleash(r, "{\"name\": \"t2\", \"enabled\": false}");
+	assert_string_equal(reason, "gcs-canary");
+	set_toggle(r, "{\"name\": \"gcs-canary\", \"enabled\": false, \"strategies\": []}");
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
-	assert_string_equal(reason, "t2");
-	routing_set_unleash(r, NULL);
+	assert_string_equal(reason, "gcs-canary");
+	set_toggle(r, NULL);
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
 	assert_string_equal(reason, "nil");
 	routing_free(r);
@@ -422,7 +435,7 @@ static void test_reload_checks_current_toggle(void **state)
 {
 	struct fixture *fx = *state;
 	struct routing *r = load_ok(fx, "return { route = function() return 'stable' end }\n");
-	routing_set_unleash(r, "{\"name\": \"t\", \"enabled\": true, \"strategies\": []}");
+	set_toggle(r, "{\"name\": \"gcs-canary\", \"enabled\": true, \"strategies\": []}");
 	write_text(fx->script,
 	           "return { route = function(q, c)\n"
 	           "  if c.unleash and #c.unleash.strategies == 0 then error('none') end\n"

@@ -1,0 +1,1227 @@
+/* toggles: the client API answer, parsed and prepared once per poll. */
+#include "toggles.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "json.h"
+#include "regex.h"
+
+/* A pattern longer than this, or compiling larger, is unusable: it is what
+ * bounds the DFA matcher's work per byte of subject. */
+#define REGEX_MAX_PATTERN  1024
+#define REGEX_MAX_COMPILED (64u << 10)
+/* Context values longer than this never match a pattern (a cluster ID is 36
+ * bytes); with the bound above, one match costs at most a few microseconds. */
+#define REGEX_MAX_SUBJECT 1024
+#define DFA_WORKSPACE     512
+
+struct toggle_regex {
+	pcre2_code *code;
+};
+
+static const char *const op_names[FOP_COUNT] = {
+    [FOP_UNKNOWN] = "(unknown)",
+    [FOP_IN] = "IN",
+    [FOP_NOT_IN] = "NOT_IN",
+    [FOP_STR_STARTS_WITH] = "STR_STARTS_WITH",
+    [FOP_STR_ENDS_WITH] = "STR_ENDS_WITH",
+    [FOP_STR_CONTAINS] = "STR_CONTAINS",
+    [FOP_NUM_EQ] = "NUM_EQ",
+    [FOP_NUM_GT] = "NUM_GT",
+    [FOP_NUM_GTE] = "NUM_GTE",
+    [FOP_NUM_LT] = "NUM_LT",
+    [FOP_NUM_LTE] = "NUM_LTE",
+    [FOP_DATE_AFTER] = "DATE_AFTER",
+    [FOP_DATE_BEFORE] = "DATE_BEFORE",
+    [FOP_SEMVER_EQ] = "SEMVER_EQ",
+    [FOP_SEMVER_GT] = "SEMVER_GT",
+    [FOP_SEMVER_GTE] = "SEMVER_GTE",
+    [FOP_SEMVER_LT] = "SEMVER_LT",
+    [FOP_SEMVER_LTE] = "SEMVER_LTE",
+    [FOP_IN_CIDR] = "IN_CIDR",
+    [FOP_REGEX] = "REGEX",
+};
+
+const char *toggles_op_name(enum toggle_op op)
+{
+	return op >= 0 && op < FOP_COUNT ? op_names[op] : op_names[FOP_UNKNOWN];
+}
+
+/* snprintf whose truncation is fine: pointers and messages are cut, never
+ * overrun. */
+#define FMT(buf, ...) fmt_cut((buf), sizeof(buf), __VA_ARGS__)
+
+static void fmt_cut(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fmt_cut(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- parsing context: the first error wins, memory failures included ---- */
+
+struct parser {
+	struct toggles *f;
+	json_t *segments; /* top-level list, or NULL when inlined */
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+static bool fail(struct parser *p, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool fail(struct parser *p, const char *pointer, const char *fmt, ...)
+{
+	if (p->failed)
+		return false;
+	p->failed = true;
+	char why[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	fmt_cut(p->err, p->errlen, "client API answer: %s: %s", *pointer ? pointer : "/", why);
+	return false;
+}
+
+static bool oom(struct parser *p)
+{
+	return fail(p, "", "out of memory");
+}
+
+static char *dup_str(struct parser *p, const char *s)
+{
+	char *d = strdup(s ? s : "");
+	if (!d)
+		oom(p);
+	return d;
+}
+
+static void *alloc_array(struct parser *p, size_t n, size_t size)
+{
+	void *a = calloc(n ? n : 1, size);
+	if (!a)
+		oom(p);
+	return a;
+}
+
+/* "/features/3/strategies/0" and the like. */
+static void child_ptr(char *out, size_t cap, const char *base, const char *key, long index)
+{
+	char tok[256];
+	if (key) {
+		tok[0] = '\0';
+		json_pointer_push(tok, sizeof(tok), key);
+		fmt_cut(out, cap, "%s%s", base, tok);
+	} else {
+		fmt_cut(out, cap, "%s/%ld", base, index);
+	}
+}
+
+/* Type checks of optional members: absent (or null) is fine. */
+static bool opt_type(struct parser *p, json_t *obj, const char *key, const char *base,
+                     json_type type, const char *what, json_t **out)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = json_is_null(v) ? NULL : v;
+	if (!*out)
+		return true;
+	bool ok = type == JSON_TRUE ? json_is_boolean(v) : json_typeof(v) == type;
+	if (!ok) {
+		char ptr[512];
+		child_ptr(ptr, sizeof(ptr), base, key, 0);
+		return fail(p, ptr, "must be %s", what);
+	}
+	return true;
+}
+
+static bool opt_bool(struct parser *p, json_t *obj, const char *key, const char *base, bool dflt,
+                     bool *out)
+{
+	json_t *v;
+	if (!opt_type(p, obj, key, base, JSON_TRUE, "a boolean", &v))
+		return false;
+	*out = v ? json_is_true(v) : dflt;
+	return true;
+}
+
+static bool opt_string(struct parser *p, json_t *obj, const char *key, const char *base,
+                       const char **out)
+{
+	json_t *v;
+	if (!opt_type(p, obj, key, base, JSON_STRING, "a string", &v))
+		return false;
+	*out = v ? json_string_value(v) : NULL;
+	return true;
+}
+
+/* An empty object stands for an empty list too: it is how lua-cjson
+ * encodes an empty Lua table, in toggles scripts and tests write by hand. */
+static bool opt_array(struct parser *p, json_t *obj, const char *key, const char *base,
+                      json_t **out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (json_is_object(v) && json_object_size(v) == 0) {
+		*out = NULL;
+		return true;
+	}
+	return opt_type(p, obj, key, base, JSON_ARRAY, "an array", out);
+}
+
+/* ---- values ---- */
+
+static bool is_js_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* A copy without surrounding white space (String.prototype.trim, ASCII). */
+static char *trimmed(struct parser *p, const char *s, size_t len, bool lower)
+{
+	while (len > 0 && is_js_space((unsigned char)*s)) {
+		s++;
+		len--;
+	}
+	while (len > 0 && is_js_space((unsigned char)s[len - 1]))
+		len--;
+	char *d = malloc(len + 1);
+	if (!d) {
+		oom(p);
+		return NULL;
+	}
+	for (size_t i = 0; i < len; i++)
+		d[i] = lower ? (char)tolower((unsigned char)s[i]) : s[i];
+	d[len] = '\0';
+	return d;
+}
+
+/* The strings of a list, as they are. */
+static bool raw_values(struct parser *p, json_t *values, char ***out, size_t *n)
+{
+	*out = alloc_array(p, json_array_size(values), sizeof(char *));
+	*n = 0;
+	if (!*out)
+		return false;
+	size_t i;
+	json_t *v;
+	json_array_foreach(values, i, v)
+	{
+		if (json_is_string(v) && !((*out)[(*n)++] = dup_str(p, json_string_value(v))))
+			return false;
+	}
+	return true;
+}
+
+/* The SDKs' cleanValues: non-empty strings, trimmed. */
+static bool clean_values(struct parser *p, json_t *values, bool lower, char ***out, size_t *n)
+{
+	*out = alloc_array(p, json_array_size(values), sizeof(char *));
+	*n = 0;
+	if (!*out)
+		return false;
+	size_t i;
+	json_t *v;
+	json_array_foreach(values, i, v)
+	{
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			continue;
+		char *t = trimmed(p, json_string_value(v), json_string_length(v), lower);
+		if (!t)
+			return false;
+		(*out)[(*n)++] = t;
+	}
+	return true;
+}
+
+bool toggles_js_number(const char *text, double *out)
+{
+	size_t len = strlen(text);
+	while (len > 0 && is_js_space((unsigned char)*text)) {
+		text++;
+		len--;
+	}
+	while (len > 0 && is_js_space((unsigned char)text[len - 1]))
+		len--;
+	if (len == 0) {
+		*out = 0;
+		return true;
+	}
+	char buf[128];
+	if (len >= sizeof(buf))
+		return false;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	const char *s = buf;
+	int sign = 1;
+	if (*s == '+' || *s == '-') {
+		sign = *s == '-' ? -1 : 1;
+		s++;
+	}
+	if (strcmp(s, "Infinity") == 0) {
+		*out = sign * INFINITY;
+		return true;
+	}
+	if (s == buf && s[0] == '0' && (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' ||
+	                                s[1] == 'b' || s[1] == 'B')) {
+		int base = (s[1] == 'x' || s[1] == 'X') ? 16 : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
+		if (!s[2])
+			return false;
+		double v = 0;
+		for (const char *q = s + 2; *q; q++) {
+			int d = isdigit((unsigned char)*q) ? *q - '0'
+			        : isxdigit((unsigned char)*q) ? tolower((unsigned char)*q) - 'a' + 10
+			                                       : 99;
+			if (d >= base)
+				return false;
+			v = v * base + d;
+		}
+		*out = v;
+		return true;
+	}
+	/* A decimal literal: digits, an optional fraction, an optional exponent. */
+	const char *q = s;
+	size_t digits = 0;
+	while (isdigit((unsigned char)*q)) {
+		q++;
+		digits++;
+	}
+	if (*q == '.') {
+		q++;
+		while (isdigit((unsigned char)*q)) {
+			q++;
+			digits++;
+		}
+	}
+	if (digits == 0)
+		return false;
+	if (*q == 'e' || *q == 'E') {
+		q++;
+		if (*q == '+' || *q == '-')
+			q++;
+		if (!isdigit((unsigned char)*q))
+			return false;
+		while (isdigit((unsigned char)*q))
+			q++;
+	}
+	if (*q)
+		return false;
+	*out = sign * strtod(s, NULL);
+	return true;
+}
+
+/* JavaScript's Number(v) of a JSON value as the API serves it. */
+static bool json_js_number(json_t *v, double *out)
+{
+	if (json_is_number(v)) {
+		*out = json_number_value(v);
+		return true;
+	}
+	if (json_is_string(v))
+		return toggles_js_number(json_string_value(v), out);
+	return false;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	long long era = (y >= 0 ? y : y - 399) / 400;
+	long long yoe = y - era * 400;
+	long long doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+	long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static bool digits_at(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+bool toggles_parse_time(const char *s, double *out)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+	double frac = 0;
+	if (!digits_at(s, 4, &y) || s[4] != '-' || !digits_at(s + 5, 2, &mo) || s[7] != '-' ||
+	    !digits_at(s + 8, 2, &d))
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31)
+		return false;
+	s += 10;
+	if (*s) {
+		if ((*s != 'T' && *s != ' ') || !digits_at(s + 1, 2, &h) || s[3] != ':' ||
+		    !digits_at(s + 4, 2, &mi))
+			return false;
+		s += 6;
+		if (*s == ':') {
+			if (!digits_at(s + 1, 2, &sec))
+				return false;
+			s += 3;
+			if (*s == '.') {
+				s++;
+				double scale = 0.1;
+				if (!isdigit((unsigned char)*s))
+					return false;
+				while (isdigit((unsigned char)*s)) {
+					frac += (*s - '0') * scale;
+					scale /= 10;
+					s++;
+				}
+			}
+		}
+		if (h > 24 || mi > 59 || sec > 59)
+			return false;
+	}
+	long offset = 0;
+	if (*s && !((*s == 'Z' || *s == 'z') && !s[1])) {
+		int oh, om;
+		if (*s != '+' && *s != '-')
+			return false;
+		int sign = *s == '-' ? -1 : 1;
+		if (!digits_at(s + 1, 2, &oh))
+			return false;
+		const char *m = s + 3;
+		if (*m == ':')
+			m++;
+		if (!digits_at(m, 2, &om) || m[2])
+			return false;
+		offset = sign * (oh * 60L + om) * 60L;
+	}
+	*out = (double)days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400.0 + h * 3600.0 +
+	       mi * 60.0 + sec + frac - (double)offset;
+	return true;
+}
+
+/* "10.0.0.0/8", "2001:db8::/32" or a single address. */
+static bool parse_cidr(const char *text, bool v4_only, struct toggle_cidr *out)
+{
+	char addr[64];
+	const char *slash = strchr(text, '/');
+	size_t alen = slash ? (size_t)(slash - text) : strlen(text);
+	if (alen == 0 || alen >= sizeof(addr))
+		return false;
+	memcpy(addr, text, alen);
+	addr[alen] = '\0';
+	memset(out, 0, sizeof(*out));
+	out->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+	if ((v4_only && out->family != AF_INET) || inet_pton(out->family, addr, out->addr) != 1)
+		return false;
+	unsigned max = out->family == AF_INET ? 32 : 128;
+	out->prefix = max;
+	if (slash) {
+		const char *b = slash + 1;
+		if (!*b || strlen(b) > 3)
+			return false;
+		unsigned v = 0;
+		for (; *b; b++) {
+			if (!isdigit((unsigned char)*b))
+				return false;
+			v = v * 10 + (unsigned)(*b - '0');
+		}
+		if (v > max)
+			return false;
+		out->prefix = v;
+	}
+	return true;
+}
+
+bool toggles_cidr_match(const struct toggle_cidr *cidrs, size_t n, const char *address)
+{
+	unsigned char a[16];
+	int family = strchr(address, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(family, address, a) != 1)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct toggle_cidr *c = &cidrs[i];
+		if (c->family != family)
+			continue;
+		unsigned full = c->prefix / 8, rest = c->prefix % 8;
+		if (memcmp(c->addr, a, full) != 0)
+			continue;
+		unsigned char mask = (unsigned char)(0xff << (8 - rest));
+		if (rest && ((c->addr[full] ^ a[full]) & mask))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+bool toggles_semver_cmp(const char *text, const struct toggle_semver *v, int *order)
+{
+	struct semver s;
+	if (!semver_parse(text, strlen(text), &s))
+		return false;
+	*order = semver_cmp(&s, &v->ver);
+	return true;
+}
+
+/* ---- regexes ---- */
+
+static pthread_once_t regex_once = PTHREAD_ONCE_INIT;
+static pthread_key_t match_data_key;
+static pcre2_match_context *match_ctx;
+
+static void free_match_data(void *md)
+{
+	pcre2_match_data_free(md);
+}
+
+static void regex_init(void)
+{
+	pthread_key_create(&match_data_key, free_match_data);
+	match_ctx = pcre2_match_context_create(NULL);
+	if (match_ctx) {
+		pcre2_set_match_limit(match_ctx, 100000);
+		pcre2_set_depth_limit(match_ctx, 1000);
+		pcre2_set_heap_limit(match_ctx, 1024); /* KiB */
+	}
+}
+
+bool toggles_regex_match(const struct toggle_regex *re, const char *subject, size_t len)
+{
+	if (!re || len > REGEX_MAX_SUBJECT)
+		return false;
+	pthread_once(&regex_once, regex_init);
+	pcre2_match_data *md = pthread_getspecific(match_data_key);
+	if (!md) {
+		md = pcre2_match_data_create(1, NULL);
+		if (!md || pthread_setspecific(match_data_key, md) != 0) {
+			pcre2_match_data_free(md);
+			return false;
+		}
+	}
+	int ws[DFA_WORKSPACE];
+	int rc = pcre2_dfa_match(re->code, (PCRE2_SPTR)subject, len, 0, 0, md, match_ctx, ws,
+	                         DFA_WORKSPACE);
+	/* 0 means the ovector was too small for every match: still a match. */
+	return rc >= 0;
+}
+
+static const char *regex_compile(const char *pattern, bool caseless, struct toggle_regex **out,
+                                 char *why, size_t whylen)
+{
+	*out = NULL;
+	if (strlen(pattern) > REGEX_MAX_PATTERN) {
+		snprintf(why, whylen, "pattern longer than %d bytes", REGEX_MAX_PATTERN);
+		return why;
+	}
+	char re2[256];
+	if (!regex_check_re2(pattern, re2, sizeof(re2))) {
+		snprintf(why, whylen, "%s", re2);
+		return why;
+	}
+	int code;
+	PCRE2_SIZE offset;
+	uint32_t opts = PCRE2_UTF | (caseless ? PCRE2_CASELESS : 0);
+	pcre2_code *c =
+	    pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &code, &offset, NULL);
+	if (!c) {
+		PCRE2_UCHAR msg[160];
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		snprintf(why, whylen, "pattern does not compile at offset %zu: %s", (size_t)offset,
+		         (const char *)msg);
+		return why;
+	}
+	size_t size = 0;
+	pcre2_pattern_info(c, PCRE2_INFO_SIZE, &size);
+	if (size > REGEX_MAX_COMPILED) {
+		pcre2_code_free(c);
+		snprintf(why, whylen, "pattern compiles to %zu bytes, more than %u", size,
+		         REGEX_MAX_COMPILED);
+		return why;
+	}
+	struct toggle_regex *re = malloc(sizeof(*re));
+	if (!re) {
+		pcre2_code_free(c);
+		snprintf(why, whylen, "out of memory");
+		return why;
+	}
+	re->code = c;
+	*out = re;
+	return NULL;
+}
+
+static char *param_text(struct parser *p, json_t *v);
+
+/* ---- constraints ---- */
+
+static enum toggle_op op_of(const char *name)
+{
+	for (int op = FOP_UNKNOWN + 1; op < FOP_COUNT; op++)
+		if (name && strcmp(name, op_names[op]) == 0)
+			return (enum toggle_op)op;
+	return FOP_UNKNOWN;
+}
+
+static void add_problem(struct parser *p, const char *pointer, const char *why)
+{
+	struct toggles *f = p->f;
+	char line[640];
+	FMT(line, "%s: %s", pointer, why);
+	char **grown = realloc(f->problems, (f->nproblems + 1) * sizeof(char *));
+	if (!grown) {
+		oom(p);
+		return;
+	}
+	f->problems = grown;
+	if (!(f->problems[f->nproblems] = strdup(line))) {
+		oom(p);
+		return;
+	}
+	f->nproblems++;
+}
+
+static bool prepare_semver(struct parser *p, json_t *value, struct toggle_constraint *c)
+{
+	const char *text = json_string_value(value);
+	if (!text)
+		return true;
+	/* The SDKs' semver library forgives one leading "v" or "=" here. */
+	if (*text == 'v' || *text == '=')
+		text++;
+	struct toggle_semver *v = calloc(1, sizeof(*v));
+	if (!v || !(v->text = strdup(text))) {
+		free(v);
+		return oom(p);
+	}
+	if (!semver_parse(v->text, strlen(v->text), &v->ver)) {
+		free(v->text);
+		free(v);
+		return true;
+	}
+	c->semver = v;
+	return true;
+}
+
+static bool prepare_value(struct parser *p, json_t *jc, const char *ptr,
+                          struct toggle_constraint *c)
+{
+	json_t *value = json_object_get(jc, "value");
+	switch (c->op) {
+	case FOP_NUM_EQ:
+	case FOP_NUM_GT:
+	case FOP_NUM_GTE:
+	case FOP_NUM_LT:
+	case FOP_NUM_LTE:
+		c->has_number = json_js_number(value, &c->number) && !isnan(c->number);
+		return true;
+	case FOP_DATE_AFTER:
+	case FOP_DATE_BEFORE:
+		c->has_date = json_is_string(value) &&
+		              toggles_parse_time(json_string_value(value), &c->date);
+		return true;
+	case FOP_SEMVER_EQ:
+	case FOP_SEMVER_GT:
+	case FOP_SEMVER_GTE:
+	case FOP_SEMVER_LT:
+	case FOP_SEMVER_LTE:
+		return prepare_semver(p, value, c);
+	case FOP_IN_CIDR:
+		c->cidrs = alloc_array(p, c->nvalues, sizeof(*c->cidrs));
+		if (!c->cidrs)
+			return false;
+		for (size_t i = 0; i < c->nvalues; i++)
+			if (parse_cidr(c->values[i], false, &c->cidrs[c->ncidrs]))
+				c->ncidrs++;
+		return true;
+	case FOP_REGEX: {
+		char why[320];
+		const char *problem = json_is_string(value)
+		                          ? regex_compile(json_string_value(value),
+		                                          c->case_insensitive, &c->regex, why,
+		                                          sizeof(why))
+		                          : "value is not a string";
+		if (problem) {
+			c->unusable = "REGEX pattern cannot be used";
+			char ptrv[512];
+			FMT(ptrv, "%s/value", ptr);
+			add_problem(p, ptrv, problem);
+		}
+		return !p->failed;
+	}
+	default:
+		return true;
+	}
+}
+
+static bool parse_constraint(struct parser *p, json_t *jc, const char *ptr,
+                             struct toggle_constraint *c)
+{
+	if (!json_is_object(jc))
+		return fail(p, ptr, "a constraint must be an object");
+	const char *context, *operator;
+	json_t *values;
+	if (!opt_string(p, jc, "contextName", ptr, &context) ||
+	    !opt_string(p, jc, "operator", ptr, &operator) ||
+	    !opt_bool(p, jc, "inverted", ptr, false, &c->inverted) ||
+	    !opt_bool(p, jc, "caseInsensitive", ptr, false, &c->case_insensitive) ||
+	    !opt_array(p, jc, "values", ptr, &values))
+		return false;
+	if (!(c->context = dup_str(p, context)))
+		return false;
+	c->op = op_of(operator);
+	if (c->op == FOP_UNKNOWN) {
+		c->unusable = "unknown operator";
+		char ptro[512];
+		FMT(ptro, "%s/operator", ptr);
+		add_problem(p, ptro, operator ? "unknown operator" : "no operator");
+		return !p->failed;
+	}
+	bool lower = c->case_insensitive && c->op >= FOP_STR_STARTS_WITH &&
+	             c->op <= FOP_STR_CONTAINS;
+	if (!clean_values(p, values, lower, &c->values, &c->nvalues))
+		return false;
+	return prepare_value(p, jc, ptr, c);
+}
+
+static void free_constraint(struct toggle_constraint *c)
+{
+	free(c->context);
+	for (size_t i = 0; i < c->nvalues; i++)
+		free(c->values[i]);
+	free(c->values);
+	if (c->semver)
+		free(c->semver->text);
+	free(c->semver);
+	free(c->cidrs);
+	if (c->regex)
+		pcre2_code_free(c->regex->code);
+	free(c->regex);
+}
+
+/* ---- strategies ---- */
+
+/* Parameters become strings, as the SDKs read them; numbers print as
+ * JavaScript's String(n) would for the values Unleash sends. */
+static char *param_text(struct parser *p, json_t *v)
+{
+	char buf[64];
+	if (json_is_string(v))
+		return dup_str(p, json_string_value(v));
+	if (json_is_integer(v))
+		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, sizeof(buf), "%s", json_is_true(v) ? "true" : "false");
+	else
+		return NULL;
+	return dup_str(p, buf);
+}
+
+static const char *param(const struct toggle_strategy *s, const char *key)
+{
+	for (size_t i = 0; i < s->nparams; i++)
+		if (strcmp(s->param_keys[i], key) == 0)
+			return s->param_values[i];
+	return NULL;
+}
+
+static bool parse_params(struct parser *p, json_t *params, struct toggle_strategy *s)
+{
+	size_t n = json_object_size(params);
+	s->param_keys = alloc_array(p, n, sizeof(char *));
+	s->param_values = alloc_array(p, n, sizeof(char *));
+	if (!s->param_keys || !s->param_values)
+		return false;
+	const char *key;
+	json_t *v;
+	json_object_foreach(params, key, v)
+	{
+		char *text = param_text(p, v);
+		if (!text) {
+			if (p->failed)
+				return false;
+			continue;
+		}
+		s->param_keys[s->nparams] = dup_str(p, key);
+		s->param_values[s->nparams++] = text;
+		if (!s->param_keys[s->nparams - 1])
+			return false;
+	}
+	return true;
+}
+
+/* "a, b ,c": split on commas, each part trimmed (the SDKs' /\s*,\s*\/). */
+static bool split_list(struct parser *p, const char *text, char ***out, size_t *n)
+{
+	size_t parts = 1;
+	for (const char *q = text; *q; q++)
+		parts += *q == ',';
+	*out = alloc_array(p, parts, sizeof(char *));
+	*n = 0;
+	if (!*out)
+		return false;
+	const char *start = text;
+	for (;;) {
+		const char *end = strchr(start, ',');
+		size_t len = end ? (size_t)(end - start) : strlen(start);
+		if (!((*out)[(*n)++] = trimmed(p, start, len, false)))
+			return false;
+		if (!end)
+			return true;
+		start = end + 1;
+	}
+}
+
+static bool prepare_strategy(struct parser *p, struct toggle_strategy *s, const char *toggle)
+{
+	const char *pct = param(s, strcmp(s->name, "flexibleRollout") == 0 ? "rollout" : "percentage");
+	s->has_rollout = pct && toggles_js_number(pct, &s->rollout) && !isnan(s->rollout);
+	const char *group = param(s, "groupId");
+	if (strcmp(s->name, "flexibleRollout") == 0) {
+		if (!group || !*group)
+			group = toggle;
+		const char *stickiness = param(s, "stickiness");
+		if (!(s->stickiness = dup_str(p, stickiness ? stickiness : "default")))
+			return false;
+	}
+	if (!(s->group_id = dup_str(p, group ? group : "")))
+		return false;
+	const char *list = strcmp(s->name, "userWithId") == 0     ? param(s, "userIds")
+	                   : strcmp(s->name, "remoteAddress") == 0 ? param(s, "IPs")
+	                                                           : NULL;
+	if (list && !split_list(p, list, &s->ids, &s->nids))
+		return false;
+	if (list && strcmp(s->name, "remoteAddress") == 0) {
+		if (!(s->cidrs = alloc_array(p, s->nids, sizeof(*s->cidrs))))
+			return false;
+		for (size_t i = 0; i < s->nids; i++)
+			if (parse_cidr(s->ids[i], true, &s->cidrs[s->ncidrs]))
+				s->ncidrs++;
+	}
+	return true;
+}
+
+static bool parse_variants(struct parser *p, json_t *list, const char *base,
+                           struct toggle_variant **out, size_t *n)
+{
+	*n = 0;
+	*out = alloc_array(p, json_array_size(list), sizeof(**out));
+	if (!*out)
+		return false;
+	size_t i;
+	json_t *jv;
+	json_array_foreach(list, i, jv)
+	{
+		char ptr[512];
+		child_ptr(ptr, sizeof(ptr), base, NULL, (long)i);
+		struct toggle_variant *v = &(*out)[(*n)++];
+		const char *name, *stickiness;
+		json_t *weight, *overrides;
+		if (!json_is_object(jv))
+			return fail(p, ptr, "a variant must be an object");
+		if (!opt_string(p, jv, "name", ptr, &name) ||
+		    !opt_string(p, jv, "stickiness", ptr, &stickiness) ||
+		    !opt_array(p, jv, "overrides", ptr, &overrides))
+			return false;
+		weight = json_object_get(jv, "weight");
+		v->weight = json_is_number(weight) ? json_number_value(weight) : 0;
+		if (!(v->name = dup_str(p, name)) ||
+		    (stickiness && !(v->stickiness = dup_str(p, stickiness))))
+			return false;
+		v->overrides = alloc_array(p, json_array_size(overrides), sizeof(*v->overrides));
+		if (!v->overrides)
+			return false;
+		size_t k;
+		json_t *jo;
+		json_array_foreach(overrides, k, jo)
+		{
+			struct toggle_override *o = &v->overrides[v->noverrides++];
+			json_t *vals = json_object_get(jo, "values");
+			if (!(o->context = dup_str(p, json_string_value(json_object_get(jo, "contextName")))) ||
+			    !raw_values(p, json_is_array(vals) ? vals : NULL, &o->values, &o->nvalues))
+				return false;
+		}
+		json_t *payload = json_object_get(jv, "payload");
+		const char *ptype = json_string_value(json_object_get(payload, "type"));
+		json_t *pvalue = json_object_get(payload, "value");
+		if (ptype && (!(v->payload_type = dup_str(p, ptype)) ||
+		              !(v->payload_value = param_text(p, pvalue)) ))
+			return false;
+	}
+	return true;
+}
+
+static void free_variants(struct toggle_variant *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].stickiness);
+		free(v[i].payload_type);
+		free(v[i].payload_value);
+		for (size_t k = 0; k < v[i].noverrides; k++) {
+			free(v[i].overrides[k].context);
+			for (size_t j = 0; j < v[i].overrides[k].nvalues; j++)
+				free(v[i].overrides[k].values[j]);
+			free(v[i].overrides[k].values);
+		}
+		free(v[i].overrides);
+	}
+	free(v);
+}
+
+static json_t *segment_by_id(json_t *segments, json_t *id, size_t *index)
+{
+	size_t i;
+	json_t *seg;
+	json_array_foreach(segments, i, seg)
+	{
+		json_t *sid = json_object_get(seg, "id");
+		if (json_is_integer(sid) && json_is_integer(id) &&
+		    json_integer_value(sid) == json_integer_value(id)) {
+			*index = i;
+			return seg;
+		}
+	}
+	return NULL;
+}
+
+/* The strategy's constraints, then those of the segments it references. */
+static bool parse_constraints(struct parser *p, json_t *js, const char *ptr,
+                              struct toggle_strategy *s)
+{
+	json_t *list, *refs;
+	if (!opt_array(p, js, "constraints", ptr, &list) || !opt_array(p, js, "segments", ptr, &refs))
+		return false;
+	size_t total = json_array_size(list), i, k;
+	json_t *ref, *seg, *c;
+	json_array_foreach(refs, i, ref)
+	{
+		size_t at;
+		seg = segment_by_id(p->segments, ref, &at);
+		json_t *sc = json_object_get(seg, "constraints");
+		if (!seg || (sc && !json_is_array(sc)))
+			s->segment_missing = true;
+		else
+			total += json_array_size(sc);
+	}
+	if (!(s->constraints = alloc_array(p, total, sizeof(*s->constraints))))
+		return false;
+	json_array_foreach(list, i, c)
+	{
+		char full[600];
+		FMT(full, "%s/constraints/%zu", ptr, i);
+		if (!parse_constraint(p, c, full, &s->constraints[s->nconstraints++]))
+			return false;
+	}
+	json_array_foreach(refs, i, ref)
+	{
+		size_t at;
+		seg = segment_by_id(p->segments, ref, &at);
+		json_array_foreach(json_object_get(seg, "constraints"), k, c)
+		{
+			char full[600];
+			FMT(full, "/segments/%zu/constraints/%zu", at, k);
+			if (!parse_constraint(p, c, full, &s->constraints[s->nconstraints++]))
+				return false;
+		}
+	}
+	return true;
+}
+
+static bool parse_strategy(struct parser *p, json_t *js, const char *ptr, const char *toggle,
+                           struct toggle_strategy *s)
+{
+	if (!json_is_object(js))
+		return fail(p, ptr, "a strategy must be an object");
+	const char *name;
+	json_t *params, *variants;
+	if (!opt_string(p, js, "name", ptr, &name) ||
+	    !opt_type(p, js, "parameters", ptr, JSON_OBJECT, "an object", &params) ||
+	    !opt_array(p, js, "variants", ptr, &variants))
+		return false;
+	if (!(s->name = dup_str(p, name)) || !parse_params(p, params, s) ||
+	    !parse_constraints(p, js, ptr, s))
+		return false;
+	char vptr[512];
+	child_ptr(vptr, sizeof(vptr), ptr, "variants", 0);
+	return parse_variants(p, variants, vptr, &s->variants, &s->nvariants) &&
+	       prepare_strategy(p, s, toggle);
+}
+
+static void free_strategy(struct toggle_strategy *s)
+{
+	free(s->name);
+	for (size_t i = 0; i < s->nparams; i++) {
+		free(s->param_keys[i]);
+		free(s->param_values[i]);
+	}
+	free(s->param_keys);
+	free(s->param_values);
+	for (size_t i = 0; i < s->nconstraints; i++)
+		free_constraint(&s->constraints[i]);
+	free(s->constraints);
+	free(s->group_id);
+	free(s->stickiness);
+	for (size_t i = 0; i < s->nids; i++)
+		free(s->ids[i]);
+	free(s->ids);
+	free(s->cidrs);
+	free_variants(s->variants, s->nvariants);
+}
+
+/* ---- toggles ---- */
+
+static bool parse_dependencies(struct parser *p, json_t *list, const char *base,
+                               struct toggle *t)
+{
+	if (!(t->deps = alloc_array(p, json_array_size(list), sizeof(*t->deps))))
+		return false;
+	size_t i;
+	json_t *jd;
+	json_array_foreach(list, i, jd)
+	{
+		char ptr[512];
+		child_ptr(ptr, sizeof(ptr), base, NULL, (long)i);
+		struct toggle_dependency *d = &t->deps[t->ndeps++];
+		const char *feature;
+		json_t *variants;
+		if (!json_is_object(jd))
+			return fail(p, ptr, "a dependency must be an object");
+		if (!opt_string(p, jd, "feature", ptr, &feature) ||
+		    !opt_bool(p, jd, "enabled", ptr, true, &d->enabled) ||
+		    !opt_array(p, jd, "variants", ptr, &variants))
+			return false;
+		if (!feature)
+			return fail(p, ptr, "a dependency must name its parent \"feature\"");
+		if (!(d->feature = dup_str(p, feature)) ||
+		    !clean_values(p, variants, false, &d->variants, &d->nvariants))
+			return false;
+	}
+	return true;
+}
+
+static bool parse_toggle(struct parser *p, json_t *jt, const char *ptr, struct toggle *t)
+{
+	const char *name;
+	json_t *strategies, *variants, *deps;
+	if (!opt_string(p, jt, "name", ptr, &name) ||
+	    !opt_bool(p, jt, "enabled", ptr, false, &t->enabled) ||
+	    !opt_array(p, jt, "variants", ptr, &variants) ||
+	    !opt_array(p, jt, "dependencies", ptr, &deps))
+		return false;
+	if (!(t->name = dup_str(p, name)))
+		return false;
+	/* The SDKs: a feature whose strategies are not a list is off. */
+	strategies = json_object_get(jt, "strategies");
+	if (!json_is_array(strategies)) {
+		strategies = NULL;
+		t->enabled = false;
+	}
+	if (!(t->strategies = alloc_array(p, json_array_size(strategies), sizeof(*t->strategies))))
+		return false;
+	size_t i;
+	json_t *js;
+	json_array_foreach(strategies, i, js)
+	{
+		char sptr[512];
+		FMT(sptr, "%s/strategies/%zu", ptr, i);
+		if (!parse_strategy(p, js, sptr, t->name, &t->strategies[t->nstrategies++]))
+			return false;
+	}
+	char vptr[512], dptr[512];
+	FMT(vptr, "%s/variants", ptr);
+	FMT(dptr, "%s/dependencies", ptr);
+	return parse_variants(p, variants, vptr, &t->variants, &t->nvariants) &&
+	       parse_dependencies(p, deps, dptr, t);
+}
+
+static void free_toggle(struct toggle *t)
+{
+	free(t->name);
+	for (size_t i = 0; i < t->nstrategies; i++)
+		free_strategy(&t->strategies[i]);
+	free(t->strategies);
+	free_variants(t->variants, t->nvariants);
+	for (size_t i = 0; i < t->ndeps; i++) {
+		free(t->deps[i].feature);
+		for (size_t k = 0; k < t->deps[i].nvariants; k++)
+			free(t->deps[i].variants[k]);
+		free(t->deps[i].variants);
+	}
+	free(t->deps);
+}
+
+static json_t *feature_named(json_t *features, const char *name, size_t *index)
+{
+	size_t i;
+	json_t *jt;
+	json_array_foreach(features, i, jt)
+	{
+		const char *n = json_string_value(json_object_get(jt, "name"));
+		if (n && strcmp(n, name) == 0) {
+			*index = i;
+			return jt;
+		}
+	}
+	return NULL;
+}
+
+static bool keep_toggle(struct parser *p, json_t *features, size_t index)
+{
+	struct toggles *f = p->f;
+	json_t *jt = json_array_get(features, index);
+	char ptr[64];
+	FMT(ptr, "/features/%zu", index);
+	if (!json_is_object(jt))
+		return fail(p, ptr, "a feature must be an object");
+	const char *name = json_string_value(json_object_get(jt, "name"));
+	for (size_t i = 0; i < f->ntoggles; i++)
+		if (name && strcmp(f->toggles[i].name, name) == 0)
+			return true; /* a parent of several, kept once */
+	return parse_toggle(p, jt, ptr, &f->toggles[f->ntoggles++]);
+}
+
+const struct toggle *toggles_find(const struct toggles *f, const char *name)
+{
+	for (size_t i = 0; f && i < f->ntoggles; i++)
+		if (strcmp(f->toggles[i].name, name) == 0)
+			return &f->toggles[i];
+	return NULL;
+}
+
+/* Parents are looked up once: the evaluation follows pointers. */
+static void link_parents(struct toggles *f)
+{
+	for (size_t i = 0; i < f->ntoggles; i++) {
+		struct toggle *t = &f->toggles[i];
+		for (size_t k = 0; k < t->ndeps; k++) {
+			t->deps[k].parent = toggles_find(f, t->deps[k].feature);
+			if (!t->deps[k].parent)
+				f->missing_parent = true;
+		}
+	}
+}
+
+static bool keep(struct parser *p, json_t *features, const char *name)
+{
+	size_t n = json_array_size(features);
+	if (!(p->f->toggles = alloc_array(p, n, sizeof(*p->f->toggles))))
+		return false;
+	if (!name) {
+		for (size_t i = 0; i < n; i++)
+			if (!keep_toggle(p, features, i))
+				return false;
+		return true;
+	}
+	size_t at;
+	json_t *jt = feature_named(features, name, &at);
+	if (!jt)
+		return true;
+	if (!keep_toggle(p, features, at))
+		return false;
+	/* The parents, evaluated with the child's context; theirs are not
+	 * followed (a parent with parents makes the child off). */
+	const struct toggle *t = &p->f->toggles[0];
+	for (size_t k = 0; k < t->ndeps; k++) {
+		size_t pat;
+		if (feature_named(features, t->deps[k].feature, &pat) &&
+		    !keep_toggle(p, features, pat))
+			return false;
+	}
+	return true;
+}
+
+struct toggles *toggles_parse(const char *body, size_t len, const char *name, char *err,
+                                size_t errlen)
+{
+	struct toggles *f = calloc(1, sizeof(*f));
+	if (!f) {
+		snprintf(err, errlen, "client API answer: out of memory");
+		return NULL;
+	}
+	atomic_init(&f->refs, 1);
+	struct parser p = {.f = f, .err = err, .errlen = errlen};
+	char jerr[256];
+	json_t *doc = json_strict_parse(body, len, jerr, sizeof(jerr));
+	json_t *features = json_object_get(doc, "features");
+	json_t *segments;
+	if (!doc) {
+		snprintf(err, errlen, "client API answer is not JSON: %s", jerr);
+		p.failed = true;
+	} else if (!json_is_object(doc)) {
+		fail(&p, "", "must be an object with a \"features\" array");
+	} else if (!json_is_array(features)) {
+		fail(&p, "/features", "must be an array");
+	} else if (opt_array(&p, doc, "segments", "", &segments)) {
+		p.segments = segments;
+		if (keep(&p, features, name))
+			link_parents(f);
+	}
+	json_decref(doc);
+	if (p.failed) {
+		toggles_unref(f);
+		return NULL;
+	}
+	return f;
+}
+
+struct toggles *toggles_ref(struct toggles *f)
+{
+	if (f)
+		atomic_fetch_add(&f->refs, 1);
+	return f;
+}
+
+void toggles_unref(struct toggles *f)
+{
+	if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < f->ntoggles; i++)
+		free_toggle(&f->toggles[i]);
+	free(f->toggles);
+	for (size_t i = 0; i < f->nproblems; i++)
+		free(f->problems[i]);
+	free(f->problems);
+	free(f);
+}
+
+double toggles_rollout_percent(const struct toggles *f, const char *name)
+{
+	const struct toggle *t = toggles_find(f, name);
+	if (!t)
+		return -1;
+	if (!t->enabled)
+		return 0;
+	if (t->nstrategies != 1 || strcmp(t->strategies[0].name, "flexibleRollout") != 0 ||
+	    !t->strategies[0].has_rollout)
+		return -1;
+	double pct = t->strategies[0].rollout;
+	return pct >= 0 && pct <= 100 ? pct : -1;
+}
+
+/* ---- decision counts ---- */
+
+static _Atomic uint64_t count_yes, count_no;
+
+void toggles_count(bool yes)
+{
+	atomic_fetch_add_explicit(yes ? &count_yes : &count_no, 1, memory_order_relaxed);
+}
+
+void toggles_take_counts(uint64_t *yes, uint64_t *no)
+{
+	*yes = atomic_exchange(&count_yes, 0);
+	*no = atomic_exchange(&count_no, 0);
+}
