@@ -60,7 +60,10 @@ end
 ----------------------------------------------------------------------------
 
 local function op_in(c, ctx)
-  local value = context_value(ctx, c.context)
+  local value = ctx[c.context]
+  if type(value) ~= "string" then
+    value = context_value(ctx, c.context)
+  end
   local found = value ~= nil and c.set[value] == true
   if c.op == "IN" then
     return found
@@ -174,18 +177,6 @@ local operators = {
   REGEX = op_regex,
 }
 
--- An unknown operator or an unusable pattern never holds, inverted or not.
-local function constraint_holds(c, ctx)
-  if c.unusable then
-    return false
-  end
-  local result = operators[c.op](c, ctx)
-  if c.inverted then
-    return not result
-  end
-  return result
-end
-
 ----------------------------------------------------------------------------
 -- Strategies
 ----------------------------------------------------------------------------
@@ -215,11 +206,15 @@ function strategies.userWithId(s, ctx)
 end
 
 function strategies.flexibleRollout(s, ctx)
-  local id = stickiness_id(s.stickiness, ctx)
+  local id = ctx.userId -- the common case: default stickiness, a userId given
+  if s.stickiness ~= "default" or type(id) ~= "string" or id == "" then
+    id = stickiness_id(s.stickiness, ctx)
+  end
   if id == nil or id == "" then
     return false
   end
-  return percentage_hit(id, s.group_id, s.rollout)
+  local pct = s.rollout
+  return pct ~= nil and pct > 0 and normalized(id, s.group_id, 100) <= pct
 end
 
 -- The older gradual rollouts, sticky on one context field.
@@ -257,8 +252,18 @@ local function strategy_enabled(s, ctx)
   if not evaluate or s.segment_missing then
     return false
   end
-  for _, c in ipairs(s.constraints) do
-    if not constraint_holds(c, ctx) then
+  local constraints = s.constraints
+  for i = 1, #constraints do
+    local c = constraints[i]
+    -- An unknown operator or an unusable pattern never holds, inverted or not.
+    if c.unusable then
+      return false
+    end
+    local result = operators[c.op](c, ctx)
+    if c.inverted then
+      result = not result
+    end
+    if not result then
       return false
     end
   end
@@ -340,8 +345,8 @@ end
 
 -- Parents are evaluated with the child's context. A missing parent, or one
 -- that has parents itself, makes the child off.
-local function parents_satisfied(toggle, ctx)
-  for _, dep in ipairs(toggle.dependencies) do
+local function parents_satisfied(deps, ctx)
+  for _, dep in ipairs(deps) do
     local parent = dep.parent
     if parent == nil or #parent.dependencies > 0 then
       return false
@@ -364,14 +369,20 @@ end
 
 -- Returns whether the toggle is on, and the strategy that turned it on.
 evaluate = function(toggle, ctx)
-  if not toggle.enabled or not parents_satisfied(toggle, ctx) then
+  if not toggle.enabled then
+    return false
+  end
+  local deps = toggle.dependencies
+  if deps[1] ~= nil and not parents_satisfied(deps, ctx) then
     return false
   end
   local list = toggle.strategies
-  if #list == 0 then
+  local n = #list
+  if n == 0 then
     return true -- an enabled toggle without strategies is on for everyone
   end
-  for _, s in ipairs(list) do
+  for i = 1, n do
+    local s = list[i]
     if strategy_enabled(s, ctx) then
       return true, s
     end
