@@ -48,12 +48,14 @@ function M.route(request, context)
     return "stable", "unleash toggle unknown"
   end
 
+  -- The Unleash context. The SDKs look a field up at the top level, then
+  -- in properties: custom fields such as ocpVersion can stand at the top.
   local enabled = unleash.is_enabled(context.unleash, {
     userId = cluster_id,
     appName = context.app_name,
     environment = context.environment,
     remoteAddress = request.remote_addr,
-    properties = { ocpVersion = request.ocp_version },
+    ocpVersion = request.ocp_version,
   })
   if enabled then
     return "canary", "unleash rollout"
@@ -61,9 +63,10 @@ function M.route(request, context)
   return "stable", "unleash rollout"
 end
 
--- A toggle as Unleash serves it, rolled out to the given percentage of clusters.
+-- A toggle as Unleash serves it, rolled out to the given percentage of
+-- clusters, prepared as the server prepares the toggles it gets from Unleash.
 local function rollout_example(percent)
-  return {
+  return unleash.prepare {
     name = "example",
     enabled = true,
     strategies = {
