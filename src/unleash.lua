@@ -56,19 +56,19 @@ function M.normalized(id, group_id)
 end
 
 ----------------------------------------------------------------------------
--- Constraints (values prepared by the host)
+-- Constraints: each prepared constraint becomes a function(ctx) -> boolean,
+-- made once per toggle and state (see compile below), so that a call only
+-- runs the checks, with the values it needs already in upvalues.
 ----------------------------------------------------------------------------
 
-local function op_in(c, ctx)
-  local value = ctx[c.context]
-  if type(value) ~= "string" then
-    value = context_value(ctx, c.context)
+-- A context field as a string, the common case (a string at the top level)
+-- first.
+local function field_of(ctx, field)
+  local value = ctx[field]
+  if type(value) == "string" then
+    return value
   end
-  local found = value ~= nil and c.set[value] == true
-  if c.op == "IN" then
-    return found
-  end
-  return not found
+  return context_value(ctx, field)
 end
 
 local string_tests = {
@@ -76,23 +76,6 @@ local string_tests = {
   STR_ENDS_WITH = function(value, v) return v == "" or value:sub(-#v) == v end,
   STR_CONTAINS = function(value, v) return value:find(v, 1, true) ~= nil end,
 }
-
-local function op_string(c, ctx)
-  local value = context_value(ctx, c.context)
-  if value == nil then
-    return false
-  end
-  if c.case_insensitive then
-    value = value:lower() -- the values were lowered once, when prepared
-  end
-  local test = string_tests[c.op]
-  for _, v in ipairs(c.values) do
-    if test(value, v) then
-      return true
-    end
-  end
-  return false
-end
 
 local number_tests = {
   NUM_EQ = function(a, b) return a == b end,
@@ -102,32 +85,6 @@ local number_tests = {
   NUM_LTE = function(a, b) return a <= b end,
 }
 
-local function op_number(c, ctx)
-  local expected = c.number
-  local value = js_number(context_value(ctx, c.context))
-  if expected == nil or value == nil then
-    return false
-  end
-  return number_tests[c.op](value, expected)
-end
-
--- The SDKs compare currentTime whatever the constraint's contextName says.
-local function op_date(c, ctx)
-  local now
-  if ctx.currentTime ~= nil then
-    now = gcs.parse_time(ctx.currentTime)
-  else
-    now = os.time()
-  end
-  if c.date == nil or now == nil then
-    return false
-  end
-  if c.op == "DATE_AFTER" then
-    return now > c.date
-  end
-  return now < c.date
-end
-
 local semver_tests = {
   SEMVER_EQ = function(order) return order == 0 end,
   SEMVER_GT = function(order) return order > 0 end,
@@ -136,54 +93,135 @@ local semver_tests = {
   SEMVER_LTE = function(order) return order <= 0 end,
 }
 
-local function op_semver(c, ctx)
-  local value = context_value(ctx, c.context)
-  if value == nil or c.semver == nil then
+local function make_in(c)
+  local field, set = c.context, c.set
+  return function(ctx)
+    local value = field_of(ctx, field)
+    return value ~= nil and set[value] == true
+  end
+end
+
+local function make_string(c)
+  local field, values, lower, test = c.context, c.values, c.case_insensitive, string_tests[c.op]
+  return function(ctx)
+    local value = field_of(ctx, field)
+    if value == nil then
+      return false
+    end
+    if lower then
+      value = value:lower() -- the values were lowered once, when prepared
+    end
+    for i = 1, #values do
+      if test(value, values[i]) then
+        return true
+      end
+    end
     return false
   end
-  local order = gcs.semver_compare(value, c.semver)
-  return order ~= nil and semver_tests[c.op](order)
 end
 
-local function op_cidr(c, ctx)
-  local value = context_value(ctx, c.context)
-  return value ~= nil and gcs.cidr_match(c.cidrs, value)
+local function make_number(c)
+  local field, expected, test = c.context, c.number, number_tests[c.op]
+  return function(ctx)
+    local value = js_number(field_of(ctx, field))
+    return expected ~= nil and value ~= nil and test(value, expected)
+  end
 end
 
-local function op_regex(c, ctx)
-  local value = context_value(ctx, c.context)
-  return value ~= nil and gcs.regex_match(c.regex, value)
+-- The SDKs compare currentTime whatever the constraint's contextName says.
+local function make_date(c)
+  local limit, after = c.date, c.op == "DATE_AFTER"
+  return function(ctx)
+    local now
+    if ctx.currentTime ~= nil then
+      now = gcs.parse_time(ctx.currentTime)
+    else
+      now = os.time()
+    end
+    if limit == nil or now == nil then
+      return false
+    end
+    if after then
+      return now > limit
+    end
+    return now < limit
+  end
 end
 
-local operators = {
-  IN = op_in,
-  NOT_IN = op_in,
-  STR_STARTS_WITH = op_string,
-  STR_ENDS_WITH = op_string,
-  STR_CONTAINS = op_string,
-  NUM_EQ = op_number,
-  NUM_GT = op_number,
-  NUM_GTE = op_number,
-  NUM_LT = op_number,
-  NUM_LTE = op_number,
-  DATE_AFTER = op_date,
-  DATE_BEFORE = op_date,
-  SEMVER_EQ = op_semver,
-  SEMVER_GT = op_semver,
-  SEMVER_GTE = op_semver,
-  SEMVER_LT = op_semver,
-  SEMVER_LTE = op_semver,
-  IN_CIDR = op_cidr,
-  REGEX = op_regex,
+local function make_semver(c)
+  local field, version, test = c.context, c.semver, semver_tests[c.op]
+  local compare = gcs.semver_compare
+  return function(ctx)
+    local value = field_of(ctx, field)
+    if value == nil or version == nil then
+      return false
+    end
+    local order = compare(value, version)
+    return order ~= nil and test(order)
+  end
+end
+
+local function make_cidr(c)
+  local field, ranges, match = c.context, c.cidrs, gcs.cidr_match
+  return function(ctx)
+    local value = field_of(ctx, field)
+    return value ~= nil and match(ranges, value)
+  end
+end
+
+local function make_regex(c)
+  local field, pattern, match = c.context, c.regex, gcs.regex_match
+  return function(ctx)
+    local value = field_of(ctx, field)
+    return value ~= nil and match(pattern, value)
+  end
+end
+
+local makers = {
+  IN = make_in,
+  NOT_IN = make_in,
+  STR_STARTS_WITH = make_string,
+  STR_ENDS_WITH = make_string,
+  STR_CONTAINS = make_string,
+  NUM_EQ = make_number,
+  NUM_GT = make_number,
+  NUM_GTE = make_number,
+  NUM_LT = make_number,
+  NUM_LTE = make_number,
+  DATE_AFTER = make_date,
+  DATE_BEFORE = make_date,
+  SEMVER_EQ = make_semver,
+  SEMVER_GT = make_semver,
+  SEMVER_GTE = make_semver,
+  SEMVER_LT = make_semver,
+  SEMVER_LTE = make_semver,
+  IN_CIDR = make_cidr,
+  REGEX = make_regex,
 }
 
-----------------------------------------------------------------------------
--- Strategies
-----------------------------------------------------------------------------
-
-local function percentage_hit(id, group_id, pct)
-  return pct ~= nil and pct > 0 and normalized(id, group_id, 100) <= pct
+local function never()
+  return false
 end
+
+local function always()
+  return true
+end
+
+-- An unknown operator or an unusable pattern never holds, inverted or not.
+local function make_constraint(c)
+  if c.unusable or not makers[c.op] then
+    return never
+  end
+  local holds = makers[c.op](c)
+  if (c.op == "NOT_IN") ~= (c.inverted == true) then
+    return function(ctx) return not holds(ctx) end
+  end
+  return holds
+end
+
+----------------------------------------------------------------------------
+-- Strategies: each becomes a function(ctx) -> boolean, constraints included
+----------------------------------------------------------------------------
 
 local function stickiness_id(stickiness, ctx)
   if stickiness == "default" then
@@ -194,80 +232,103 @@ local function stickiness_id(stickiness, ctx)
   return context_value(ctx, stickiness)
 end
 
+local function hit(id, group_id, pct)
+  return id ~= nil and id ~= "" and pct ~= nil and pct > 0 and normalized(id, group_id, 100) <= pct
+end
+
 local strategies = {}
 
 function strategies.default()
-  return true
+  return always
 end
 
-function strategies.userWithId(s, ctx)
-  local user = context_value(ctx, "userId")
-  return user ~= nil and s.ids ~= nil and s.ids[user] == true
+function strategies.userWithId(s)
+  local ids = s.ids
+  if ids == nil then
+    return never
+  end
+  return function(ctx)
+    local user = context_value(ctx, "userId")
+    return user ~= nil and ids[user] == true
+  end
 end
 
-function strategies.flexibleRollout(s, ctx)
-  local id = ctx.userId -- the common case: default stickiness, a userId given
-  if s.stickiness ~= "default" or type(id) ~= "string" or id == "" then
-    id = stickiness_id(s.stickiness, ctx)
+function strategies.flexibleRollout(s)
+  local stickiness, group_id, pct = s.stickiness, s.group_id, s.rollout
+  if pct == nil or pct <= 0 then
+    return never
   end
-  if id == nil or id == "" then
-    return false
+  if stickiness ~= "default" then
+    return function(ctx) return hit(stickiness_id(stickiness, ctx), group_id, pct) end
   end
-  local pct = s.rollout
-  return pct ~= nil and pct > 0 and normalized(id, s.group_id, 100) <= pct
+  return function(ctx)
+    local id = ctx.userId -- the common case: a userId given
+    if type(id) ~= "string" or id == "" then
+      id = stickiness_id(stickiness, ctx)
+    end
+    return hit(id, group_id, pct)
+  end
 end
 
 -- The older gradual rollouts, sticky on one context field.
-local function gradual_rollout(field, s, ctx)
-  local id = context_value(ctx, field)
-  if id == nil or id == "" then
-    return false
-  end
-  return percentage_hit(id, s.group_id, s.rollout)
+local function gradual_rollout(field, s)
+  local group_id, pct = s.group_id, s.rollout
+  return function(ctx) return hit(context_value(ctx, field), group_id, pct) end
 end
 
-function strategies.gradualRolloutUserId(s, ctx)
-  return gradual_rollout("userId", s, ctx)
+function strategies.gradualRolloutUserId(s)
+  return gradual_rollout("userId", s)
 end
 
-function strategies.gradualRolloutSessionId(s, ctx)
-  return gradual_rollout("sessionId", s, ctx)
+function strategies.gradualRolloutSessionId(s)
+  return gradual_rollout("sessionId", s)
 end
 
 function strategies.gradualRolloutRandom(s)
-  return s.rollout ~= nil and s.rollout >= math.random(1, 100)
+  local pct = s.rollout
+  return function() return pct ~= nil and pct >= math.random(1, 100) end
 end
 
 -- Exact addresses and IPv4 CIDR ranges; invalid entries are skipped.
-function strategies.remoteAddress(s, ctx)
-  local remote = context_value(ctx, "remoteAddress")
-  if s.ids == nil or remote == nil then
-    return false
+function strategies.remoteAddress(s)
+  local ids, ranges, match = s.ids, s.cidrs, gcs.cidr_match
+  if ids == nil then
+    return never
   end
-  return s.ids[remote] == true or gcs.cidr_match(s.cidrs, remote)
+  return function(ctx)
+    local remote = context_value(ctx, "remoteAddress")
+    return remote ~= nil and (ids[remote] == true or match(ranges, remote))
+  end
 end
 
-local function strategy_enabled(s, ctx)
-  local evaluate = strategies[s.name]
-  if not evaluate or s.segment_missing then
-    return false
+local function make_strategy(s)
+  local make = strategies[s.name]
+  if not make or s.segment_missing then
+    return never
   end
-  local constraints = s.constraints
-  for i = 1, #constraints do
-    local c = constraints[i]
-    -- An unknown operator or an unusable pattern never holds, inverted or not.
-    if c.unusable then
-      return false
-    end
-    local result = operators[c.op](c, ctx)
-    if c.inverted then
-      result = not result
-    end
-    if not result then
-      return false
-    end
+  local checks = {}
+  for i, c in ipairs(s.constraints) do
+    checks[i] = make_constraint(c)
   end
-  return evaluate(s, ctx) == true
+  local evaluate = make(s)
+  local n = #checks
+  if n == 0 then
+    return evaluate
+  elseif n == 1 then
+    local first = checks[1]
+    return function(ctx) return first(ctx) and evaluate(ctx) end
+  elseif n == 2 then
+    local first, second = checks[1], checks[2]
+    return function(ctx) return first(ctx) and second(ctx) and evaluate(ctx) end
+  end
+  return function(ctx)
+    for i = 1, n do
+      if not checks[i](ctx) then
+        return false
+      end
+    end
+    return evaluate(ctx)
+  end
 end
 
 ----------------------------------------------------------------------------
@@ -329,10 +390,13 @@ local function select_variant(group_id, stickiness, variants, ctx)
 end
 
 ----------------------------------------------------------------------------
--- Toggles
+-- Toggles: each prepared toggle becomes a function(ctx) -> on, strategy,
+-- made on its first evaluation and kept while the toggle lives (once per
+-- Unleash state in each worker).
 ----------------------------------------------------------------------------
 
-local evaluate
+local compiled = setmetatable({}, { __mode = "k" })
+local compile
 
 local function contains(list, value)
   for _, v in ipairs(list) do
@@ -345,49 +409,62 @@ end
 
 -- Parents are evaluated with the child's context. A missing parent, or one
 -- that has parents itself, makes the child off.
-local function parents_satisfied(deps, ctx)
-  for _, dep in ipairs(deps) do
-    local parent = dep.parent
-    if parent == nil or #parent.dependencies > 0 then
-      return false
-    end
-    if dep.enabled then
-      if dep.variants then
-        local variant = M.get_variant(parent, ctx, true)
-        if not (variant.feature_enabled and contains(dep.variants, variant.name)) then
-          return false
-        end
-      elseif not evaluate(parent, ctx) then
-        return false
-      end
-    elseif evaluate(parent, ctx) then
-      return false
+local function parent_check(dep)
+  local parent = dep.parent
+  if parent == nil or #parent.dependencies > 0 then
+    return never
+  end
+  if not dep.enabled then
+    return function(ctx) return not compile(parent)(ctx) end
+  end
+  if dep.variants then
+    local wanted = dep.variants
+    return function(ctx)
+      local variant = M.get_variant(parent, ctx)
+      return variant.feature_enabled and contains(wanted, variant.name)
     end
   end
-  return true
+  return function(ctx) return (compile(parent)(ctx)) end
 end
 
--- Returns whether the toggle is on, and the strategy that turned it on.
-evaluate = function(toggle, ctx)
+local function make_toggle(toggle)
   if not toggle.enabled then
-    return false
+    return never
   end
-  local deps = toggle.dependencies
-  if deps[1] ~= nil and not parents_satisfied(deps, ctx) then
-    return false
+  local parents = {}
+  for i, dep in ipairs(toggle.dependencies) do
+    parents[i] = parent_check(dep)
   end
-  local list = toggle.strategies
-  local n = #list
-  if n == 0 then
-    return true -- an enabled toggle without strategies is on for everyone
+  local list, checks = toggle.strategies, {}
+  for i, s in ipairs(list) do
+    checks[i] = make_strategy(s)
   end
-  for i = 1, n do
-    local s = list[i]
-    if strategy_enabled(s, ctx) then
-      return true, s
+  local n, np = #checks, #parents
+  return function(ctx)
+    for i = 1, np do
+      if not parents[i](ctx) then
+        return false
+      end
     end
+    if n == 0 then
+      return true -- an enabled toggle without strategies is on for everyone
+    end
+    for i = 1, n do
+      if checks[i](ctx) then
+        return true, list[i]
+      end
+    end
+    return false
   end
-  return false
+end
+
+compile = function(toggle)
+  local fn = compiled[toggle]
+  if fn == nil then
+    fn = make_toggle(toggle)
+    compiled[toggle] = fn
+  end
+  return fn
 end
 
 ----------------------------------------------------------------------------
@@ -400,7 +477,7 @@ function M.is_enabled(toggle, ctx)
   if type(toggle) ~= "table" then
     return false
   end
-  local on = evaluate(toggle, ctx or NO_CONTEXT)
+  local on = (compiled[toggle] or compile(toggle))(ctx or NO_CONTEXT)
   if toggle.counted then
     decided(on)
   end
@@ -420,7 +497,7 @@ function M.get_variant(toggle, ctx)
   if type(toggle) ~= "table" then
     return disabled_variant(false)
   end
-  local on, strategy = evaluate(toggle, ctx)
+  local on, strategy = compile(toggle)(ctx)
   if not on then
     return disabled_variant(false)
   end
