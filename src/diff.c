@@ -210,12 +210,16 @@ static json_t *diff_list(const struct kind *kind, const json_t *old, const json_
 			continue;
 		}
 		const json_t *x = json_array_get(old, pair[i] - 1);
-		if (json_equal(x, y)) {
+		json_t *details = json_equal(x, y) ? NULL : need(kind->details(x, y));
+		if (!json_array_size(details)) {
+			/* equal, or only the order inside the identity moved (the
+			 * conditions of a rule): order_changed says so */
+			json_decref(details);
 			c->unchanged++;
 			continue;
 		}
 		json_t *e = change("changed", kind->name(y), x, y);
-		set(e, "details", kind->details(x, y));
+		set(e, "details", details);
 		add(changed, e);
 		c->changed++;
 	}
@@ -240,10 +244,24 @@ static json_t *diff_list(const struct kind *kind, const json_t *old, const json_
 	return added;
 }
 
+/* A rule fires when all its conditions hold: their order is no part of
+ * its identity. */
 static char *rule_key(const json_t *rule)
 {
 	const json_t *conds = json_object_get(rule, "conditions");
-	return json_array_size(conds) ? go_text(conds) : need(strdup("[]"));
+	size_t n = json_array_size(conds);
+	char **texts = need(calloc(n ? n : 1, sizeof(*texts)));
+	for (size_t i = 0; i < n; i++)
+		texts[i] = go_text(json_array_get(conds, i));
+	qsort(texts, n, sizeof(*texts), cmp_str);
+	struct jbuf b = {0};
+	for (size_t i = 0; i < n; i++) {
+		jbuf_puts(&b, texts[i]);
+		jbuf_put(&b, "\n", 1); /* cannot occur in compact JSON */
+		free(texts[i]);
+	}
+	free(texts);
+	return jbuf_take(&b);
 }
 
 /* "alert KubePodNotReady and cluster version \">=4.17\"" */

@@ -140,7 +140,8 @@ def test_rules_known_by_conditions_not_position(served):
                             "cluster_version_matches": {"version": ">=4.17.0"}}],
             "gathering_functions": {"pod_definition": {"alert_name": "AlertTwo"}}}
     write(root, OLD, rules=V1_RULES + [both])
-    write(root, NEW, rules=[both] + list(reversed(V1_RULES)))
+    swapped = dict(both, conditions=list(reversed(both["conditions"])))
+    write(root, NEW, rules=[swapped] + list(reversed(V1_RULES)))
     doc, text, _ = all_formats(srv, 1)
     v1 = doc["v1"]
     assert v1["rules"] == []
