@@ -46,7 +46,7 @@ def rollout(name, percent, constraints=()):
 
 
 def script_with(tmp_path, force_canary=(), force_stable=()):
-    """scripts/routing.lua with IDs added to its lists, next to unleash.lua."""
+    """scripts/routing.lua with IDs added to its lists, next to the other scripts."""
     with open(os.path.join(ROOT, "scripts", "routing.lua")) as f:
         text = f.read()
     for table, listed in (("force_canary", force_canary), ("force_stable", force_stable)):
@@ -56,7 +56,10 @@ def script_with(tmp_path, force_canary=(), force_stable=()):
     folder = tmp_path / "scripts"
     folder.mkdir()
     (folder / "routing.lua").write_text(text)
-    shutil.copy(os.path.join(ROOT, "scripts", "unleash.lua"), folder / "unleash.lua")
+    # the modules it requires resolve in its own folder
+    for name in os.listdir(os.path.join(ROOT, "scripts")):
+        if name.endswith(".lua") and name != "routing.lua":
+            shutil.copy(os.path.join(ROOT, "scripts", name), folder / name)
     return str(folder / "routing.lua")
 
 
