@@ -344,7 +344,9 @@ static void format_ipv4(const struct in_addr *a, char *out)
 	}
 }
 
-/* One request's routing decision, kept for the "canary served" line. */
+/* One request's routing decision, kept for the "canary served" line.
+ * Filled by choose; left uninitialised by callers, as clearing its buffers
+ * would cost every request. */
 struct choice {
 	enum gcs_channel channel;
 	const char *cluster_id; /* into idbuf, NULL when the User-Agent names none */
@@ -354,12 +356,14 @@ struct choice {
 };
 
 static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *conn,
-                               struct choice *c)
+                               const char *api, const char *ocp_version, struct choice *c)
 {
 	c->channel = GCS_STABLE;
+	c->cluster_id = NULL;
+	c->api = api;
+	c->ocp_version = ocp_version;
 	if (!srv->ch[GCS_CANARY].set || !srv->routing)
 		return GCS_STABLE;
-	const char *api = c->api, *ocp_version = c->ocp_version;
 	char addr[INET6_ADDRSTRLEN] = "";
 	const char *ua =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
@@ -403,7 +407,9 @@ static void note_canary(struct http_server *srv, const struct choice *c, unsigne
 		log_msg(LOGL_INFO, "canary served", "cluster_id", c->cluster_id, "version",
 		        srv->ch[GCS_CANARY].set->version, "api", c->api, "ocp_version",
 		        c->ocp_version, "reason", c->reason, NULL);
-	} else if (r == SEEN_FULL && !atomic_exchange(&srv->canary_log_full, true)) {
+	} else if (r == SEEN_FULL &&
+	           !atomic_load_explicit(&srv->canary_log_full, memory_order_relaxed) &&
+	           !atomic_exchange(&srv->canary_log_full, true)) {
 		char limit[32];
 		snprintf(limit, sizeof(limit), "%d", CANARY_LOG_CLUSTERS);
 		log_msg(LOGL_WARN,
@@ -468,8 +474,8 @@ static enum MHD_Result handle_v2(struct http_server *srv, struct MHD_Connection 
 		*code = MHD_HTTP_BAD_REQUEST;
 		return queue_status(srv, conn, *code, msg, false);
 	}
-	struct choice choice = {.api = "v2", .ocp_version = text};
-	enum gcs_channel ch = choose(srv, conn, &choice);
+	struct choice choice;
+	enum gcs_channel ch = choose(srv, conn, "v2", text, &choice);
 	const struct channel *c = &srv->ch[ch];
 	const struct cond_file *f = cond_lookup(c->set, &v);
 	if (!f) {
@@ -531,8 +537,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	} else {
 		switch (r) {
 		case R_V1: {
-			struct choice choice = {.api = "v1"};
-			enum gcs_channel ch = choose(srv, conn, &choice);
+			struct choice choice;
+			enum gcs_channel ch = choose(srv, conn, "v1", NULL, &choice);
 			ret = queue_served(srv, conn, &srv->ch[ch].v1, &code);
 			if (code == MHD_HTTP_OK)
 				metrics_served(false, ch == GCS_CANARY);
