@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conditions.h"
 #include "batch.h"
+#include "conditions.h"
 #include "config.h"
 #include "diag.h"
 #include "diff.h"
@@ -34,7 +34,8 @@ struct options {
 	const char *route_ocp;
 	bool diff;
 	const char *diff_versions[2]; /* both NULL: STABLE_VERSION and CANARY_VERSION */
-	const char *diff_format;
+	enum diff_format diff_format;
+	bool format_given;
 };
 
 static void usage(FILE *out)
@@ -79,7 +80,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(a, "--diff") == 0) {
 			o->diff = true;
 		} else if (strcmp(a, "--format") == 0 && i + 1 < argc) {
-			o->diff_format = argv[++i];
+			if (!diff_parse_format(argv[++i], &o->diff_format)) {
+				fprintf(stderr, "gcs: --format \"%s\": text, markdown or json\n",
+				        argv[i]);
+				return -1;
+			}
+			o->format_given = true;
 		} else if (o->diff && a[0] != '-' && !o->diff_versions[1]) {
 			o->diff_versions[o->diff_versions[0] ? 1 : 0] = a;
 		} else {
@@ -100,9 +106,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		                "OCP version\n");
 		return -1;
 	}
-	enum diff_format format;
-	if (o->diff_format && (!o->diff || !diff_parse_format(o->diff_format, &format))) {
-		fprintf(stderr, "gcs: --format goes with --diff and is text, markdown or json\n");
+	if (o->format_given && !o->diff) {
+		fprintf(stderr, "gcs: --format goes with --diff\n");
 		return -1;
 	}
 	if (o->diff_versions[0] && !o->diff_versions[1]) {
@@ -310,17 +315,18 @@ int main(int argc, char **argv)
 	fetch_global_init();
 
 	if (o.diff) {
-		enum diff_format format = DIFF_TEXT;
-		if (o.diff_format)
-			diff_parse_format(o.diff_format, &format);
+		bool named = o.diff_versions[0] != NULL;
 		if (!cfg.canary_version) {
-			fprintf(stderr, "gcs: --diff compares STABLE_VERSION with CANARY_VERSION, "
-			                "and CANARY_VERSION is none: give OLD NEW\n");
+			fprintf(stderr,
+			        named ? "gcs: --diff OLD NEW: NEW is none\n"
+			              : "gcs: --diff compares STABLE_VERSION with "
+			                "CANARY_VERSION, and CANARY_VERSION is none: give OLD "
+			                "NEW\n");
 			return EXIT_USAGE;
 		}
-		bool named = o.diff_versions[0] != NULL;
 		return diff_run(&cfg, named ? "old" : "stable", cfg.stable_version,
-		                named ? "new" : "canary", cfg.canary_version, format, stdout);
+		                named ? "new" : "canary", cfg.canary_version, o.diff_format,
+		                stdout);
 	}
 
 	struct loaded l = {0};
