@@ -17,6 +17,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "seen.h"
 #include "semver.h"
 
 /* The OpenAPI document, embedded at build time and served as is. */
@@ -37,6 +38,9 @@ extern const uint64_t gcs_openapi_json_len;
 /* Per-connection memory: bounds the request line and headers (larger gets
  * 414 or 431) and is cleared for every request, so keep it small. */
 #define CONNECTION_MEMORY 8192
+/* Distinct clusters logged as "canary served" per process (4 MiB of
+ * hashes); past it, further clusters are served but not logged. */
+#define CANARY_LOG_CLUSTERS 262144
 
 /* One body ready to queue, in every form a request can ask for; [closing]
  * variants carry Connection: close for use while draining. */
@@ -67,6 +71,8 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	struct channel ch[2];
 	struct routing *routing;
+	struct seen *canary_seen; /* clusters already logged as served the canary */
+	_Atomic bool canary_log_full;
 	struct served openapi;
 	struct cond_body openapi_body;
 	char address[128];
@@ -338,12 +344,27 @@ static void format_ipv4(const struct in_addr *a, char *out)
 	}
 }
 
+/* One request's routing decision, kept for the "canary served" line.
+ * Filled by choose; left uninitialised by callers, as clearing its buffers
+ * would cost every request. */
+struct choice {
+	enum gcs_channel channel;
+	const char *cluster_id; /* into idbuf, NULL when the User-Agent names none */
+	const char *api, *ocp_version;
+	char idbuf[256];
+	char reason[128];
+};
+
 static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *conn,
-                               const char *api, const char *ocp_version)
+                               const char *api, const char *ocp_version, struct choice *c)
 {
+	c->channel = GCS_STABLE;
+	c->cluster_id = NULL;
+	c->api = api;
+	c->ocp_version = ocp_version;
 	if (!srv->ch[GCS_CANARY].set || !srv->routing)
 		return GCS_STABLE;
-	char idbuf[256], addr[INET6_ADDRSTRLEN] = "";
+	char addr[INET6_ADDRSTRLEN] = "";
 	const char *ua =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
 	const union MHD_ConnectionInfo *ci =
@@ -357,18 +378,45 @@ static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *c
 			          sizeof(addr));
 	}
 	struct route_request req = {
-	    .cluster_id = cluster_id_of(ua, idbuf, sizeof(idbuf)),
+	    .cluster_id = cluster_id_of(ua, c->idbuf, sizeof(c->idbuf)),
 	    .api = api,
 	    .ocp_version = ocp_version,
 	    .user_agent = ua,
 	    .remote_addr = addr[0] ? addr : NULL,
 	};
-	char reason[128];
-	enum gcs_channel ch = routing_decide(srv->routing, &req, reason, sizeof(reason));
+	c->cluster_id = req.cluster_id;
+	enum gcs_channel ch = routing_decide(srv->routing, &req, c->reason, sizeof(c->reason));
 	if (log_enabled(LOGL_DEBUG))
 		log_msg(LOGL_DEBUG, "routed", "cluster_id", req.cluster_id, "api", api, "channel",
-		        ch == GCS_CANARY ? "canary" : "stable", "reason", reason, NULL);
+		        ch == GCS_CANARY ? "canary" : "stable", "reason", c->reason, NULL);
+	c->channel = ch;
 	return ch;
+}
+
+/* The first canary answer (200 or 304) to each cluster is logged, so that a
+ * log search lists the canary population. The set is lock-free: a known
+ * cluster costs one hash and a probe. Clusters without an ID cannot be told
+ * apart and are not logged. */
+static void note_canary(struct http_server *srv, const struct choice *c, unsigned code)
+{
+	if (c->channel != GCS_CANARY || !c->cluster_id || !srv->canary_seen ||
+	    (code != MHD_HTTP_OK && code != MHD_HTTP_NOT_MODIFIED))
+		return;
+	enum seen_result r = seen_add(srv->canary_seen, c->cluster_id);
+	if (r == SEEN_NEW) {
+		log_msg(LOGL_INFO, "canary served", "cluster_id", c->cluster_id, "version",
+		        srv->ch[GCS_CANARY].set->version, "api", c->api, "ocp_version",
+		        c->ocp_version, "reason", c->reason, NULL);
+	} else if (r == SEEN_FULL &&
+	           !atomic_load_explicit(&srv->canary_log_full, memory_order_relaxed) &&
+	           !atomic_exchange(&srv->canary_log_full, true)) {
+		char limit[32];
+		snprintf(limit, sizeof(limit), "%d", CANARY_LOG_CLUSTERS);
+		log_msg(LOGL_WARN,
+		        "canary served: limit of clusters logged reached; further clusters are "
+		        "served the canary but not logged until restart",
+		        "limit", limit, NULL);
+	}
 }
 
 enum route { R_NONE, R_V1, R_V2, R_OPENAPI, R_METRICS, R_HEALTHZ, R_READYZ };
@@ -426,7 +474,8 @@ static enum MHD_Result handle_v2(struct http_server *srv, struct MHD_Connection 
 		*code = MHD_HTTP_BAD_REQUEST;
 		return queue_status(srv, conn, *code, msg, false);
 	}
-	enum gcs_channel ch = choose(srv, conn, "v2", text);
+	struct choice choice;
+	enum gcs_channel ch = choose(srv, conn, "v2", text, &choice);
 	const struct channel *c = &srv->ch[ch];
 	const struct cond_file *f = cond_lookup(c->set, &v);
 	if (!f) {
@@ -442,6 +491,7 @@ static enum MHD_Result handle_v2(struct http_server *srv, struct MHD_Connection 
 		metrics_config_served(s->metric_id);
 		metrics_served(true, ch == GCS_CANARY);
 	}
+	note_canary(srv, &choice, *code);
 	return ret;
 }
 
@@ -487,10 +537,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	} else {
 		switch (r) {
 		case R_V1: {
-			enum gcs_channel ch = choose(srv, conn, "v1", NULL);
+			struct choice choice;
+			enum gcs_channel ch = choose(srv, conn, "v1", NULL, &choice);
 			ret = queue_served(srv, conn, &srv->ch[ch].v1, &code);
 			if (code == MHD_HTTP_OK)
 				metrics_served(false, ch == GCS_CANARY);
+			note_canary(srv, &choice, code);
 			break;
 		}
 		case R_V2:
@@ -750,6 +802,7 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 	}
 	if (!channel_init(&srv->ch[GCS_STABLE], stable, "stable") ||
 	    !channel_init(&srv->ch[GCS_CANARY], canary, "canary") ||
+	    (canary && !(srv->canary_seen = seen_new(CANARY_LOG_CLUSTERS))) ||
 	    !served_init(&srv->openapi, &srv->openapi_body, NULL)) {
 		snprintf(err, errlen, "out of memory building responses");
 		http_stop(srv);
@@ -852,6 +905,7 @@ void http_stop(struct http_server *srv)
 	channel_free(&srv->ch[GCS_CANARY]);
 	served_free(&srv->openapi);
 	cond_body_free(&srv->openapi_body);
+	seen_free(srv->canary_seen);
 	pthread_mutex_destroy(&srv->conns_lock);
 	pthread_mutex_destroy(&srv->stop_lock);
 	pthread_cond_destroy(&srv->stop_cond);

@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "conditions.h"
 #include "config.h"
 #include "diag.h"
+#include "diff.h"
 #include "fetch.h"
 #include "http.h"
 #include "jsonschema.h"
@@ -28,19 +30,30 @@ enum { EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
 struct options {
 	bool check;
-	const char *route_cluster;
+	const char *route_cluster; /* "-": read cluster IDs from standard input */
 	const char *route_ocp;
+	bool diff;
+	const char *diff_versions[2]; /* both NULL: STABLE_VERSION and CANARY_VERSION */
+	enum diff_format diff_format;
+	bool format_given;
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: gcs [--check | --route CLUSTER_ID [--ocp-version V] | --version | --help]\n"
+	        "usage: gcs [--check | --route CLUSTER_ID [--ocp-version V] | --route - |\n"
+	        "            --diff [OLD NEW] [--format text|markdown|json] | --version | --help]\n"
 	        "\n"
 	        "  (no flag)      download and validate both versions, then serve HTTP\n"
 	        "  --check        download and validate everything, print a summary, exit\n"
 	        "  --route ID     print the channel, version and file cluster ID would get\n"
 	        "  --ocp-version  with --route: the cluster's OpenShift version (v2 API)\n"
+	        "  --route -      the same for each line \"ID [OCP_VERSION]\" of standard input:\n"
+	        "                 ID, channel, version, file, reason, tab-separated\n"
+	        "  --diff         what clusters would receive differently from OLD to NEW\n"
+	        "                 (default: STABLE_VERSION to CANARY_VERSION); exit 0 identical,\n"
+	        "                 1 different, 2 trouble\n"
+	        "  --format       with --diff: text (default), markdown or json\n"
 	        "  --version      print the build version\n"
 	        "  --help         this text\n"
 	        "\n"
@@ -64,6 +77,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->route_cluster = argv[++i];
 		} else if (strcmp(a, "--ocp-version") == 0 && i + 1 < argc) {
 			o->route_ocp = argv[++i];
+		} else if (strcmp(a, "--diff") == 0) {
+			o->diff = true;
+		} else if (strcmp(a, "--format") == 0 && i + 1 < argc) {
+			if (!diff_parse_format(argv[++i], &o->diff_format)) {
+				fprintf(stderr, "gcs: --format \"%s\": text, markdown or json\n",
+				        argv[i]);
+				return -1;
+			}
+			o->format_given = true;
+		} else if (o->diff && a[0] != '-' && !o->diff_versions[1]) {
+			o->diff_versions[o->diff_versions[0] ? 1 : 0] = a;
 		} else {
 			fprintf(stderr, "gcs: unknown or incomplete argument \"%s\"\n", a);
 			return -1;
@@ -73,8 +97,28 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "gcs: --ocp-version goes with --route\n");
 		return -1;
 	}
-	if (o->check && o->route_cluster) {
-		fprintf(stderr, "gcs: --check and --route are separate commands\n");
+	if (o->check + !!o->route_cluster + o->diff > 1) {
+		fprintf(stderr, "gcs: --check, --route and --diff are separate commands\n");
+		return -1;
+	}
+	if (o->route_ocp && strcmp(o->route_cluster, "-") == 0) {
+		fprintf(stderr, "gcs: with --route -, each line of standard input carries its "
+		                "OCP version\n");
+		return -1;
+	}
+	if (o->format_given && !o->diff) {
+		fprintf(stderr, "gcs: --format goes with --diff\n");
+		return -1;
+	}
+	if (o->diff_versions[0] && !o->diff_versions[1]) {
+		fprintf(stderr, "gcs: --diff takes two versions (OLD NEW) or none\n");
+		return -1;
+	}
+	/* --diff OLD NEW is --diff with STABLE_VERSION=OLD CANARY_VERSION=NEW:
+	 * the versions are checked as the variables are. */
+	if (o->diff_versions[0] && (setenv("STABLE_VERSION", o->diff_versions[0], 1) < 0 ||
+	                            setenv("CANARY_VERSION", o->diff_versions[1], 1) < 0)) {
+		fprintf(stderr, "gcs: out of memory\n");
 		return -1;
 	}
 	return 0;
@@ -255,19 +299,35 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	bool command = o.check || o.route_cluster || o.diff;
 	if (config_from_env(&cfg, err, sizeof(err)) < 0 ||
-	    (!o.check && !o.route_cluster && http_check_listen(cfg.listen, err, sizeof(err)) < 0)) {
+	    (!command && http_check_listen(cfg.listen, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "gcs: %s (see gcs --help)\n", err);
 		return EXIT_USAGE;
 	}
 	log_set_level(cfg.log_level);
 	/* A person running --check or --route reads plain lines on stdout and
 	 * stderr; progress records would only be noise there. */
-	if ((o.check || o.route_cluster) && !getenv("GCS_LOG_LEVEL"))
+	if (command && !getenv("GCS_LOG_LEVEL"))
 		log_set_level(LOGL_WARN);
 
 	signal(SIGPIPE, SIG_IGN);
 	fetch_global_init();
+
+	if (o.diff) {
+		bool named = o.diff_versions[0] != NULL;
+		if (!cfg.canary_version) {
+			fprintf(stderr,
+			        named ? "gcs: --diff OLD NEW: NEW is none\n"
+			              : "gcs: --diff compares STABLE_VERSION with "
+			                "CANARY_VERSION, and CANARY_VERSION is none: give OLD "
+			                "NEW\n");
+			return EXIT_USAGE;
+		}
+		return diff_run(&cfg, named ? "old" : "stable", cfg.stable_version,
+		                named ? "new" : "canary", cfg.canary_version, o.diff_format,
+		                stdout);
+	}
 
 	struct loaded l = {0};
 	if (load_all(&cfg, &l, o.check ? stdout : NULL, o.check || o.route_cluster) < 0)
@@ -276,6 +336,8 @@ int main(int argc, char **argv)
 	int rc;
 	if (o.check)
 		rc = 0;
+	else if (o.route_cluster && strcmp(o.route_cluster, "-") == 0)
+		rc = batch_route(&cfg, l.routing, l.stable, l.canary, stdin, stdout);
 	else if (o.route_cluster)
 		rc = explain_route(&cfg, &l, &o);
 	else

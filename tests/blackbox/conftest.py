@@ -8,6 +8,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -52,6 +53,8 @@ class GcsServer:
                                      stderr=subprocess.PIPE)
         self.log_lines = []
         self._partial = b""
+        self._lock = threading.Lock()
+        self._reader = None
         self.address = None
         deadline = time.time() + ready_timeout
         while self.address is None:
@@ -68,6 +71,10 @@ class GcsServer:
                     continue
                 if rec.get("msg") == "listening":
                     self.address = rec["address"]
+        # From now on a thread empties the pipe as the server writes: a
+        # server whose stderr pipe is full blocks in write(2), mid-request.
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
         self.host, port = self.address.rsplit(":", 1)
         self.port = int(port)
         self.url = "http://%s:%d" % (self.host, self.port)
@@ -90,20 +97,32 @@ class GcsServer:
                     out.append(text)
         return out
 
+    def _pump(self):
+        fd = self.proc.stderr.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return
+            with self._lock:
+                self._partial += chunk
+                *lines, self._partial = self._partial.split(b"\n")
+                self.log_lines.extend(line.decode("utf-8", "replace") for line in lines)
+
     def _drain(self):
-        rest = self._partial + (self.proc.stderr.read() if self.proc.stderr else b"")
+        if self._reader:
+            self._reader.join(10)
+        rest = self._partial + (self.proc.stderr.read() if self.proc.stderr and not self._reader else b"")
         self._partial = b""
         self.log_lines.extend(rest.decode("utf-8", "replace").splitlines())
 
     def logs(self, wait=0.0):
-        """All log records (parsed) seen so far, reading what is pending."""
-        end = time.time() + wait
-        while True:
-            got = self._read_lines(0.05)
-            if not got and time.time() >= end:
-                break
+        """All log records (parsed) seen so far, after wait seconds (at least
+        a moment, for lines already on their way)."""
+        time.sleep(max(wait, 0.05))
         recs = []
-        for line in self.log_lines:
+        with self._lock:
+            lines = list(self.log_lines)
+        for line in lines:
             try:
                 recs.append(json.loads(line))
             except ValueError:

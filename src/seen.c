@@ -1,0 +1,83 @@
+#include "seen.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* Open addressing over 64-bit hashes of the IDs (0 marks a free slot), at
+ * most half full so that probes stay short. A slot goes from 0 to a hash
+ * by compare-and-swap and never changes again, so readers need no lock. */
+struct seen {
+	size_t capacity, mask;
+	_Atomic size_t count;
+	_Atomic uint64_t *slots;
+};
+
+struct seen *seen_new(size_t capacity)
+{
+	size_t n = 2;
+	while (n < 2 * capacity)
+		n *= 2;
+	struct seen *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->slots = calloc(n, sizeof(*s->slots));
+	if (!s->slots) {
+		free(s);
+		return NULL;
+	}
+	s->capacity = capacity;
+	s->mask = n - 1;
+	return s;
+}
+
+void seen_free(struct seen *s)
+{
+	if (!s)
+		return;
+	free(s->slots);
+	free(s);
+}
+
+/* FNV-1a, then a finaliser (splitmix64) so that linear probing sees well
+ * spread bits even for IDs that differ only at the end. */
+static uint64_t hash_id(const char *id)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h ? h : 1;
+}
+
+enum seen_result seen_add(struct seen *s, const char *id)
+{
+	uint64_t h = hash_id(id);
+	size_t i = (size_t)h & s->mask;
+	for (size_t probes = 0; probes <= s->mask; probes++, i = (i + 1) & s->mask) {
+		uint64_t cur = atomic_load_explicit(&s->slots[i], memory_order_acquire);
+		if (cur == h)
+			return SEEN_KNOWN;
+		if (cur != 0)
+			continue;
+		/* reserve room first: the count never exceeds the capacity */
+		if (atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed) >= s->capacity) {
+			atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
+			return SEEN_FULL;
+		}
+		uint64_t expected = 0;
+		if (atomic_compare_exchange_strong_explicit(
+		        &s->slots[i], &expected, h, memory_order_acq_rel, memory_order_acquire))
+			return SEEN_NEW;
+		atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
+		if (expected == h)
+			return SEEN_KNOWN; /* another thread added the same ID just now */
+	}
+	return SEEN_FULL;
+}
