@@ -2,7 +2,7 @@
 ID (cluster ID, channel, version, file, reason).
 
 Checked against one `gcs --route ID [--ocp-version V]` per ID (allowlists,
-denylist and an Unleash state from a backup file, no server), against the
+denylist and an Unleash state from a bootstrap file, no server), against the
 official Node SDK for 10,000 IDs on toggles served by a real Unleash server,
 and on input it must refuse line by line."""
 import json
@@ -27,8 +27,6 @@ NODE_MODULES = os.path.join(ROOT, "tests", ".cache", "unleash", "node_modules")
 EVALUATE_JS = os.path.join(ROOT, "tests", "support", "unleash", "evaluate.js")
 STABLE, CANARY = "1.1.3", "1.2.0"
 TOGGLE = "insights-operator-gathering-conditions-service"
-# Refused at once: the state comes from the backup file only.
-NO_UNLEASH = "http://127.0.0.1:1/api"
 
 
 def ids(n, seed):
@@ -88,11 +86,12 @@ def one(env, cluster, ocp=None):
 
 @pytest.fixture
 def backup_env(tmp_path):
+    """The Unleash state from a bootstrap file, no server."""
     allowed, denied = ids(2, "lists")
-    backup = tmp_path / "unleash-backup.json"
-    backup.write_text(json.dumps({"format": 1, "toggle": rollout(TOGGLE, 50)}))
-    env = base_env(STABLE_VERSION=STABLE, CANARY_VERSION=CANARY, GCS_UNLEASH_URL=NO_UNLEASH,
-                   GCS_UNLEASH_BACKUP=str(backup),
+    bootstrap = tmp_path / "unleash-bootstrap.json"
+    bootstrap.write_text(json.dumps({"version": 2, "features": [rollout(TOGGLE, 50)]}))
+    env = base_env(STABLE_VERSION=STABLE, CANARY_VERSION=CANARY,
+                   GCS_UNLEASH_BOOTSTRAP=str(bootstrap),
                    GCS_ROUTING_SCRIPT=script_with(tmp_path, [allowed], [denied]))
     return env, allowed, denied
 
