@@ -5,6 +5,7 @@ reads the bound address from its log line {"msg": "listening", "address": ...}.
 """
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -37,9 +38,44 @@ def base_env(**overrides):
     return env
 
 
-def run_gcs(args, env, timeout=60):
-    """Runs build/gcs to completion; returns CompletedProcess with text output."""
-    return subprocess.run([GCS] + list(args), env=env, capture_output=True, text=True, timeout=timeout)
+# What AddressSanitizer, LeakSanitizer and UBSan print when they find
+# something. The sanitizer build exits 1 on a leak, which a test expecting
+# exit 1 for invalid input would take for the answer it wanted: the report
+# itself is what must fail the test.
+SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: |"
+                              r"SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)")
+
+
+def sanitizer_report(lines, context=25):
+    """The first lines of a sanitizer report in lines (strings), or None."""
+    lines = list(lines)
+    for i, line in enumerate(lines):
+        if SANITIZER_REPORT.search(line):
+            return "\n".join(lines[i:i + context])
+    return None
+
+
+def assert_no_sanitizer_report(what, text):
+    report = sanitizer_report(text.splitlines() if isinstance(text, str) else text)
+    assert report is None, "%s: sanitizer report:\n%s" % (what, report)
+
+
+def assert_stopped(what, status, lines, expect=0):
+    """A stopped process exited with status expect and reported nothing.
+    The report comes first: it explains an unexpected status."""
+    assert_no_sanitizer_report(what, lines)
+    if expect is not None:
+        assert status == expect, "%s exited %s, expected %s; its last output:\n%s" % (
+            what, status, expect, "\n".join(list(lines)[-20:]))
+
+
+def run_gcs(args, env, timeout=60, **kwargs):
+    """Runs build/gcs to completion; returns CompletedProcess with text output.
+    A sanitizer report in its output fails the caller."""
+    res = subprocess.run([GCS] + list(args), env=env, capture_output=True, text=True,
+                         timeout=timeout, **kwargs)
+    assert_no_sanitizer_report("gcs %s" % " ".join(args), res.stdout + res.stderr)
+    return res
 
 
 class GcsServer:
@@ -56,10 +92,11 @@ class GcsServer:
         deadline = time.time() + ready_timeout
         while self.address is None:
             if time.time() > deadline:
-                self.stop()
+                self.stop(expect=None)
                 raise RuntimeError("gcs did not start listening:\n" + "\n".join(self.log_lines))
             if self.proc.poll() is not None:
                 self._drain()
+                assert_no_sanitizer_report("gcs", self.log_lines)
                 raise RuntimeError("gcs exited %s before listening:\n%s" % (self.proc.returncode, "\n".join(self.log_lines)))
             for line in self._read_lines(0.1):
                 try:
@@ -122,9 +159,13 @@ class GcsServer:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=None, timeout=15):
+    def stop(self, sig=None, timeout=15, expect=0):
+        """Stops the server (sig, SIGTERM by default, unless it already
+        exited) and checks how it ended: exit status expect (None: any), no
+        sanitizer report in its log. Returns the exit status."""
         if sig is None:
             sig = signal.SIGTERM
+        killed = False
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -132,7 +173,15 @@ class GcsServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                killed = True
         self._drain()
+        if self.proc.stdout and not self.proc.stdout.closed:
+            out = self.proc.stdout.read()
+            self.log_lines.extend(out.decode("utf-8", "replace").splitlines())
+            self.proc.stdout.close()
+        assert not killed, "gcs did not stop within %ss of signal %d; killed" % (timeout, sig)
+        assert_stopped("gcs (%s)" % (self.address or "not listening"), self.proc.returncode,
+                       self.log_lines, expect)
         return self.proc.returncode
 
     def __enter__(self):
@@ -158,5 +207,11 @@ def server_factory():
         return srv
 
     yield start
+    # Stop them all, then fail on the first that ended badly.
+    problems = []
     for srv in started:
-        srv.stop()
+        try:
+            srv.stop()
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "\n\n".join(problems)
