@@ -141,5 +141,5 @@ DEPLOY_NPM := tests/.cache/deploy-npm
 deploy-sync:
 	@cmp -s tests/deploy/package-lock.json $(DEPLOY_NPM)/package-lock.json || { \
 	  mkdir -p $(DEPLOY_NPM) && cp tests/deploy/package.json tests/deploy/package-lock.json $(DEPLOY_NPM)/ && \
-	  npm ci --no-audit --no-fund --prefix $(DEPLOY_NPM); }
+	  npm ci --omit=peer --ignore-scripts --no-audit --no-fund --prefix $(DEPLOY_NPM); }
 	node tests/deploy/sync-scripts.mjs $(DEPLOY_NPM)

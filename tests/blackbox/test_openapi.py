@@ -12,11 +12,12 @@ import jsonschema
 import pytest
 
 import fixtures as F
-from conftest import ROOT, GcsServer, base_env
+from conftest import ROOT, GcsServer, base_env, npm_installed
 
 DOC_PATH = os.path.join(ROOT, "src", "openapi.json")
+# @apidevtools/swagger-parser, pinned by tests/support/openapi/package-lock.json
+VALIDATOR_PACKAGE = os.path.join(ROOT, "tests", "support", "openapi")
 CACHE = os.path.join(ROOT, "tests", ".cache", "openapi-validator")
-VALIDATOR = "@apidevtools/swagger-parser@10.1.1"
 
 with open(DOC_PATH, "rb") as _f:
     DOC_BYTES = _f.read()
@@ -58,11 +59,8 @@ def validate(instance, schema):
 
 def swagger_parser(doc_file):
     """Runs the npm validator on doc_file; returns (exit code, output)."""
-    module = os.path.join(CACHE, "node_modules", "@apidevtools", "swagger-parser")
-    if not os.path.isdir(module):
-        os.makedirs(CACHE, exist_ok=True)
-        subprocess.run(["npm", "install", "--prefix", CACHE, "--no-audit", "--no-fund",
-                        "--loglevel=error", VALIDATOR], check=True, timeout=600)
+    module = os.path.join(npm_installed(VALIDATOR_PACKAGE, CACHE), "node_modules", "@apidevtools",
+                          "swagger-parser")
     script = ("const P = require(process.argv[1]);"
               "P.validate(process.argv[2]).then(a => console.log('valid', a.openapi))"
               ".catch(e => { console.error(e.message); process.exit(1); });")
