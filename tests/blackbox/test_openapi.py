@@ -84,7 +84,8 @@ def test_validator_refuses_a_broken_document(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(broken))
     code, out = swagger_parser(str(path))
-    assert code != 0, out
+    assert code == 1, out
+    assert 'Token "Missing" does not exist' in out, out
 
 
 def test_document_names_every_path_of_the_contract():
