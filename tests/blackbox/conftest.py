@@ -93,10 +93,14 @@ def assert_stopped(what, status, lines, expect=0):
 
 def run_gcs(args, env, timeout=60, **kwargs):
     """Runs build/gcs to completion; returns CompletedProcess with text output.
-    A sanitizer report in its output fails the caller."""
+    A sanitizer report in its output, or death by a signal, fails the caller."""
     res = subprocess.run([GCS] + list(args), env=env, capture_output=True, text=True,
                          timeout=timeout, **kwargs)
-    assert_no_sanitizer_report("gcs %s" % " ".join(args), res.stdout + res.stderr)
+    what = " ".join(["gcs"] + list(args))
+    assert_no_sanitizer_report(what, res.stdout + res.stderr)
+    # No test runs gcs to completion expecting it to crash.
+    assert res.returncode >= 0, "%s was killed by %s; its last output:\n%s" % (
+        what, signal.Signals(-res.returncode).name, "\n".join(res.stderr.splitlines()[-20:]))
     return res
 
 
