@@ -64,7 +64,7 @@ def base_env(**overrides):
 # something. The sanitizer build exits 1 on a leak, which a test expecting
 # exit 1 for invalid input would take for the answer it wanted: the report
 # itself is what must fail the test.
-SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: |"
+SANITIZER_REPORT = re.compile(r"==\d+==ERROR: (AddressSanitizer|LeakSanitizer)|:\d+:\d+: runtime error: |"
                               r"SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)")
 
 
