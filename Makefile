@@ -10,7 +10,8 @@ DEPS_BUILD := build-essential pkg-config liblua5.4-dev lua5.4 libmicrohttpd-dev 
               libcurl4-openssl-dev libjansson-dev libpcre2-dev zlib1g-dev \
               lua-cjson lua-cjson-dev ca-certificates
 DEPS_TEST  := libcmocka-dev lua-busted lua-check python3 python3-pytest curl \
-              nginx-light wrk postgresql-15 nodejs python3-jsonschema python3-prometheus-client time
+              nginx-light wrk postgresql-15 nodejs python3-jsonschema python3-prometheus-client time \
+              libdigest-murmurhash3-pureperl-perl
 
 PKGS    := lua5.4 libmicrohttpd libcurl jansson libpcre2-8 zlib lua5.4-cjson
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -145,5 +146,5 @@ DEPLOY_NPM := tests/.cache/deploy-npm
 deploy-sync:
 	@cmp -s tests/deploy/package-lock.json $(DEPLOY_NPM)/package-lock.json || { \
 	  mkdir -p $(DEPLOY_NPM) && cp tests/deploy/package.json tests/deploy/package-lock.json $(DEPLOY_NPM)/ && \
-	  npm ci --no-audit --no-fund --prefix $(DEPLOY_NPM); }
+	  npm ci --omit=peer --ignore-scripts --no-audit --no-fund --prefix $(DEPLOY_NPM); }
 	node tests/deploy/sync-scripts.mjs $(DEPLOY_NPM)

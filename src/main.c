@@ -30,6 +30,7 @@ enum { EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
 struct options {
 	bool check;
+	bool check_config;
 	const char *route_cluster; /* "-": read cluster IDs from standard input */
 	const char *route_ocp;
 	bool diff;
@@ -41,11 +42,13 @@ struct options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: gcs [--check | --route CLUSTER_ID [--ocp-version V] | --route - |\n"
-	        "            --diff [OLD NEW] [--format text|markdown|json] | --version | --help]\n"
+	        "usage: gcs [--check | --check-config | --route CLUSTER_ID [--ocp-version V] |\n"
+	        "            --route - | --diff [OLD NEW] [--format text|markdown|json] |\n"
+	        "            --version | --help]\n"
 	        "\n"
 	        "  (no flag)      download and validate both versions, then serve HTTP\n"
 	        "  --check        download and validate everything, print a summary, exit\n"
+	        "  --check-config validate the environment only (no download), exit 0 or 2\n"
 	        "  --route ID     print the channel, version and file cluster ID would get\n"
 	        "  --ocp-version  with --route: the cluster's OpenShift version (v2 API)\n"
 	        "  --route -      the same for each line \"ID [OCP_VERSION]\" of standard input:\n"
@@ -73,6 +76,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			exit(0);
 		} else if (strcmp(a, "--check") == 0) {
 			o->check = true;
+		} else if (strcmp(a, "--check-config") == 0) {
+			o->check_config = true;
 		} else if (strcmp(a, "--route") == 0 && i + 1 < argc) {
 			o->route_cluster = argv[++i];
 		} else if (strcmp(a, "--ocp-version") == 0 && i + 1 < argc) {
@@ -97,8 +102,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "gcs: --ocp-version goes with --route\n");
 		return -1;
 	}
-	if (o->check + !!o->route_cluster + o->diff > 1) {
-		fprintf(stderr, "gcs: --check, --route and --diff are separate commands\n");
+	if (o->check + o->check_config + !!o->route_cluster + o->diff > 1) {
+		fprintf(stderr,
+		        "gcs: --check, --check-config, --route and --diff are separate commands\n");
 		return -1;
 	}
 	if (o->route_ocp && strcmp(o->route_cluster, "-") == 0) {
@@ -305,6 +311,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gcs: %s (see gcs --help)\n", err);
 		return EXIT_USAGE;
 	}
+	/* What a manifest's environment can be checked with before it is
+	 * applied: the same reading as startup, nothing fetched. */
+	if (o.check_config)
+		return 0;
 	log_set_level(cfg.log_level);
 	/* A person running --check or --route reads plain lines on stdout and
 	 * stderr; progress records would only be noise there. */

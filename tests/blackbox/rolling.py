@@ -9,7 +9,8 @@ the whole time.
     Deployment roll(env): start a new process; if it exits before listening
                (CrashLoopBackOff) the old one keeps serving; if it becomes
                ready, traffic switches to it and only then is the old one sent
-               SIGTERM (it must drain and exit 0)
+               SIGTERM (it must drain and exit 0); stop() ends the rest the
+               same way. A sanitizer report in any process's output fails.
     Client     a thread requesting continuously through the Service, recording
                every failure and every answer that contradicts the answering
                process's configuration
@@ -21,7 +22,7 @@ import subprocess
 import threading
 import time
 
-from conftest import GCS
+from conftest import GCS, assert_no_sanitizer_report, assert_stopped
 
 
 def user_agent(cluster_id):
@@ -125,6 +126,7 @@ class Process:
         except subprocess.TimeoutExpired:
             raise AssertionError("did not exit within %ss: %s" % (timeout, self.describe()))
         self._join_readers()
+        assert_no_sanitizer_report(self.name, self.log())
         return self.proc.returncode
 
     def terminate(self, timeout=30):
@@ -247,8 +249,19 @@ class Deployment:
         return RollResult(new, True, old_exit=old.terminate(), old=old, in_flight=in_flight)
 
     def stop(self):
+        """Ends every process still running as the kubelet would (SIGTERM),
+        then fails on the first that did not exit 0 or left a sanitizer
+        report. Those that exited earlier were checked by their roll."""
+        problems = []
         for p in self.history:
-            p.kill()
+            if p.proc.poll() is not None:
+                continue
+            try:
+                assert_stopped(p.name, p.terminate(), p.log(), 0)
+            except AssertionError as e:
+                problems.append(str(e))
+                p.kill()
+        assert not problems, "\n\n".join(problems)
 
 
 class Client(threading.Thread):
@@ -256,15 +269,18 @@ class Client(threading.Thread):
 
     requests: (label, cluster_id, path) tuples, sent in turn over one
     keep-alive connection per target process. A failure is any exception,
-    any status but 200, a missing X-Gcs-Channel, or a body whose "version"
-    is not the version the answering process serves on that channel."""
+    any status but 200, a missing X-Gcs-Channel, a body whose "version" is
+    not the version the answering process serves on that channel, or, from a
+    process with a canary loaded, a channel the test does not expect for that
+    cluster at that step (expect()). Without a canary every answer must be
+    stable."""
 
-    def __init__(self, service, requests, pause=0.004, never_canary=()):
+    def __init__(self, service, requests, pause=0.004):
         super().__init__(daemon=True)
         self.service = service
         self.requests = list(requests)
         self.pause = pause
-        self.never_canary = set(never_canary)
+        self._channels = {}  # cluster -> channels allowed while a canary is loaded
         self.total = 0
         self.failures = []
         self.served = {}  # process name -> answers received from it
@@ -275,6 +291,13 @@ class Client(threading.Thread):
     def stop(self):
         self._halt.set()
         self.join(30)
+
+    def expect(self, cluster, *channels):
+        """From now on, a process with a canary loaded must answer cluster on
+        one of channels. Both while a change propagates, one once it has: a
+        request is judged by what was expected when it was sent."""
+        with self._lock:
+            self._channels[cluster] = frozenset(channels)
 
     def served_by(self, p):
         with self._lock:
@@ -301,6 +324,8 @@ class Client(threading.Thread):
         while not self._halt.is_set():
             label, cluster, path = self.requests[i % len(self.requests)]
             i += 1
+            with self._lock:
+                allowed = self._channels.get(cluster)
             p = self.service.pick()
             for other in [q for q in conns if q is not p]:
                 conns.pop(other).close()
@@ -314,7 +339,7 @@ class Client(threading.Thread):
                     self.service.sent(p)
                 resp = conn.getresponse()
                 body = resp.read()
-                self._check(p, label, cluster, resp, body)
+                self._check(p, label, cluster, allowed, resp, body)
             except (OSError, http.client.HTTPException) as e:
                 conns.pop(p, None)
                 conn.close()
@@ -325,7 +350,7 @@ class Client(threading.Thread):
         for conn in conns.values():
             conn.close()
 
-    def _check(self, p, label, cluster, resp, body):
+    def _check(self, p, label, cluster, allowed, resp, body):
         with self._lock:
             self.served[p.name] = self.served.get(p.name, 0) + 1
         if resp.status != 200:
@@ -342,7 +367,8 @@ class Client(threading.Thread):
         if version != expected:
             return self._fail(p, label, "%s answer has version %s, the process serves %s"
                               % (channel, version, expected))
-        if channel == "canary" and cluster in self.never_canary:
-            return self._fail(p, label, "a cluster outside the population got the canary")
+        if p.canary is not None and (allowed is None or channel not in allowed):
+            return self._fail(p, label, "got %s, this step expects %s" % (
+                channel, " or ".join(sorted(allowed)) if allowed else "nothing (expect() not called)"))
         with self._lock:
             self.seen.add((label, channel, version))

@@ -26,6 +26,38 @@ def test_configuration_error_is_a_usage_error(var, value, says):
     assert res.returncode == 2, res.stderr
     assert says in res.stderr
     assert "listening" not in res.stderr
+    # --check-config finds the same problem with the same words, and only that
+    res = run_gcs(["--check-config"], base_env(**{var: value}))
+    assert res.returncode == 2, res.stderr
+    assert res.stdout == ""
+    (line,) = res.stderr.splitlines()
+    assert line.startswith("gcs: " + says) and line.endswith(" (see gcs --help)"), line
+
+
+def test_check_config_accepts_a_good_environment_without_downloading():
+    """Exit 0, silent, and no connection to the download server it names."""
+    import socket
+
+    watch = socket.socket()
+    watch.bind(("127.0.0.1", 0))
+    watch.listen(8)
+    watch.settimeout(0.5)
+    try:
+        env = base_env(CANARY_VERSION="1.2.0", GCS_LISTEN="[::]:8000", GCS_LOG_LEVEL="debug",
+                       GCS_CONDITIONS_URL="http://127.0.0.1:%d/{version}" % watch.getsockname()[1],
+                       GCS_UNLEASH_URL="http://127.0.0.1:%d/api" % watch.getsockname()[1])
+        res = run_gcs(["--check-config"], env)
+        assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+        with pytest.raises(socket.timeout):
+            watch.accept()
+    finally:
+        watch.close()
+
+
+def test_check_config_is_a_command_of_its_own():
+    res = run_gcs(["--check-config", "--check"], base_env())
+    assert res.returncode == 2
+    assert "--check, --check-config and --route are separate commands" in res.stderr
 
 
 def route(args, **env):
@@ -97,7 +129,8 @@ def test_signal_during_download_ends_the_process(args, sig):
         conn, _ = silent.accept()  # gcs is now waiting for an answer
         time.sleep(0.2)
         proc.send_signal(getattr(signal, sig))
-        assert proc.wait(timeout=30) != 0
+        # ended by the signal itself (its default action), not by a timeout
+        assert proc.wait(timeout=30) == -getattr(signal, sig)
     finally:
         if proc.poll() is None:
             proc.kill()

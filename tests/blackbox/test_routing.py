@@ -9,12 +9,11 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 
 import pytest
 
-from conftest import GCS, base_env
+from conftest import base_env, run_gcs
 
 STABLE, CANARY = "1.1.3", "1.2.0"
 CHANNEL_OF_VERSION = {STABLE: "stable", CANARY: "canary"}
@@ -236,17 +235,17 @@ def test_broken_script_at_startup_is_fatal(tmp_path, name):
     script = tmp_path / "routing.lua"
     write_atomically(script, BROKEN[name])
     env = env_for(script, GCS_LISTEN="127.0.0.1:0")
-    proc = subprocess.run([GCS], env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0
+    proc = run_gcs([], env)
+    assert proc.returncode == 1, proc.stderr
+    assert "not serving" in proc.stderr, proc.stderr
     assert str(script) in proc.stderr
 
 
 def test_startup_error_names_file_and_line(tmp_path):
     script = tmp_path / "routing.lua"
     write_atomically(script, BROKEN["runtime_error"])
-    proc = subprocess.run([GCS], env=env_for(script, GCS_LISTEN="127.0.0.1:0"),
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0
+    proc = run_gcs([], env_for(script, GCS_LISTEN="127.0.0.1:0"))
+    assert proc.returncode == 1, proc.stderr
     # Lua shortens long paths in its messages ("...dir/routing.lua:3:")
     assert re.search(r"routing\.lua:3: attempt to index a nil value", proc.stderr), proc.stderr
     assert str(script) in proc.stderr
@@ -254,7 +253,6 @@ def test_startup_error_names_file_and_line(tmp_path):
 
 def test_missing_script_at_startup_is_fatal(tmp_path):
     script = tmp_path / "absent.lua"
-    proc = subprocess.run([GCS], env=env_for(script, GCS_LISTEN="127.0.0.1:0"),
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0
-    assert str(script) in proc.stderr
+    proc = run_gcs([], env_for(script, GCS_LISTEN="127.0.0.1:0"))
+    assert proc.returncode == 1, proc.stderr
+    assert "routing script: %s: No such file or directory" % script in proc.stderr

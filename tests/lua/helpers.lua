@@ -71,4 +71,25 @@ function M.cluster_ids(n, seed)
   return ids
 end
 
+-- MurmurHash3 x86 32-bit (seed 0) of prefix .. id for each id, from Debian's
+-- pure-Perl implementation: a reference that shares no code with gcs. An
+-- empty list when Perl or the module is missing, which the caller reports.
+function M.reference_murmur3(prefix, ids)
+  local input = os.tmpname()
+  local f = assert(io.open(input, "w"))
+  for _, id in ipairs(ids) do
+    f:write(prefix, id, "\n")
+  end
+  f:close()
+  local perl = assert(io.popen("perl -MDigest::MurmurHash3::PurePerl=murmur32 "
+    .. "-ne 'chomp; print murmur32($_, 0), \"\\n\"' < " .. input))
+  local hashes = {}
+  for line in perl:lines() do
+    hashes[#hashes + 1] = math.tointeger(tonumber(line))
+  end
+  perl:close()
+  os.remove(input)
+  return hashes
+end
+
 return M

@@ -72,6 +72,23 @@ describe("routing.lua", function()
     assert.is_true(canaries > 450 and canaries < 750, "canaries: " .. canaries)
   end)
 
+  it("agrees with an independent MurmurHash3 on who is in a rollout", function()
+    -- The test above takes the expected side from gcs.murmur3, the hash the
+    -- script itself uses. Here the reference is Debian's pure-Perl
+    -- MurmurHash3 (libdigest-murmurhash3-pureperl-perl), which shares no
+    -- code with gcs.
+    local toggle = h.rollout(30)
+    local group = toggle.strategies[1].parameters.groupId
+    local ids = h.cluster_ids(500, 4242)
+    local reference = h.reference_murmur3(group .. ":", ids)
+    assert.equal(#ids, #reference, "reference hashes (is libdigest-murmurhash3-pureperl-perl installed?)")
+    for i, id in ipairs(ids) do
+      assert.equal(reference[i], gcs.murmur3(group .. ":" .. id, 0), id)
+      local expected = reference[i] % 100 + 1 <= 30 and "canary" or "stable"
+      assert.equal(expected, (route(id, toggle)), id)
+    end
+  end)
+
   it("passes the requested OCP version to Unleash as ocpVersion", function()
     local toggle = h.rollout(100, {
       { contextName = "ocpVersion", operator = "SEMVER_GT", value = "4.16.0", inverted = false },
@@ -111,6 +128,39 @@ describe("routing.lua", function()
       end
       local channel = routing.route(example.request, context)
       assert.equal(example.expect, channel, "examples[" .. i .. "]")
+    end
+  end)
+
+  it("meets answers to its examples worked out apart from the script", function()
+    -- The test above holds the script to its own expectations, so an
+    -- example edited to match a wrong answer would pass there. These answers
+    -- follow from the rules in scripts/README.md, not from the script.
+    local worked_out = {
+      -- api, cluster id, ocp version, rollout ("none": no toggle) -> channel, reason
+      { "v1", nil, nil, "none", "stable", "no cluster id" },
+      { "v2", nil, "4.17.0", "none", "stable", "no cluster id" },
+      { "v2", h.CLUSTER, "4.17.0", "none", "stable", "unleash toggle unknown" },
+      { "v1", h.CLUSTER, nil, "100", "canary", "unleash rollout" },
+      { "v1", h.CLUSTER, nil, "0", "stable", "unleash rollout" },
+    }
+    local function key(api, cluster_id, ocp_version, rollout)
+      return table.concat({ api, cluster_id or "-", ocp_version or "-", rollout }, " ")
+    end
+    local answers = {}
+    for _, w in ipairs(worked_out) do
+      answers[key(w[1], w[2], w[3], w[4])] = { w[5], w[6] }
+    end
+    for i, example in ipairs(routing.examples) do
+      local r, toggle = example.request, (example.context or {}).unleash
+      local k = key(r.api, r.cluster_id, r.ocp_version, toggle and toggle.strategies[1].parameters.rollout or "none")
+      local want = answers[k]
+      assert.is_not_nil(want, "examples[" .. i .. "] (" .. k .. ") has no worked-out answer here: add one")
+      assert.equal(want[1], example.expect, "examples[" .. i .. "] expects the wrong channel")
+      local context = h.context(nil)
+      for field, v in pairs(example.context or {}) do
+        context[field] = v
+      end
+      assert.same(want, { routing.route(r, context) }, "examples[" .. i .. "]")
     end
   end)
 
