@@ -1,0 +1,237 @@
+/* sandbox: the engine alone, with loaders written here, so that the seam
+ * between the Lua state and whoever owns the modules is tested on its own:
+ * what require asks the loader, what it does with each answer, and where
+ * a call's decision lands. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sandbox.h"
+
+/* A loader over one in-memory module, counting what it was asked. */
+struct fake_loader {
+	const char *name; /* the one module it knows */
+	const char *text; /* its text */
+	bool owned;       /* hand over a malloc'd copy, for the sandbox to free */
+	int answer;       /* for any other name: 0 (not found) or -1 (failure) */
+	const char *why;  /* what it says then */
+	int asked;        /* calls */
+	char last[64];    /* the last name asked */
+};
+
+static int fake_find(void *ud, const char *name, struct sandbox_module *m, char *why, size_t whylen)
+{
+	struct fake_loader *f = ud;
+	f->asked++;
+	snprintf(f->last, sizeof(f->last), "%s", name);
+	if (!f->name || strcmp(name, f->name) != 0) {
+		snprintf(why, whylen, "%s", f->why ? f->why : "not here");
+		return f->answer;
+	}
+	snprintf(m->path, sizeof(m->path), "/fake/%s.lua", name);
+	m->len = strlen(f->text);
+	if (f->owned) {
+		m->owned = strdup(f->text);
+		assert_non_null(m->owned);
+		m->text = m->owned;
+	} else {
+		m->text = f->text;
+	}
+	return 1;
+}
+
+struct built {
+	struct sandbox *sb;
+	enum sandbox_fail kind;
+	char err[2048];
+};
+
+static struct built build(const char *source, struct fake_loader *f, struct luagcs_decision *d)
+{
+	struct built b = {.sb = NULL};
+	struct sandbox_chunk chunk = {.path = "/fake/routing.lua",
+	                              .chunkname = "@/fake/routing.lua",
+	                              .text = source,
+	                              .len = strlen(source)};
+	struct sandbox_loader loader = {.find = fake_find, .ud = f};
+	b.kind = sandbox_new(&b.sb, &chunk, &loader, d, b.err, sizeof(b.err));
+	return b;
+}
+
+static struct sandbox *build_ok(const char *source, struct fake_loader *f,
+                                struct luagcs_decision *d)
+{
+	struct built b = build(source, f, d);
+	if (b.kind != SANDBOX_OK)
+		fail_msg("sandbox_new: %s", b.err);
+	assert_non_null(b.sb);
+	return b.sb;
+}
+
+static enum sandbox_fail call(struct sandbox *sb, enum gcs_channel *ch, char *reason,
+                              size_t reasonlen, char *err, size_t errlen)
+{
+	struct route_request req = {
+	    .cluster_id = "c-1", .api = "v2", .ocp_version = "4.17.0", .user_agent = "io"};
+	struct sandbox_context ctx = {.stable_version = "1.1.3", .canary_version = "1.2.0"};
+	assert_int_equal(sandbox_set_context(sb, &ctx, err, errlen), SANDBOX_OK);
+	return sandbox_call(sb, &req, ch, reason, reasonlen, err, errlen);
+}
+
+/* The route below answers canary when the module gave v = 7. */
+static const char uses_module[] = "local gcs = require 'gcs'\n"
+                                  "local cjson = require 'cjson'\n"
+                                  "local unleash = require 'unleash'\n"
+                                  "local m = require 'policy'\n"
+                                  "return { route = function()\n"
+                                  "  return m.v == 7 and 'canary' or 'stable', 'policy' end }\n";
+
+static void expect_canary_from_module(struct fake_loader *f)
+{
+	struct sandbox *sb = build_ok(uses_module, f, NULL);
+	/* built-in modules never reach the owner's loader */
+	assert_int_equal(f->asked, 1);
+	assert_string_equal(f->last, "policy");
+	enum gcs_channel ch;
+	char reason[32], err[512];
+	assert_int_equal(call(sb, &ch, reason, sizeof(reason), err, sizeof(err)), SANDBOX_OK);
+	assert_int_equal(ch, GCS_CANARY);
+	assert_string_equal(reason, "policy");
+	sandbox_free(sb);
+}
+
+static void test_borrowed_text_is_compiled(void **state)
+{
+	(void)state;
+	struct fake_loader f = {.name = "policy", .text = "return { v = 7 }\n"};
+	expect_canary_from_module(&f);
+}
+
+/* Under AddressSanitizer a copy the sandbox forgot to free fails the run. */
+static void test_owned_text_is_compiled_and_freed(void **state)
+{
+	(void)state;
+	struct fake_loader f = {.name = "policy", .text = "return { v = 7 }\n", .owned = true};
+	expect_canary_from_module(&f);
+}
+
+static void test_not_found_reaches_the_script(void **state)
+{
+	(void)state;
+	struct fake_loader f = {.answer = 0, .why = "no file /fake/x.lua"};
+	struct sandbox *sb = build_ok("local ok, e = pcall(require, 'x')\n"
+	                              "assert(not ok)\n"
+	                              "assert(e:find(\"module 'x' not found\", 1, true), e)\n"
+	                              "assert(e:find('no file /fake/x.lua', 1, true), e)\n"
+	                              "return { route = function() return 'stable' end }\n",
+	                              &f, NULL);
+	assert_int_equal(f.asked, 1);
+	sandbox_free(sb);
+}
+
+static void test_loader_failure_fails_require(void **state)
+{
+	(void)state;
+	struct fake_loader f = {.answer = -1, .why = "out of memory recording module 'x'"};
+	struct built b =
+	    build("require 'x'\nreturn { route = function() return 'stable' end }\n", &f, NULL);
+	assert_int_equal(b.kind, SANDBOX_ERROR);
+	assert_null(b.sb);
+	assert_non_null(strstr(b.err, "out of memory recording module 'x'"));
+	/* a failure is not "not found": nothing about searching */
+	assert_null(strstr(b.err, "not found"));
+}
+
+static void test_module_syntax_error_names_its_file(void **state)
+{
+	(void)state;
+	struct fake_loader f = {.name = "bad", .text = "return {\n", .owned = true};
+	struct built b =
+	    build("require 'bad'\nreturn { route = function() return 'stable' end }\n", &f, NULL);
+	assert_int_equal(b.kind, SANDBOX_ERROR);
+	assert_non_null(strstr(b.err, "error loading module 'bad' from file '/fake/bad.lua'"));
+	assert_non_null(strstr(b.err, "/fake/bad.lua:2:"));
+	/* and the script's own line, from the traceback */
+	assert_non_null(strstr(b.err, "/fake/routing.lua:1:"));
+}
+
+static void test_decision_goes_to_the_owner(void **state)
+{
+	(void)state;
+	static const char decides[] = "local gcs = require 'gcs'\n"
+	                              "return { route = function(q)\n"
+	                              "  gcs.decided(q.cluster_id == 'c-1')\n"
+	                              "  return 'stable' end }\n";
+	struct fake_loader f = {.answer = 0};
+	struct luagcs_decision d = {.made = false};
+	struct sandbox *sb = build_ok(decides, &f, &d);
+	enum gcs_channel ch;
+	char reason[32], err[512];
+	assert_int_equal(call(sb, &ch, reason, sizeof(reason), err, sizeof(err)), SANDBOX_OK);
+	assert_true(d.made);
+	assert_true(d.yes);
+	sandbox_free(sb);
+
+	/* without a place to record, the same script still runs */
+	sb = build_ok(decides, &f, NULL);
+	assert_int_equal(call(sb, &ch, reason, sizeof(reason), err, sizeof(err)), SANDBOX_OK);
+	assert_int_equal(ch, GCS_STABLE);
+	sandbox_free(sb);
+}
+
+static void test_failure_kinds(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *route;
+		enum sandbox_fail kind;
+		const char *label;
+		const char *says;
+	} cases[] = {
+	    {"return 'maybe'", SANDBOX_RESULT, "result", "route returned the string \"maybe\""},
+	    {"error('boom')", SANDBOX_ERROR, "error", "/fake/routing.lua:1: boom"},
+	    {"while true do pcall(function() while true do end end) end", SANDBOX_BUDGET, "budget",
+	     "instruction budget of 1000000 exceeded"},
+	    {"local t = {} for i = 1, 64 do t[i] = string.rep('x', 1 << 20) .. i end",
+	     SANDBOX_MEMORY, "memory", "memory limit of 32 MiB exceeded"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char source[256];
+		snprintf(source, sizeof(source), "return { route = function() %s end }\n",
+		         cases[i].route);
+		struct fake_loader f = {.answer = 0};
+		struct sandbox *sb = build_ok(source, &f, NULL);
+		enum gcs_channel ch = GCS_CANARY;
+		char reason[32], err[2048];
+		enum sandbox_fail kind = call(sb, &ch, reason, sizeof(reason), err, sizeof(err));
+		if (kind != cases[i].kind || !strstr(err, cases[i].says))
+			fail_msg("%s: got %s: %s", cases[i].route, sandbox_fail_name(kind), err);
+		assert_string_equal(sandbox_fail_name(kind), cases[i].label);
+		assert_int_equal(ch, GCS_STABLE);
+		sandbox_free(sb);
+	}
+}
+
+int main(void)
+{
+	log_set_level(LOGL_ERROR);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_borrowed_text_is_compiled),
+	    cmocka_unit_test(test_owned_text_is_compiled_and_freed),
+	    cmocka_unit_test(test_not_found_reaches_the_script),
+	    cmocka_unit_test(test_loader_failure_fails_require),
+	    cmocka_unit_test(test_module_syntax_error_names_its_file),
+	    cmocka_unit_test(test_decision_goes_to_the_owner),
+	    cmocka_unit_test(test_failure_kinds),
+	};
+	return cmocka_run_group_tests_name("sandbox", tests, NULL, NULL);
+}
