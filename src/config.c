@@ -43,6 +43,8 @@ static const struct var vars[] = {
      "seconds in-flight requests get after SIGTERM"},
     {"GCS_ROUTING_SCRIPT", K_STR, "scripts/routing.lua", OFF(routing_script),
      "Lua script deciding stable or canary per request"},
+    {"GCS_ROUTING_BUDGET_MS", K_MS, "50", OFF(routing_budget_ms),
+     "CPU milliseconds one call of the routing script may use"},
     {"GCS_RELOAD_INTERVAL", K_SECONDS, "2", OFF(reload_interval),
      "seconds between checks of the routing script for changes"},
     {"GCS_UNLEASH_URL", K_OPT_STR, NULL, OFF(unleash_url),

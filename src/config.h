@@ -30,6 +30,7 @@ struct gcs_config {
 	/* routing */
 	const char *routing_script; /* GCS_ROUTING_SCRIPT */
 	double reload_interval;     /* GCS_RELOAD_INTERVAL, seconds */
+	long routing_budget_ms;     /* GCS_ROUTING_BUDGET_MS, CPU time per call */
 
 	/* Unleash; url NULL = not configured */
 	const char *unleash_url;         /* GCS_UNLEASH_URL */

@@ -409,6 +409,8 @@ struct routing *routing_new(const struct gcs_config *cfg, const char *stable_ver
 	r->environment = dup_or_null(cfg->unleash_environment);
 	r->toggle_name = strdup(toggle);
 	r->reload_interval = cfg->reload_interval > 0 ? cfg->reload_interval : 2.0;
+	if (cfg->routing_budget_ms > 0)
+		sandbox_set_budget(cfg->routing_budget_ms);
 	if (!r->script_path || dup_failed(stable_version, r->stable_version) ||
 	    dup_failed(canary_version, r->canary_version) ||
 	    dup_failed(cfg->unleash_app_name, r->app_name) ||

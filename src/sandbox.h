@@ -65,6 +65,10 @@ struct sandbox_context {
 
 struct sandbox;
 
+/* The CPU time one call may use (CPU_BUDGET_MS until set), for every
+ * sandbox of the process. */
+void sandbox_set_budget(long ms);
+
 /* Creates the state and runs the chunk, which must return a table with a
  * function route. decided (NULL: nowhere) is where gcs.decided records the
  * configured Unleash toggle's result during a call; the caller clears it

@@ -96,7 +96,10 @@ local semver_tests = {
 local function make_in(c)
   local field, set = c.context, c.set
   return function(ctx)
-    local value = field_of(ctx, field)
+    local value = ctx[field] -- field_of, inlined on the hottest path
+    if type(value) ~= "string" then
+      value = context_value(ctx, field)
+    end
     return value ~= nil and set[value] == true
   end
 end
@@ -265,8 +268,11 @@ function strategies.flexibleRollout(s)
     local id = ctx.userId -- the common case: a userId given
     if type(id) ~= "string" or id == "" then
       id = stickiness_id(stickiness, ctx)
+      if id == nil or id == "" then
+        return false
+      end
     end
-    return hit(id, group_id, pct)
+    return normalized(id, group_id, 100) <= pct
   end
 end
 

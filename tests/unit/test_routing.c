@@ -128,7 +128,7 @@ static const char good_script[] =
     "  if id == 'loop-in-pcall' then\n"
     "    while true do pcall(function() while true do end end) end\n"
     "  end\n"
-    "  if id == 'bomb' then local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end "
+    "  if id == 'bomb' then local s = 'x' while true do s = s .. s end "
     "end\n"
     "  if id == 'bomb-in-pcall' then\n"
     "    while true do pcall(function() local s = 'x' while true do s = s .. s end end) end\n"
