@@ -40,12 +40,16 @@ static const char *const routing_kinds[] = {"error", "budget", "memory", "result
 #define NKINDS (sizeof(routing_kinds) / sizeof(routing_kinds[0]))
 static _Atomic uint64_t routing_errors[NKINDS];
 static _Atomic uint64_t routing_reloads[2]; /* [ok] */
+/* The last reload's outcome: a rejected script leaves the previous one
+ * serving until a later reload succeeds, which only a gauge can show. */
+static _Atomic int routing_last_reload_failed;
 
 static const char *const unleash_results[] = {"ok", "not_modified", "error"};
 #define NRESULTS (sizeof(unleash_results) / sizeof(unleash_results[0]))
 static _Atomic uint64_t unleash_fetches[NRESULTS];
 static _Atomic uint64_t unleash_success_ms;
 static _Atomic int64_t unleash_rollout_milli = -1000;
+static _Atomic uint64_t unleash_interval_ms; /* 0: no Unleash configured */
 
 #define RELAXED memory_order_relaxed
 
@@ -106,6 +110,7 @@ void metrics_routing_error(const char *kind)
 void metrics_routing_reload(bool ok)
 {
 	atomic_fetch_add_explicit(&routing_reloads[ok], 1, RELAXED);
+	atomic_store_explicit(&routing_last_reload_failed, !ok, RELAXED);
 }
 
 void metrics_unleash_fetch(const char *result)
@@ -124,6 +129,11 @@ void metrics_unleash_rollout(double percent)
 {
 	atomic_store_explicit(&unleash_rollout_milli,
 	                      percent < 0 ? -1000 : (int64_t)(percent * 1000), RELAXED);
+}
+
+void metrics_unleash_interval(double seconds)
+{
+	atomic_store_explicit(&unleash_interval_ms, (uint64_t)(seconds * 1000), RELAXED);
 }
 
 static void line(struct jbuf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -226,6 +236,11 @@ void metrics_render(struct jbuf *out)
 	     (unsigned long long)atomic_load_explicit(&routing_reloads[1], RELAXED));
 	line(out, "gcs_routing_reloads_total{result=\"failed\"} %llu\n",
 	     (unsigned long long)atomic_load_explicit(&routing_reloads[0], RELAXED));
+	help(out, "gcs_routing_last_reload_failed", "gauge",
+	     "1 when the last routing script reload was rejected and the previous script still "
+	     "serves");
+	line(out, "gcs_routing_last_reload_failed %d\n",
+	     atomic_load_explicit(&routing_last_reload_failed, RELAXED));
 
 	help(out, "gcs_unleash_fetch_total", "counter", "Unleash polls by result");
 	for (size_t i = 0; i < NRESULTS; i++)
@@ -235,6 +250,12 @@ void metrics_render(struct jbuf *out)
 	     "Unix time of the last successful Unleash poll (0: never)");
 	line(out, "gcs_unleash_last_success_timestamp_seconds %.3f\n",
 	     atomic_load_explicit(&unleash_success_ms, RELAXED) / 1000.0);
+	uint64_t interval = atomic_load_explicit(&unleash_interval_ms, RELAXED);
+	if (interval) {
+		help(out, "gcs_unleash_poll_interval_seconds", "gauge",
+		     "Configured seconds between Unleash polls (GCS_UNLEASH_REFRESH)");
+		line(out, "gcs_unleash_poll_interval_seconds %g\n", interval / 1000.0);
+	}
 	int64_t rollout = atomic_load_explicit(&unleash_rollout_milli, RELAXED);
 	if (rollout >= 0) {
 		help(out, "gcs_unleash_rollout_percent", "gauge",

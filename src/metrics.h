@@ -34,6 +34,7 @@ void metrics_render(struct jbuf *out);
 
 /* routing (kind: "error", "budget", "memory", "result") */
 void metrics_routing_error(const char *kind);
+/* Counts the reload and remembers its outcome for gcs_routing_last_reload_failed. */
 void metrics_routing_reload(bool ok);
 
 /* unleash (result: "ok", "not_modified", "error") */
@@ -41,5 +42,7 @@ void metrics_unleash_fetch(const char *result);
 void metrics_unleash_success(double unix_time);
 /* percent < 0: unknown (not a single flexibleRollout strategy) */
 void metrics_unleash_rollout(double percent);
+/* The configured GCS_UNLEASH_REFRESH: alerts on a stale state scale with it. */
+void metrics_unleash_interval(double seconds);
 
 #endif

@@ -584,6 +584,7 @@ struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *rout
 	}
 	u->cfg = cfg;
 	u->routing = routing;
+	metrics_unleash_interval(cfg->unleash_refresh);
 	char host[256] = "unknown";
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "unknown");
