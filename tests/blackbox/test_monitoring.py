@@ -133,6 +133,16 @@ def test_rules_pass_promtool_check(tmp_path):
     assert "SUCCESS: %d rules found" % len(alerts()) in out.stdout
 
 
+def test_promtool_check_refuses_a_misspelt_rule_field(tmp_path):
+    """What the CRD schema lets through inside spec, promtool refuses."""
+    spec = copy.deepcopy(prometheus_rules())
+    spec["groups"][0]["rules"][0]["annotation"] = spec["groups"][0]["rules"][0].pop("annotations")
+    write_rules(tmp_path / "gcs.rules.yaml", spec)
+    out = promtool("check", "rules", str(tmp_path / "gcs.rules.yaml"))
+    assert out.returncode != 0
+    assert "annotation" in out.stdout + out.stderr
+
+
 def run_rule_tests(tmp_path, spec):
     write_rules(tmp_path / "gcs.rules.yaml", spec)
     shutil.copyfile(RULE_TESTS, tmp_path / "rules.test.yaml")
@@ -482,6 +492,14 @@ def test_every_dashboard_expression_on_gcs_metrics_returns_data(stack):
     for title, expr in own:
         # Rates need two samples within the window, and traffic keeps flowing.
         wait_until("data for %r: %s" % (title, expr), lambda: has_numbers(prom.query(expr)), 60)
+    # The dashboard's own variable queries offer the namespace gcs runs in.
+    for v in dashboard()["templating"]["list"]:
+        if v["type"] != "query":
+            continue
+        m = re.fullmatch(r"label_values\((\w+), *(\w+)\)", v["query"]["query"])
+        assert m, v["query"]
+        values = prom.api("label/%s/values" % m.group(2), **{"match[]": m.group(1)})
+        assert NAMESPACE in values, (v["name"], values)
     # What the runbook reads off the dashboard, checked against what gcs did.
     versions = prom.query('count by (channel, version) (gcs_conditions_info{namespace="%s"})'
                           % NAMESPACE)
