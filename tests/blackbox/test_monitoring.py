@@ -5,9 +5,13 @@
   expression once Grafana's variables are substituted.
 - End to end: a real Prometheus on 127.0.0.1 scrapes two gcs processes that
   follow a real Unleash server, with the project's rules loaded, under
-  traffic. Every dashboard expression on gcs's own metrics returns data, and
-  GcsUnleashStale goes pending while the Unleash server is stopped and clears
-  once it is back.
+  traffic. Every dashboard expression on gcs's own metrics returns data, no
+  alert is active on the healthy pair, GcsUnleashStale goes pending while the
+  Unleash server is stopped and clears once it is back, and faults made for
+  real bring the other alerts to pending: a rejected routing script, a pod
+  without the canary joining, a script failing for one cluster, every pod
+  stopped. GcsHttpErrors has no fault to provoke (gcs answers 5xx on these
+  paths only on an internal failure): its unit tests cover it.
 
 The dashboard's expressions are read out of the dashboard file, so a panel
 added later is checked with no change here. A missing promtool or prometheus
@@ -327,14 +331,14 @@ class Prometheus:
     def __init__(self, targets, rules_spec, workdir):
         self.dir = workdir
         write_rules(os.path.join(workdir, "gcs.rules.yaml"), rules_spec)
+        self.set_targets(targets)
         config = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
             "rule_files": ["gcs.rules.yaml"],
             "scrape_configs": [{
                 "job_name": "gcs",
-                # the labels a Kubernetes scrape of the pods would add
-                "static_configs": [{"targets": [t], "labels": {"namespace": NAMESPACE, "pod": pod}}
-                                   for pod, t in targets],
+                # pods come and go as in a cluster: the test rewrites the file
+                "file_sd_configs": [{"files": ["targets.json"], "refresh_interval": "1s"}],
             }],
         }
         with open(os.path.join(workdir, "prometheus.yml"), "w", encoding="utf-8") as f:
@@ -358,6 +362,17 @@ class Prometheus:
                 pass
             assert time.time() < deadline, "prometheus never became ready:\n" + self.logs()
             time.sleep(0.2)
+
+    def set_targets(self, targets):
+        """targets: {pod name: gcs server}, with the labels a Kubernetes scrape
+        of the pods would add."""
+        groups = [{"targets": ["%s:%d" % (srv.host, srv.port)],
+                   "labels": {"namespace": NAMESPACE, "pod": pod}}
+                  for pod, srv in sorted(targets.items())]
+        path = os.path.join(self.dir, "targets.json")
+        with open(path + ".part", "w", encoding="utf-8") as f:
+            json.dump(groups, f)
+        os.replace(path + ".part", path)
 
     def logs(self):
         self.log.flush()
@@ -442,21 +457,27 @@ def stack():
                        GCS_UNLEASH_TOKEN=state["UNLEASH_BACKEND_TOKEN"],
                        GCS_UNLEASH_ENVIRONMENT="development", GCS_UNLEASH_REFRESH="1",
                        GCS_UNLEASH_TOGGLE=toggle)
+        # The routing scripts as a pod mounts them, so that a test can edit them.
+        scripts = os.path.join(state_dir, "routing")
+        shutil.copytree(os.path.join(ROOT, "scripts"), scripts,
+                        ignore=shutil.ignore_patterns("*.md"))
+        env.update(GCS_ROUTING_SCRIPT=os.path.join(scripts, "routing.lua"),
+                   GCS_RELOAD_INTERVAL="0.2")
         servers = []
         for _ in range(2):
             srv = GcsServer(env)
             started.append(srv)
             servers.append(srv)
+        pods = {"gcs-a": servers[0], "gcs-b": servers[1]}
         prom_dir = os.path.join(state_dir, "prometheus")
         os.mkdir(prom_dir)
-        prom = Prometheus([("gcs-a", "127.0.0.1:%d" % servers[0].port),
-                           ("gcs-b", "127.0.0.1:%d" % servers[1].port)],
-                          prometheus_rules(), prom_dir)
+        prom = Prometheus(pods, prometheus_rules(), prom_dir)
         started.append(prom)
         traffic = Traffic(servers)
         traffic.start()
         started.append(traffic)
-        yield {"prometheus": prom, "servers": servers, "harness_env": harness_env}
+        yield {"prometheus": prom, "servers": servers, "pods": pods, "harness_env": harness_env,
+               "script": env["GCS_ROUTING_SCRIPT"], "started": started}
     finally:
         for thing in reversed(started):
             thing.stop()
@@ -471,6 +492,22 @@ def wait_until(what, predicate, timeout):
         if got:
             return got
         assert time.time() < deadline, "timed out waiting for " + what
+        time.sleep(0.5)
+
+
+def alerts_named(prom, name):
+    return sorted(a for a in prom.active_alerts() if a[0] == name)
+
+
+def wait_alerts(prom, name, expected, timeout):
+    """Waits until the active alerts called name are exactly expected,
+    [(name, pod, state)]."""
+    deadline = time.time() + timeout
+    while True:
+        got = alerts_named(prom, name)
+        if got == expected:
+            return
+        assert time.time() < deadline, "%s: expected %s, still %s" % (name, expected, got)
         time.sleep(0.5)
 
 
@@ -527,17 +564,78 @@ def test_unleash_stale_goes_pending_when_unleash_stops_and_clears_when_back(stac
                len(prom.query('gcs_unleash_poll_interval_seconds{job="gcs"}')) == 2, 30)
     subprocess.run([HARNESS, "server-stop"], env=env, check=True, timeout=60)
     try:
-        stale = wait_until(
-            "GcsUnleashStale pending on both pods",
-            lambda: sorted(a for a in prom.active_alerts() if a[0] == "GcsUnleashStale"), 60)
-        assert stale == [("GcsUnleashStale", "gcs-a", "pending"),
-                         ("GcsUnleashStale", "gcs-b", "pending")], stale
+        wait_alerts(prom, "GcsUnleashStale", [("GcsUnleashStale", "gcs-a", "pending"),
+                                              ("GcsUnleashStale", "gcs-b", "pending")], 60)
         # Nothing else: gcs keeps serving from the last state it saw.
         assert {a[0] for a in prom.active_alerts()} == {"GcsUnleashStale"}
     finally:
         subprocess.run([HARNESS, "server-start"], env=env, check=True, timeout=600,
                        stdout=subprocess.PIPE)
     # Polls back off to at most a minute while Unleash is away.
-    wait_until("GcsUnleashStale cleared", lambda: prom.active_alerts() == [] or None, 120)
+    wait_alerts(prom, "GcsUnleashStale", [], 120)
+    assert prom.active_alerts() == []
     ok = prom.query('sum(increase(gcs_unleash_fetch_total{job="gcs",result=~"ok|not_modified"}[30s]))')
     assert ok and float(ok[0]["value"][1]) > 0
+
+
+
+
+def test_a_rejected_routing_script_goes_pending_and_clears_once_fixed(stack):
+    prom, script = stack["prometheus"], stack["script"]
+    with open(script, encoding="utf-8") as f:
+        good = f.read()
+    with open(script, "w", encoding="utf-8") as f:
+        f.write(good.replace("function M.route(", "function M.route(("))
+    try:
+        wait_alerts(prom, "GcsRoutingReloadFailed", [("GcsRoutingReloadFailed", "gcs-a", "pending"),
+                                                     ("GcsRoutingReloadFailed", "gcs-b", "pending")], 30)
+    finally:
+        with open(script, "w", encoding="utf-8") as f:
+            f.write(good + "\n-- reloaded\n")
+    wait_alerts(prom, "GcsRoutingReloadFailed", [], 30)
+
+
+def test_a_pod_without_the_canary_goes_pending_until_it_leaves(stack):
+    prom, pods = stack["prometheus"], dict(stack["pods"])
+    odd = GcsServer(base_env(CANARY_VERSION="none"))
+    stack["started"].append(odd)
+    prom.set_targets(dict(pods, **{"gcs-c": odd}))
+    wait_alerts(prom, "GcsVersionsDiffer", [("GcsVersionsDiffer", None, "pending")], 30)
+    prom.set_targets(pods)
+    odd.stop()
+    wait_alerts(prom, "GcsVersionsDiffer", [], 30)
+
+
+def test_a_routing_error_goes_pending(stack):
+    """A script that fails for one cluster: that cluster gets stable and the
+    alert goes pending. It clears ten minutes after the last error, longer
+    than this test waits; rules.test.yaml checks the clearing."""
+    prom, script, srv = stack["prometheus"], stack["script"], stack["servers"][0]
+    bad = "0badc0de-0000-4000-8000-000000000000"
+    with open(script, encoding="utf-8") as f:
+        good = f.read()
+    faulty = good.replace("  local cluster_id = request.cluster_id\n",
+                          "  local cluster_id = request.cluster_id\n"
+                          "  if cluster_id == \"%s\" then error(\"injected fault\") end\n" % bad, 1)
+    assert faulty != good
+    reloads = 'sum(gcs_routing_reloads_total{job="gcs",result="ok"})'
+    before = float(prom.query(reloads)[0]["value"][1])
+    with open(script, "w", encoding="utf-8") as f:
+        f.write(faulty)
+    wait_until("the faulty script loaded on both pods",
+               lambda: float(prom.query(reloads)[0]["value"][1]) >= before + 2, 30)
+    status, headers, _ = srv.get("/api/gathering/gathering_rules",
+                                 headers={"User-Agent": "insights-operator/4.17.0 cluster/" + bad})
+    assert status == 200 and headers["X-Gcs-Channel"] == "stable"
+    wait_alerts(prom, "GcsRoutingErrors", [("GcsRoutingErrors", None, "pending")], 30)
+    (alert,) = [a for a in prom.api("alerts")["alerts"] if a["labels"]["alertname"] == "GcsRoutingErrors"]
+    assert alert["labels"]["kind"] == "error"
+
+
+def test_no_pod_up_goes_pending(stack):
+    """Last: it stops the gcs processes."""
+    prom = stack["prometheus"]
+    assert alerts_named(prom, "GcsDown") == []
+    for srv in stack["servers"]:
+        srv.stop()
+    wait_alerts(prom, "GcsDown", [("GcsDown", None, "pending")], 30)
