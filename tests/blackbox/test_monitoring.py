@@ -203,6 +203,16 @@ def test_alerts_carry_summary_description_and_a_runbook_section():
         assert anchor in anchors, "README has no section %s for %s" % (anchor, a["alert"])
 
 
+def test_runbook_names_only_panels_the_dashboard_has():
+    with open(README, encoding="utf-8") as f:
+        readme = f.read()
+    section = readme.split("### Monitoring: what to look at", 1)[1].split("\n### ", 1)[0]
+    named = {" ".join(b.split()) for b in re.findall(r"\*\*(.+?)\*\*", section, re.S)}
+    titles = {p["title"] for p in all_panels(dashboard()["panels"])}
+    assert len(named) >= 10
+    assert named <= titles, "README names panels the dashboard lacks: %s" % sorted(named - titles)
+
+
 def github_anchor(heading):
     text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
     return text.replace(" ", "-")
