@@ -308,9 +308,11 @@ def test_poll_interval_gauge_is_the_configured_refresh(server_factory):
 
 
 def test_rejected_reload_gauge_follows_the_last_reload(server_factory, tmp_path):
+    # routing.lua and whatever it requires beside it
+    for name in os.listdir(os.path.join(ROOT, "scripts")):
+        if name.endswith(".lua"):
+            shutil.copyfile(os.path.join(ROOT, "scripts", name), tmp_path / name)
     script = tmp_path / "routing.lua"
-    shutil.copyfile(os.path.join(ROOT, "scripts", "routing.lua"), script)
-    shutil.copyfile(os.path.join(ROOT, "scripts", "unleash.lua"), tmp_path / "unleash.lua")
     good = script.read_text()
     srv = server_factory(base_env(CANARY_VERSION="1.2.0", GCS_ROUTING_SCRIPT=str(script),
                                   GCS_RELOAD_INTERVAL="0.1"))
