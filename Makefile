@@ -11,7 +11,7 @@ DEPS_BUILD := build-essential pkg-config liblua5.4-dev lua5.4 libmicrohttpd-dev 
               lua-cjson lua-cjson-dev ca-certificates
 DEPS_TEST  := libcmocka-dev lua-busted lua-check python3 python3-pytest curl \
               nginx-light wrk postgresql-15 nodejs python3-jsonschema python3-prometheus-client time \
-              libdigest-murmurhash3-pureperl-perl
+              libdigest-murmurhash3-pureperl-perl prometheus python3-yaml
 
 PKGS    := lua5.4 libmicrohttpd libcurl jansson libpcre2-8 zlib lua5.4-cjson
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)

@@ -40,13 +40,16 @@ static const char *const routing_kinds[] = {"error", "budget", "memory", "result
 #define NKINDS (sizeof(routing_kinds) / sizeof(routing_kinds[0]))
 static _Atomic uint64_t routing_errors[NKINDS];
 static _Atomic uint64_t routing_reloads[2]; /* [ok] */
+/* The last reload's outcome: a rejected script leaves the previous one
+ * serving until a later reload succeeds, which only a gauge can show. */
+static _Atomic int routing_last_reload_failed;
 
 static const char *const unleash_results[] = {"ok", "not_modified", "error"};
 #define NRESULTS (sizeof(unleash_results) / sizeof(unleash_results[0]))
 static _Atomic uint64_t unleash_fetches[NRESULTS];
 static _Atomic uint64_t unleash_success_ms;
 static _Atomic int64_t unleash_rollout_milli = -1000;
-static _Atomic uint64_t unleash_interval_ms;
+static _Atomic uint64_t unleash_interval_ms; /* 0: no Unleash configured */
 static _Atomic uint64_t unleash_backoff;
 static _Atomic uint64_t unleash_unusable;
 static _Atomic uint64_t unleash_posts[2][2]; /* [metrics?][ok?] */
@@ -110,6 +113,7 @@ void metrics_routing_error(const char *kind)
 void metrics_routing_reload(bool ok)
 {
 	atomic_fetch_add_explicit(&routing_reloads[ok], 1, RELAXED);
+	atomic_store_explicit(&routing_last_reload_failed, !ok, RELAXED);
 }
 
 void metrics_unleash_fetch(const char *result)
@@ -250,6 +254,11 @@ void metrics_render(struct jbuf *out)
 	     (unsigned long long)atomic_load_explicit(&routing_reloads[1], RELAXED));
 	line(out, "gcs_routing_reloads_total{result=\"failed\"} %llu\n",
 	     (unsigned long long)atomic_load_explicit(&routing_reloads[0], RELAXED));
+	help(out, "gcs_routing_last_reload_failed", "gauge",
+	     "1 when the last routing script reload was rejected and the previous script still "
+	     "serves");
+	line(out, "gcs_routing_last_reload_failed %d\n",
+	     atomic_load_explicit(&routing_last_reload_failed, RELAXED));
 
 	help(out, "gcs_unleash_fetch_total", "counter", "Unleash polls by result");
 	for (size_t i = 0; i < NRESULTS; i++)
@@ -259,10 +268,12 @@ void metrics_render(struct jbuf *out)
 	     "Unix time of the last successful Unleash poll (0: never)");
 	line(out, "gcs_unleash_last_success_timestamp_seconds %.3f\n",
 	     atomic_load_explicit(&unleash_success_ms, RELAXED) / 1000.0);
-	help(out, "gcs_unleash_poll_interval_seconds", "gauge",
-	     "Configured seconds between Unleash polls (GCS_UNLEASH_REFRESH)");
-	line(out, "gcs_unleash_poll_interval_seconds %g\n",
-	     atomic_load_explicit(&unleash_interval_ms, RELAXED) / 1000.0);
+	uint64_t interval = atomic_load_explicit(&unleash_interval_ms, RELAXED);
+	if (interval) {
+		help(out, "gcs_unleash_poll_interval_seconds", "gauge",
+		     "Configured seconds between Unleash polls (GCS_UNLEASH_REFRESH)");
+		line(out, "gcs_unleash_poll_interval_seconds %g\n", interval / 1000.0);
+	}
 	help(out, "gcs_unleash_backoff_intervals", "gauge",
 	     "Poll intervals skipped after Unleash errors before the next poll");
 	line(out, "gcs_unleash_backoff_intervals %llu\n",

@@ -34,11 +34,13 @@ void metrics_render(struct jbuf *out);
 
 /* routing (kind: "error", "budget", "memory", "result") */
 void metrics_routing_error(const char *kind);
+/* Counts the reload and remembers its outcome for gcs_routing_last_reload_failed. */
 void metrics_routing_reload(bool ok);
 
 /* unleash (result: "ok", "not_modified", "error") */
 void metrics_unleash_fetch(const char *result);
 void metrics_unleash_success(double unix_time);
+/* The configured GCS_UNLEASH_REFRESH: alerts on a stale state scale with it. */
 void metrics_unleash_interval(double seconds);
 void metrics_unleash_backoff(unsigned intervals);
 void metrics_unleash_unusable(size_t constraints);

@@ -692,7 +692,8 @@ struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *rout
 	new_uuid(u->connection_id);
 	iso_now(u->started, sizeof(u->started));
 	snprintf(u->bucket_start, sizeof(u->bucket_start), "%s", u->started);
-	metrics_unleash_interval(cfg->unleash_refresh);
+	if (cfg->unleash_url) /* a bootstrap file alone is never stale */
+		metrics_unleash_interval(cfg->unleash_refresh);
 
 	if (!(cfg->unleash_backup && adopt_file(u, cfg->unleash_backup, "backup")) &&
 	    cfg->unleash_bootstrap)

@@ -65,9 +65,9 @@ def rendered(npm_cache):
     return json.loads(out.stdout)
 
 
-def by_kind(objects, kind):
-    found = [o for o in objects if o["kind"] == kind]
-    assert len(found) == 1, "expected one %s, found %d" % (kind, len(found))
+def by_kind(objects, kind, name=None):
+    found = [o for o in objects if o["kind"] == kind and name in (None, o["metadata"]["name"])]
+    assert len(found) == 1, "expected one %s %s, found %d" % (kind, name or "", len(found))
     return found[0]
 
 
@@ -107,7 +107,8 @@ def test_every_object_passes_the_kubernetes_api_schemas(npm_cache):
     out = node_validate(npm_cache)
     assert out.returncode == 0, out.stdout + out.stderr
     oks = [line for line in out.stdout.splitlines() if line.startswith("ok ")]
-    kinds = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap"}
+    kinds = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap",
+             "PrometheusRule"}
     for where in ("deploy/base", "deploy/openshift-template.yaml"):
         seen = {line.split()[3].split("/")[0] for line in oks if line.split()[2] == where}
         assert kinds <= seen, "%s: validated %s" % (where, sorted(seen))
@@ -137,8 +138,9 @@ def test_validator_rejects_a_broken_deployment(npm_cache, rendered, tmp_path, br
 def test_kustomize_renders_the_base_the_same(npm_cache, kubectl, rendered, tmp_path):
     """The test's own renderer against kustomize itself."""
     names = sorted("%s/%s" % (o["kind"], o["metadata"]["name"]) for o in rendered["base"])
-    assert names == ["ConfigMap/gcs-routing", "Deployment/gcs", "HorizontalPodAutoscaler/gcs",
-                     "PodDisruptionBudget/gcs", "Service/gcs"]
+    assert names == ["ConfigMap/gcs-routing", "ConfigMap/grafana-dashboard-gcs", "Deployment/gcs",
+                     "HorizontalPodAutoscaler/gcs", "PodDisruptionBudget/gcs", "PrometheusRule/gcs",
+                     "Service/gcs"]
     out = subprocess.run([kubectl, "kustomize", os.path.join(ROOT, "deploy", "base")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -304,7 +306,7 @@ def test_routing_scripts_are_a_configmap_directory_mount(rendered, which):
     # A subPath mount never sees the kubelet's update of the ConfigMap.
     assert "subPath" not in routing and "subPathExpr" not in routing
     assert routing.get("readOnly") is True
-    configmap = by_kind(objects, "ConfigMap")
+    configmap = by_kind(objects, "ConfigMap", "gcs-routing")
     volume = volumes[routing["name"]]
     assert volume["configMap"]["name"] == configmap["metadata"]["name"]
     assert "items" not in volume["configMap"], "every script of the ConfigMap must be mounted"
@@ -315,7 +317,7 @@ def test_routing_scripts_are_a_configmap_directory_mount(rendered, which):
 def test_configmap_scripts_are_exactly_scripts_dir(rendered, which):
     """The ConfigMap must carry routing.lua and what it requires, unchanged."""
     label, objects = manifest_sets(rendered)[which]
-    data = by_kind(objects, "ConfigMap")["data"]
+    data = by_kind(objects, "ConfigMap", "gcs-routing")["data"]
     lua = sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".lua"))
     assert "routing.lua" in lua
     assert sorted(data) == lua, "%s: ConfigMap keys differ from scripts/" % label
@@ -459,3 +461,32 @@ def test_image_matches_the_manifests(rendered):
         # make docker-check runs the image with the pod's volumes at these paths.
         assert "POD_ROUTING=%s\n" % os.path.dirname(script) in check
         assert "POD_STATE=%s\n" % os.path.dirname(env["GCS_UNLEASH_BACKUP"]["value"]) in check
+
+
+def test_template_carries_the_base_alerts(rendered):
+    """The Template's PrometheusRule is deploy/base/prometheusrule.yaml (make deploy-sync)."""
+    base = by_kind(rendered["base"], "PrometheusRule")
+    template = by_kind(rendered["processed"]["objects"], "PrometheusRule")
+    assert template == base, "the Template's PrometheusRule differs from the base; run make deploy-sync"
+
+
+BROKEN_RULE = {
+    "bad duration": lambda r: r["spec"]["groups"][0]["rules"][0].update({"for": "5 minutes"}),
+    "missing expr": lambda r: r["spec"]["groups"][0]["rules"][0].pop("expr"),
+    "missing group name": lambda r: r["spec"]["groups"][0].pop("name"),
+    "unknown top-level field": lambda r: r.update(specs=r["spec"]),
+    "misspelt metadata field": lambda r: r["metadata"].update(label=r["metadata"]["labels"]),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(BROKEN_RULE))
+def test_validator_rejects_a_broken_prometheusrule(npm_cache, rendered, tmp_path, breakage):
+    """Against the PrometheusRule CRD's schema; unknown fields inside the
+    rules are promtool's to find (test_monitoring.py)."""
+    rule = json.loads(json.dumps(by_kind(rendered["base"], "PrometheusRule")))
+    BROKEN_RULE[breakage](rule)
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(rule))
+    out = node_validate(npm_cache, "--check", str(path))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "not ok 1" in out.stdout

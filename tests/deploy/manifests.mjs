@@ -131,9 +131,21 @@ export function processTemplate(YAML, template, values) {
 	return { objects, errors };
 }
 
-// apiVersion "apps/v1" -> kubernetes-models/apps/v1; "v1" (core) -> kubernetes-models/v1.
+// Objects of custom resources, by API group: the npm package whose models
+// carry the CRD's own OpenAPI schema.
+const CRD_MODELS = {
+	"monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
+};
+
+function crdPackage(obj) {
+	return CRD_MODELS[obj.apiVersion.split("/")[0]];
+}
+
+// apiVersion "apps/v1" -> kubernetes-models/apps/v1; "v1" (core) -> kubernetes-models/v1;
+// a custom resource -> its package's group/version/Kind.
 function modelClass(require, obj) {
-	const mod = require(`kubernetes-models/${obj.apiVersion}`);
+	const crd = crdPackage(obj);
+	const mod = require(crd ? `${crd}/${obj.apiVersion}/${obj.kind}` : `kubernetes-models/${obj.apiVersion}`);
 	const cls = mod[obj.kind];
 	if (typeof cls !== "function")
 		throw new Error(`no model for ${obj.apiVersion} ${obj.kind}`);
@@ -184,6 +196,17 @@ export function validateObject(deps, obj) {
 		new (modelClass(deps.require, obj))(obj).validate();
 	} catch (e) {
 		errors.push(e.message);
+	}
+	if (crdPackage(obj)) {
+		// The CRD models check types, required fields and patterns but not
+		// unknown fields: check the envelope and metadata here. Inside spec,
+		// a PrometheusRule's groups and rules are parsed strictly by promtool
+		// (tests/blackbox/test_monitoring.py).
+		for (const k of Object.keys(obj))
+			if (!["apiVersion", "kind", "metadata", "spec"].includes(k))
+				errors.push(`: unknown field "${k}" in ${obj.kind}`);
+		unknownFields(deps.apiTypes, obj.metadata, "V1ObjectMeta", "/metadata", errors);
+		return errors;
 	}
 	const type = apiTypeName(obj);
 	if (typeof deps.apiTypes[type]?.getAttributeTypeMap !== "function")

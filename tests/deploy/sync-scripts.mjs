@@ -1,6 +1,7 @@
 // Copies scripts/*.lua into the two places a cluster reads them from:
 // deploy/base/routing/ (kustomize only reads files below its own directory)
-// and the gcs-routing ConfigMap embedded in deploy/openshift-template.yaml.
+// and the gcs-routing ConfigMap embedded in deploy/openshift-template.yaml;
+// and deploy/base/prometheusrule.yaml into the Template.
 //
 //   make deploy-sync    (or: node tests/deploy/sync-scripts.mjs CACHE)
 import fs from "node:fs";
@@ -38,6 +39,19 @@ for (const [f, text] of Object.entries(contents)) {
 	data.set(f, value);
 }
 configMap.set("data", data);
+
+// The alerts too: the Template carries deploy/base/prometheusrule.yaml as it is.
+const ruleFile = path.join(ROOT, "deploy", "base", "prometheusrule.yaml");
+const rule = tdoc.createNode(YAML.parse(fs.readFileSync(ruleFile, "utf8")));
+const objects = tdoc.get("objects");
+const at = objects.items.findIndex((o) => o.get("kind") === "PrometheusRule");
+if (at < 0) {
+	rule.commentBefore = " The alerts of deploy/base/prometheusrule.yaml, copied by make deploy-sync.";
+	objects.items.push(rule);
+} else {
+	rule.commentBefore = objects.items[at].commentBefore;
+	objects.items[at] = rule;
+}
 fs.writeFileSync(templateFile, tdoc.toString({ lineWidth: 0 }));
 
-console.log(`synced ${scripts.join(", ")}`);
+console.log(`synced ${scripts.join(", ")} and prometheusrule.yaml`);

@@ -5,6 +5,9 @@
 #                                    Unleash, print the state (KEY=value lines)
 #   tests/support/unleash.sh env     print the state of the running server
 #   tests/support/unleash.sh stop    stop both and delete their files
+#   tests/support/unleash.sh server-stop, server-start
+#                                    stop the Unleash server alone and start it
+#                                    again on the same port and database (an outage)
 #
 # The state file (UNLEASH_STATE, default tests/.cache/unleash-state.env) holds
 # UNLEASH_URL (the API root, .../api), UNLEASH_ADMIN_TOKEN,
@@ -93,14 +96,23 @@ start() {
 		-o "-c listen_addresses=127.0.0.1 -p $pg_port -k $tmp/pg -c fsync=off" >/dev/null ||
 		die "PostgreSQL did not start, see $tmp/pg/postgres.log"
 
+	echo "UNLEASH_HTTP_PORT=$http_port" >>"$state"
+	run_server
+	cat "$state"
+}
+
+# The Unleash server alone, on the state's port and database; its pid goes
+# into the state file.
+run_server() {
 	(
 		cd "$cache"
 		HTTP_HOST=127.0.0.1 HTTP_PORT=$http_port \
 			DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres" DATABASE_SSL=false \
 			CHECK_VERSION=false SEND_TELEMETRY=false LOG_LEVEL=warn \
 			INIT_ADMIN_API_TOKENS="$admin_token" INIT_BACKEND_API_TOKENS="$backend_token" \
-			exec node node_modules/unleash-server/dist/server.js </dev/null >"$tmp/unleash.log" 2>&1
+			exec node node_modules/unleash-server/dist/server.js </dev/null >>"$tmp/unleash.log" 2>&1
 	) &
+	sed -i '/^UNLEASH_PID=/d' "$state"
 	echo "UNLEASH_PID=$!" >>"$state"
 
 	wait_for "Unleash on port $http_port" 300 \
@@ -110,13 +122,11 @@ start() {
 	wait_for "Unleash client API" 100 \
 		curl -fsS -H "Authorization: $backend_token" "http://127.0.0.1:$http_port/api/client/features" ||
 		die "backend token not accepted, see $tmp/unleash.log"
-	cat "$state"
 }
 
-stop() {
-	[ -f "$state" ] || return 0
-	# shellcheck disable=SC1090
-	. "$state"
+# An outage and its end: the server stops, PostgreSQL and the state stay, and
+# server-start brings the same server back on the same port.
+stop_server() {
 	if [ -n "${UNLEASH_PID:-}" ] && kill "$UNLEASH_PID" 2>/dev/null; then
 		for _ in $(seq 50); do
 			kill -0 "$UNLEASH_PID" 2>/dev/null || break
@@ -124,6 +134,24 @@ stop() {
 		done
 		kill -9 "$UNLEASH_PID" 2>/dev/null || true
 	fi
+}
+
+load_state() {
+	[ -f "$state" ] || die "not running (no $state)"
+	# shellcheck disable=SC1090
+	. "$state"
+	tmp=$UNLEASH_TMP
+	pg_port=$UNLEASH_PG_PORT
+	http_port=${UNLEASH_HTTP_PORT:?state file from an older unleash.sh; stop and start again}
+	admin_token=$UNLEASH_ADMIN_TOKEN
+	backend_token=$UNLEASH_BACKEND_TOKEN
+}
+
+stop() {
+	[ -f "$state" ] || return 0
+	# shellcheck disable=SC1090
+	. "$state"
+	stop_server
 	if [ -n "${UNLEASH_TMP:-}" ] && [ -d "$UNLEASH_TMP/pg/data" ]; then
 		as_postgres "$pgbin/pg_ctl" -D "$UNLEASH_TMP/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
 	fi
@@ -141,5 +169,14 @@ env)
 	cat "$state"
 	;;
 install) install ;;
-*) die "usage: $0 start|stop|env|install" ;;
+server-stop)
+	load_state
+	stop_server
+	sed -i '/^UNLEASH_PID=/d' "$state"
+	;;
+server-start)
+	load_state
+	run_server
+	;;
+*) die "usage: $0 start|stop|env|install|server-stop|server-start" ;;
 esac
