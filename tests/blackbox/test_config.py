@@ -57,7 +57,7 @@ def test_check_config_accepts_a_good_environment_without_downloading():
 def test_check_config_is_a_command_of_its_own():
     res = run_gcs(["--check-config", "--check"], base_env())
     assert res.returncode == 2
-    assert "--check, --check-config and --route are separate commands" in res.stderr
+    assert "--check, --check-config, --route and --diff are separate commands" in res.stderr
 
 
 def route(args, **env):
