@@ -35,6 +35,7 @@ class Request:
         self.path = path
         self.headers = headers  # {lower-case name: value}
         self.body = body
+        self.status = None  # what it was answered
 
     def json(self):
         return json.loads(self.body)
@@ -66,22 +67,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        self._record()
+        req = self._record()
         if self.path.split("?", 1)[0] != FEATURES:
+            req.status = 404
             self._send(404, b'{"error":"not found"}')
             return
         status, body = self.server.owner._next_answer()
         etag = '"%08x"' % zlib.crc32(body)
         if status == 200 and self.headers.get("If-None-Match") == etag:
+            status = 304
             self._send(304, headers=[("ETag", etag)])
         elif status == 200:
             self._send(200, body, [("Content-Type", "application/json"), ("ETag", etag)])
         else:
             self._send(status, json.dumps({"error": "told to answer %d" % status}).encode())
+        req.status = status
 
     def do_POST(self):
-        self._record()
-        self._send(202 if self.path in ("/api/client/register", "/api/client/metrics") else 404)
+        req = self._record()
+        known = self.path in ("/api/client/register", "/api/client/metrics")
+        req.status = 202 if known else 404
+        self._send(req.status)
 
 
 class FaultServer:
