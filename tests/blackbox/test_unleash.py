@@ -1,9 +1,12 @@
-"""End to end: gcs following a real Unleash server (tests/support/unleash.sh).
+"""End to end: gcs as an Unleash SDK.
 
-Each test uses its own toggle on one shared Unleash server. The last test
-stops Unleash to check the outage behaviour, so it stays last in this file.
-Decisions are also compared, ID by ID, with the official Node SDK
-(unleash-client) evaluating the same toggle offline.
+Most tests follow a real Unleash server (tests/support/unleash.sh), each with
+its own toggle on one shared server; decisions are compared, ID by ID, with
+the official Node SDK (unleash-client) evaluating the same answer offline.
+What a real server cannot be made to do (answer 401 or 503 on demand, show
+the headers it received) is tested against the small fault server of
+tests/support/unleash_fault_server.py. The last test stops Unleash to check
+the outage behaviour, so it stays last in this file.
 """
 import http.client
 import json
@@ -21,10 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import ROOT, base_env
+from conftest import GCS, ROOT, base_env, run_gcs
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 import admin as unleash_admin  # noqa: E402
+from unleash_fault_server import FaultServer  # noqa: E402
 
 HARNESS = os.path.join(ROOT, "tests", "support", "unleash.sh")
 NODE_MODULES = os.path.join(ROOT, "tests", ".cache", "unleash", "node_modules")
@@ -49,6 +54,29 @@ def unleash():
     finally:
         subprocess.run([HARNESS, "stop"], env=env, timeout=120, check=True)
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def server_factory(server_factory):
+    """conftest's, checking at the end that every gcs it started exited 0
+    with no sanitizer report: this suite also runs against build/asan/gcs,
+    where the poller's threads, state swaps and shutdown bucket are what
+    is exercised."""
+    started = []
+
+    def start(env=None, args=()):
+        srv = server_factory(env, args)
+        started.append(srv)
+        return srv
+
+    yield start
+    bad = []
+    for srv in started:
+        code = srv.stop()
+        report = [line for line in srv.log_lines if "Sanitizer" in line or "runtime error" in line]
+        if code != 0 or report:
+            bad.append(f"gcs pid {srv.proc.pid} exited {code}: " + "\n".join(report[:20]))
+    assert not bad, "\n".join(bad)
 
 
 def gcs_env(state, toggle, **extra):
@@ -127,8 +155,14 @@ class Channels:
 
 def node_decisions(toggle, ids, context=None):
     """The official Node SDK's isEnabled for each user ID."""
-    req = {"features": [toggle], "toggle": toggle["name"], "context": context or {},
-           "userIds": list(ids)}
+    return node_decisions_answer({"features": [toggle]}, toggle["name"], ids, context)
+
+
+def node_decisions_answer(answer, name, ids, context=None):
+    """The Node SDK's isEnabled of toggle name in a whole client API answer
+    (its parents and segments included) for each user ID."""
+    req = {"features": answer["features"], "segments": answer.get("segments") or [],
+           "toggle": name, "context": context or {}, "userIds": list(ids)}
     out = subprocess.run(["node", EVALUATE_JS], input=json.dumps(req), capture_output=True,
                          text=True, check=True, timeout=120,
                          env=dict(os.environ, NODE_PATH=NODE_MODULES))
@@ -136,20 +170,22 @@ def node_decisions(toggle, ids, context=None):
 
 
 def lua_decisions(toggle, ids, context=None):
-    """scripts/unleash.lua's is_enabled for each user ID, run by lua5.4 with the
-    server's gcs module (build/lua/gcs.so)."""
+    """src/unleash.lua's is_enabled for each user ID, run by lua5.4 with the
+    server's gcs module (build/lua/gcs.so) preparing the toggle as the
+    server does."""
     program = """
-        package.path = arg[1] .. "/scripts/?.lua;" .. package.path
+        package.path = arg[1] .. "/src/?.lua;" .. package.path
         package.cpath = arg[1] .. "/build/lua/?.so;" .. package.cpath
         local cjson = require "cjson"
         local unleash = require "unleash"
         local req = cjson.decode(io.read("a"))
+        local toggle = unleash.prepare(req.toggle)
         local out = {}
         for i, id in ipairs(req.userIds) do
           local ctx = {}
           for k, v in pairs(req.context) do ctx[k] = v end
           ctx.userId = id
-          out[i] = unleash.is_enabled(req.toggle, ctx)
+          out[i] = unleash.is_enabled(toggle, ctx)
         end
         io.write(cjson.encode(out))
     """
@@ -183,8 +219,8 @@ def share(decisions):
 
 
 def routing_script_with(tmp_path, force_canary=(), force_stable=()):
-    """A copy of scripts/routing.lua with cluster IDs added to its lists,
-    next to a copy of unleash.lua (require resolves in the script's folder)."""
+    """A copy of scripts/routing.lua with cluster IDs added to its lists
+    (require "unleash" is built into gcs)."""
     with open(os.path.join(ROOT, "scripts", "routing.lua")) as f:
         text = f.read()
     for table, ids in (("force_canary", force_canary), ("force_stable", force_stable)):
@@ -195,13 +231,287 @@ def routing_script_with(tmp_path, force_canary=(), force_stable=()):
     folder = tmp_path / "scripts"
     folder.mkdir()
     (folder / "routing.lua").write_text(text)
-    with open(os.path.join(ROOT, "scripts", "unleash.lua")) as f:
-        (folder / "unleash.lua").write_text(f.read())
     return str(folder / "routing.lua")
 
 
+# --- against the fault server ----------------------------------------------
+
+FAST = 0.1  # the shortest GCS_UNLEASH_REFRESH gcs accepts
+
+
+def rollout_feature(name, percent, constraints=()):
+    """A toggle as the client API serves it: one flexibleRollout strategy."""
+    return {"name": name, "enabled": True, "strategies": [{
+        "name": "flexibleRollout", "constraints": list(constraints),
+        "parameters": {"rollout": str(percent), "stickiness": "default", "groupId": name}}]}
+
+
+def regex_on_user(pattern, inverted=False):
+    return {"contextName": "userId", "operator": "REGEX", "value": pattern, "values": [],
+            "inverted": inverted, "caseInsensitive": False}
+
+
+def fault_env(fault, toggle, **extra):
+    return base_env(GCS_UNLEASH_URL=fault.url, GCS_UNLEASH_TOKEN="test-token",
+                    GCS_UNLEASH_REFRESH=FAST, GCS_UNLEASH_TOGGLE=toggle,
+                    CANARY_VERSION=CANARY, STABLE_VERSION=STABLE, **extra)
+
+
+def write_answer(path, answer):
+    with open(path, "w") as f:
+        json.dump(answer, f)
+    return str(path)
+
+
+def gcs_log(srv, msg=None, wait=0.0):
+    return [r for r in srv.logs(wait) if msg is None or msg in r.get("msg", "")]
+
+
+def check_gaps(polls, skips):
+    """Poll i+1 came at least refresh * (1 + skips[i]) after poll i (a timer
+    never fires early), and not much later (a loaded machine adds some)."""
+    for i, skipped in enumerate(skips):
+        gap = polls[i + 1].time - polls[i].time
+        want = FAST * (1 + skipped)
+        assert want - 0.03 <= gap <= want + 0.6, \
+            f"poll {i + 1} came {gap:.2f} s after poll {i}, expected {want:.2f} s ({skipped} skipped)"
+
+
+def backoff_from(srv, fault, status, n, timeout=10):
+    """From the first poll answered `status`: gcs_unleash_backoff_intervals
+    read after it and after each of the n - 1 polls that follow (between a
+    poll's answer and the next poll, at least 0.2 s later here), and those
+    polls with the one before."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at = [k for k, r in enumerate(fault.polls()) if r.status == status]
+        if at:
+            break
+        assert time.monotonic() < deadline, f"no poll answered {status}"
+        time.sleep(0.02)
+    seen = []
+    for j in range(n):
+        fault.wait_polls(at[0] + j + 1, timeout)
+        time.sleep(0.04)
+        seen.append(metric(srv, "gcs_unleash_backoff_intervals"))
+    return seen, fault.polls()[at[0] - 1:at[0] + n]
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_backoff_skips_ten_intervals_on_a_refusal(server_factory, status):
+    """As the Go SDK: 401, 403 and 404 skip ten intervals at once, with an
+    error naming the status; then each success removes one."""
+    with FaultServer({"features": [rollout_feature("t", 100)]}) as fault:
+        srv = server_factory(fault_env(fault, "t"))
+        fault.wait_polls(2, 5)
+        fault.answer(status)
+        seen, polls = backoff_from(srv, fault, status, 4)
+    assert seen == [10.0, 9.0, 8.0, 7.0], seen
+    check_gaps(polls, [0, 10, 9, 8])
+    errors = [r for r in gcs_log(srv) if r.get("status") == str(status)]
+    assert len(errors) == 1 and errors[0]["level"] == "error", errors
+    assert f"HTTP {status}" in errors[0]["error"]
+    assert errors[0]["skipped_intervals"] == "10"
+    # The state from before the refusal kept serving.
+    assert Channels(srv).one(cluster_ids(1, "refusal")[0]) == "canary"
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_backoff_adds_one_interval_per_failure(server_factory, status):
+    """429 and 5xx: one more skipped interval per consecutive failure; each
+    success removes one."""
+    with FaultServer({"features": [rollout_feature("t", 100)]}) as fault:
+        srv = server_factory(fault_env(fault, "t"))
+        fault.wait_polls(2, 5)
+        fault.answer(status, status, status)
+        seen, polls = backoff_from(srv, fault, status, 6)
+    assert seen == [1.0, 2.0, 3.0, 2.0, 1.0, 0.0], seen
+    check_gaps(polls, [0, 1, 2, 3, 2, 1])
+    warned = gcs_log(srv, "Unleash poll failed")
+    assert warned and f"HTTP {status}" in warned[0]["error"], warned
+    assert metric(srv, 'gcs_unleash_fetch_total{result="error"}') == 3.0
+    assert Channels(srv).one(cluster_ids(1, "failures")[0]) == "canary"
+
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+SDK_HEADERS = ("unleash-client-spec", "unleash-appname", "unleash-instanceid",
+               "unleash-connection-id", "unleash-interval", "unleash-sdk", "user-agent",
+               "authorization")
+
+
+def test_sdk_headers_on_every_call(server_factory):
+    """Every poll, the registration and every metrics post carry the headers
+    the official SDKs send; the connection ID is one UUID per process."""
+    version = run_gcs(["--version"], base_env()).stdout.split()[-1]
+    processes = []
+    with FaultServer({"features": [rollout_feature("t", 100)]}) as fault:
+        for run in range(2):
+            before = len(fault.requests())
+            srv = server_factory(fault_env(fault, "t", GCS_UNLEASH_APP_NAME="gcs-headers",
+                                           GCS_UNLEASH_METRICS_INTERVAL=0.3))
+            Channels(srv).many(cluster_ids(20, f"headers-{run}"))
+            deadline = time.time() + 10
+            while not fault.requests("/api/client/metrics")[run:]:
+                assert time.time() < deadline, "no metrics posted"
+                time.sleep(0.05)
+            pid = srv.proc.pid
+            srv.stop()
+            processes.append((pid, fault.requests()[before:]))
+    connection_ids = []
+    for pid, calls in processes:
+        kinds = {r.path.split("?")[0] for r in calls}
+        assert kinds == {"/api/client/features", "/api/client/register",
+                         "/api/client/metrics"}, kinds
+        for r in calls:
+            missing = [h for h in SDK_HEADERS if not r.headers.get(h)]
+            assert not missing, f"{r}: no {missing}"
+            h = r.headers
+            assert h["unleash-client-spec"] == "5.2.0"
+            assert h["unleash-appname"] == h["user-agent"] == "gcs-headers"
+            assert h["authorization"] == "test-token"
+            assert h["unleash-sdk"] == f"gcs:{version}"
+            assert h["unleash-instanceid"].endswith(f"-{pid}"), h["unleash-instanceid"]
+            assert UUID_RE.match(h["unleash-connection-id"]), h["unleash-connection-id"]
+            # The interval of what is called: polls every refresh, metrics every interval.
+            want = "100" if r.method == "GET" else "300"
+            assert h["unleash-interval"] == want, (r, h["unleash-interval"])
+        ids = {r.headers["unleash-connection-id"] for r in calls}
+        assert len(ids) == 1, f"one process sent several connection IDs: {ids}"
+        connection_ids.append(ids.pop())
+        assert len({r.headers["unleash-instanceid"] for r in calls}) == 1
+        # The bodies name the same connection as the headers.
+        for r in calls:
+            if r.method == "POST":
+                assert r.json()["connectionId"] == connection_ids[-1]
+        register = [r for r in calls if r.path == "/api/client/register"][0].json()
+        assert register["sdkVersion"] == f"gcs:{version}"
+        assert register["appName"] == "gcs-headers"
+        assert "flexibleRollout" in register["strategies"]
+    assert connection_ids[0] != connection_ids[1], "two processes shared a connection ID"
+
+
+def test_route_registers_nothing_and_sends_no_metrics(tmp_path):
+    """gcs --route polls the state once and evaluates it, as the server
+    would, but is no application instance: no registration, no metrics."""
+    with FaultServer({"features": [rollout_feature("t", 100)]}) as fault:
+        env = fault_env(fault, "t", GCS_UNLEASH_METRICS_INTERVAL=0.1)
+        out = run_gcs(["--route", cluster_ids(1, "route")[0]], env)
+        time.sleep(0.5)
+        calls = fault.requests()
+    assert out.returncode == 0, out.stderr
+    assert "channel:  canary" in out.stdout and "unleash rollout" in out.stdout, out.stdout
+    assert [r.method for r in calls] and all(r.method == "GET" for r in calls), calls
+    assert not [r for r in calls if r.path.startswith(("/api/client/register",
+                                                       "/api/client/metrics"))]
+
+
+def test_bootstrap_until_the_first_poll_and_the_backup_wins(server_factory, tmp_path):
+    """GCS_UNLEASH_BOOTSTRAP (the client API format) is the state until a
+    poll succeeds; a backup from an earlier run wins over it at start."""
+    ids = cluster_ids(200, "bootstrap")
+    boot = write_answer(tmp_path / "bootstrap.json", {"features": [rollout_feature("t", 100)]})
+    with FaultServer({"features": [rollout_feature("t", 0)]}, default=503) as fault:
+        srv = server_factory(fault_env(fault, "t", GCS_UNLEASH_BOOTSTRAP=boot))
+        fault.wait_polls(1, 5)
+        assert set(Channels(srv).many(ids).values()) == {"canary"}, "bootstrap not used"
+        fault.default = 200
+        deadline = time.time() + 10
+        while set(Channels(srv).many(ids).values()) != {"stable"}:
+            assert time.time() < deadline, "the first successful poll did not replace the bootstrap"
+            time.sleep(0.1)
+        srv.stop()
+
+        # A backup (written by an earlier run) and the bootstrap: the backup,
+        # the last state Unleash gave, wins while Unleash is down.
+        backup = write_answer(tmp_path / "backup.json", {"features": [rollout_feature("t", 0)]})
+        fault.default = 503
+        srv = server_factory(fault_env(fault, "t", GCS_UNLEASH_BOOTSTRAP=boot,
+                                       GCS_UNLEASH_BACKUP=backup))
+        assert set(Channels(srv).many(ids).values()) == {"stable"}
+    # Without a URL the bootstrap file is the whole state.
+    env = base_env(GCS_UNLEASH_BOOTSTRAP=boot, GCS_UNLEASH_TOGGLE="t", CANARY_VERSION=CANARY)
+    srv = server_factory(env)
+    assert set(Channels(srv).many(ids).values()) == {"canary"}
+    assert metric(srv, "gcs_unleash_rollout_percent") == 100.0
+
+
+def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_factory):
+    """A REGEX outside RE2's syntax (a lookahead; Go's SDK cannot compile it)
+    never holds, inverted or not; it is logged once per new state, not per
+    poll, and gcs_unleash_unusable_constraints counts it."""
+    ids = cluster_ids(300, "unusable")
+    nines = [i for i in ids if i.startswith("9")] or ["9" + ids[0][1:]]
+    usable = {"features": [rollout_feature("t", 100, [regex_on_user("^9")])]}
+    with FaultServer(usable) as fault:
+        srv = server_factory(fault_env(fault, "t"))
+        got = Channels(srv).many(ids + nines)
+        assert all(got[i] == ("canary" if i.startswith("9") else "stable") for i in got)
+        assert metric(srv, "gcs_unleash_unusable_constraints") == 0.0
+
+        fault.features = {"features": [rollout_feature("t", 100, [regex_on_user("^(?=9)")])]}
+        wait_metric(srv, "gcs_unleash_unusable_constraints", 1.0, timeout=5)
+        assert set(Channels(srv).many(ids + nines).values()) == {"stable"}
+        polls = len(fault.polls())
+        fault.wait_polls(polls + 10, 5)  # the same state, polled again and again
+        warned = gcs_log(srv, "cannot be used", wait=0.2)
+        assert len(warned) == 1, warned
+        assert warned[0]["problem"].startswith(
+            "/features/0/strategies/0/constraints/0/value: lookahead"), warned[0]
+        assert warned[0]["toggle"] == "t"
+
+        # A new state: two such constraints, one inverted; logged again, once each.
+        fault.features = {"features": [rollout_feature("t", 100, [
+            regex_on_user("^(?=9)", inverted=True), regex_on_user("(a)\\1", inverted=True)])]}
+        wait_metric(srv, "gcs_unleash_unusable_constraints", 2.0, timeout=5)
+        assert set(Channels(srv).many(ids + nines).values()) == {"stable"}
+        fault.wait_polls(len(fault.polls()) + 10, 5)
+        warned = gcs_log(srv, "cannot be used", wait=0.2)
+        assert len(warned) == 3, warned
+        assert "backreference" in warned[2]["problem"]
+
+        fault.features = usable
+        wait_metric(srv, "gcs_unleash_unusable_constraints", 0.0, timeout=5)
+        assert Channels(srv).many(ids + nines) == got
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_backtracking_regex_costs_like_a_benign_one(server_factory, tmp_path):
+    """One REGEX constraint on userId designed to backtrack on a cluster ID
+    (nested quantifiers over its alphabet, then a class it lacks) costs gcs
+    no more CPU per request than a benign pattern, within a factor of 2.
+    Both never match a UUID, so both answer stable: only the matching
+    differs. The two servers are measured in turn, A B B A, each over
+    12,000 requests: about 25 clock ticks (10 ms) for the benign one, so the
+    tick and the scheduler's noise are far from moving a factor of 2."""
+    patterns = {"benign": "^[g-z]", "backtracking": "([0-9a-f-]+)+[g-z]"}
+    servers = {}
+    for kind, pattern in patterns.items():
+        boot = write_answer(tmp_path / f"{kind}.json",
+                            {"features": [rollout_feature("t", 100, [regex_on_user(pattern)])]})
+        servers[kind] = server_factory(base_env(GCS_UNLEASH_BOOTSTRAP=boot, GCS_UNLEASH_TOGGLE="t",
+                                                CANARY_VERSION=CANARY, GCS_THREADS=1))
+    ids = cluster_ids(6000, "regex-cost")
+    ticks = {kind: 0 for kind in servers}
+    for kind in ("benign", "backtracking", "backtracking", "benign"):
+        srv = servers[kind]
+        before = cpu_ticks(srv.proc.pid)
+        got = Channels(srv, workers=4).many(ids)
+        ticks[kind] += cpu_ticks(srv.proc.pid) - before
+        assert set(got.values()) == {"stable"}, kind
+    print(f"\nCPU ticks over {2 * len(ids)} requests each: {ticks}")
+    assert ticks["benign"] >= 12, f"too few ticks to compare: {ticks}"
+    assert ticks["backtracking"] <= 2 * ticks["benign"], \
+        f"the backtracking pattern cost {ticks['backtracking'] / ticks['benign']:.1f}x the benign one"
+
+
 def test_lua_evaluation_matches_the_node_sdk(unleash):
-    """scripts/unleash.lua against the official SDK for 10,000 IDs on toggles
+    """src/unleash.lua against the official SDK for 10,000 IDs on toggles
     as the server serves them, including OCP-version constraints."""
     admin, _, _ = unleash
     ids = cluster_ids(10000, "lua-vs-node")
@@ -283,6 +593,148 @@ def test_allowlist_and_denylist_beat_the_rollout(unleash, server_factory, tmp_pa
     assert set(ch.many(others).values()) == {"canary"}
 
 
+def wait_until(what, check, timeout, every=0.2):
+    """check()'s first truthy value within timeout seconds."""
+    deadline = time.time() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.time() < deadline, f"{what} within {timeout} s"
+        time.sleep(every)
+
+
+def test_registered_and_yes_no_counts_equal_the_decisions(unleash, server_factory):
+    """The real Unleash lists gcs as an application instance (sdkVersion
+    gcs:<version>), and the toggle's yes/no counts it shows are the decisions
+    gcs made: one per request that evaluated the toggle, none for requests
+    that never reached it, none from gcs --route."""
+    admin, state, _ = unleash
+    name = "e2e-metrics"
+    app = "gcs-e2e-" + uuid.uuid4().hex[:8]
+    version = run_gcs(["--version"], base_env()).stdout.split()[-1]
+    admin.set_rollout(name, 40)
+    created = time.time()
+    wait_served(admin, name, True, 40)
+    env = gcs_env(state, name, GCS_UNLEASH_APP_NAME=app, GCS_UNLEASH_METRICS_INTERVAL=1)
+    srv = server_factory(env)
+    wait_metric(srv, "gcs_unleash_rollout_percent", 40.0, timeout=10)
+    # Unleash drops metrics of toggles it does not know, by a list of names
+    # it caches for 10 s: the toggle must be older than that.
+    time.sleep(max(0.0, created + 11 - time.time()))
+
+    ids = cluster_ids(800, "metrics")
+    answers = list(Channels(srv).many(ids).values())
+    answers += list(Channels(srv).many(ids[:300]).values())  # asked again: decided again
+    for _ in range(25):  # no cluster ID: the script answers before the toggle
+        status, headers, _ = srv.get(V1)
+        assert status == 200 and headers["X-Gcs-Channel"] == "stable"
+    out = run_gcs(["--route", ids[0]], env)
+    assert out.returncode == 0, out.stderr
+    yes = answers.count("canary")
+    no = answers.count("stable")
+    assert yes and no
+    pid = srv.proc.pid
+    srv.stop()  # sends what is left as one last bucket
+
+    # Unleash writes received metrics every 5 s and instances every 20 s.
+    deadline = time.time() + 60
+    while sum(admin.toggle_usage(name, app)) < yes + no and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(6)  # and nothing more arrives
+    got = admin.toggle_usage(name, app)
+    assert got == (yes, no), f"Unleash counted (yes, no) = {got}, gcs decided ({yes}, {no})"
+    application = wait_until("Unleash lists the instance",
+                             lambda: (admin.application(app) or {}).get("instances"), timeout=60)
+    # One instance: the server. gcs --route did not register.
+    assert len(application) == 1, application
+    instance = application[0]
+    assert instance["instanceId"].endswith(f"-{pid}"), instance
+    assert instance["sdkVersion"] == f"gcs:{version}", instance
+
+
+def test_parent_toggle_switches_decisions_as_the_node_sdk(unleash, server_factory):
+    """A child toggle depending on a parent (Unleash's dependent features):
+    the parent off turns the child off, on turns it back, ID by ID as the
+    Node SDK decides on the same answer. The parent is outside the child's
+    namePrefix, so gcs must ask for the parents itself."""
+    admin, state, _ = unleash
+    parent, child = "e2e-kill-switch", "e2e-dependent"
+    admin.set_rollout(parent, 100)
+    admin.set_rollout(child, 50)
+    admin.add_dependency(child, parent)
+    wait_until("the dependency served",
+               lambda: (served_toggle(admin, child) or {}).get("dependencies"), timeout=30)
+    srv = server_factory(gcs_env(state, child))
+    ids = cluster_ids(2000, "parent")
+    ch = Channels(srv)
+
+    def follows_node(parent_on):
+        wait_served(admin, parent, parent_on)
+        node = node_decisions_answer(admin.client_features(), child, ids)
+        want = {i: "canary" if node[i] else "stable" for i in ids}
+        wait_until(f"gcs decides as the Node SDK with the parent {'on' if parent_on else 'off'}",
+                   lambda: ch.many(ids) == want, timeout=REFRESH + 10, every=0.3)
+        return want
+
+    on = follows_node(True)
+    assert 45 <= share(on) <= 55, share(on)
+    admin.disable(parent)
+    assert set(follows_node(False).values()) == {"stable"}
+    admin.enable(parent)
+    assert follows_node(True) == on, "the same clusters are back in the canary"
+
+
+def test_segments_apart_and_inlined_decide_alike(unleash, server_factory, tmp_path):
+    """Unleash serves segments apart when the SDK sends Unleash-Client-Spec
+    and inlines them otherwise. Both forms, fetched from the real server and
+    given to gcs as GCS_UNLEASH_BOOTSTRAP (no URL), decide alike, and as the
+    Node SDK does."""
+    admin, _, _ = unleash
+    name = "e2e-segments"
+    tail = admin.create_segment("e2e-tail", [{
+        "contextName": "userId", "operator": "STR_ENDS_WITH", "inverted": False,
+        "caseInsensitive": True, "values": ["0", "1", "2", "3", "4", "5", "6", "7", "A", "B"]}])
+    ids = cluster_ids(2000, "segments")
+    excluded = ids[:40]
+    deny = admin.create_segment("e2e-deny", [{
+        "contextName": "userId", "operator": "NOT_IN", "inverted": False,
+        "caseInsensitive": False, "values": excluded}])
+    sid = admin.set_rollout(name, 70)
+    strategy = admin.flexible_rollout(name, 70)
+    strategy["segments"] = [tail, deny]
+    admin.update_strategy(name, sid, strategy)
+    wait_until("the segments served", lambda: len(
+        (served_toggle(admin, name) or {"strategies": [{}]})["strategies"][0].get(
+            "constraints", [])) == 2, timeout=30)
+
+    apart_text = admin.client_features_text(spec="5.2.0")
+    inline_text = admin.client_features_text()
+    apart, inline = json.loads(apart_text), json.loads(inline_text)
+    served_apart = [t for t in apart["features"] if t["name"] == name][0]["strategies"][0]
+    served_inline = [t for t in inline["features"] if t["name"] == name][0]["strategies"][0]
+    assert sorted(served_apart["segments"]) == sorted([tail, deny]), served_apart
+    assert served_apart["constraints"] == [] and {s["id"] for s in apart["segments"]} >= {tail, deny}
+    assert len(served_inline["constraints"]) == 2 and not inline.get("segments"), served_inline
+
+    decisions = {}
+    for form, text in (("apart", apart_text), ("inline", inline_text)):
+        boot = tmp_path / f"{form}.json"
+        boot.write_text(text)
+        env = base_env(GCS_UNLEASH_BOOTSTRAP=str(boot), GCS_UNLEASH_TOGGLE=name,
+                       CANARY_VERSION=CANARY)
+        decisions[form] = Channels(server_factory(env)).many(ids)
+        for i in ids[:3] + ids[100:103]:
+            out = run_gcs(["--route", i], env)
+            assert f"channel:  {decisions[form][i]}" in out.stdout, (form, i, out.stdout)
+    assert decisions["apart"] == decisions["inline"]
+    node = node_decisions_answer(apart, name, ids)
+    assert decisions["apart"] == {i: "canary" if node[i] else "stable" for i in ids}
+    assert all(decisions["apart"][i] == "stable" for i in excluded)
+    # About 70% of the 10 of 16 final hex digits the tail segment lets in.
+    assert 38 <= share(decisions["apart"]) <= 50, share(decisions["apart"])
+
+
 def test_rollout_follows_unleash_and_survives_its_outage(unleash, server_factory, tmp_path):
     """30%, then 70%, then Unleash stopped, then gcs restarted from its backup.
     Stops the shared Unleash server: keep this test last."""
@@ -323,8 +775,11 @@ def test_rollout_follows_unleash_and_survives_its_outage(unleash, server_factory
     assert all(at70[i] == "canary" for i in canary30), "a 30% canary cluster lost the canary"
     assert {i: ("canary" if node70[i] else "stable") for i in ids} == at70, \
         "gcs disagrees with the Node SDK at 70%"
+    # The backup is the client API answer itself, as the SDKs keep it.
     with open(backup) as f:
-        assert json.load(f)["toggle"]["strategies"][0]["parameters"]["rollout"] == "70"
+        kept = json.load(f)
+    assert [t["strategies"][0]["parameters"]["rollout"] for t in kept["features"]
+            if t["name"] == name] == ["70"], kept
 
     subprocess.run([HARNESS, "stop"], env=harness_env, check=True, timeout=120)
     # Polls back off exponentially once they fail (the harness's stop may

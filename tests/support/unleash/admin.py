@@ -116,9 +116,46 @@ class Admin:
         self.enable(name)
         return sid
 
+    def add_dependency(self, child, parent, enabled=True):
+        """Makes child depend on parent (Unleash's dependent features)."""
+        self._call("POST", f"{self._feature(child)}/dependencies",
+                   {"feature": parent, "enabled": enabled})
+
+    def create_segment(self, name, constraints):
+        """Returns the new segment's id."""
+        return self._call("POST", "/admin/segments",
+                          {"name": name, "constraints": constraints})["id"]
+
     def client_features(self):
         """What SDKs receive: GET /client/features with the backend token."""
         return self._call("GET", "/client/features", token=self.backend_token)
+
+    def client_features_text(self, spec=None):
+        """The raw body of GET /client/features. With spec (the
+        Unleash-Client-Spec an SDK sends) segments come apart from the
+        toggles; without it the server inlines their constraints."""
+        req = urllib.request.Request(self.url + "/client/features")
+        req.add_header("Authorization", self.backend_token)
+        if spec:
+            req.add_header("Unleash-Client-Spec", spec)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.read().decode()
+
+    def application(self, app_name):
+        """The admin view of an application (its instances), or None."""
+        try:
+            return self._call("GET", f"/admin/metrics/applications/{app_name}")
+        except RuntimeError as e:
+            if "HTTP 404" in str(e):
+                return None
+            raise
+
+    def toggle_usage(self, name, app_name):
+        """(yes, no) the application reported for the toggle in the last hour,
+        as Unleash stored them (it writes received metrics every 5 s)."""
+        raw = self._call("GET", f"/admin/client-metrics/features/{name}/raw?hoursBack=1")
+        rows = [r for r in raw.get("data", []) if r.get("appName") == app_name]
+        return sum(r["yes"] for r in rows), sum(r["no"] for r in rows)
 
 
 def main(argv):
