@@ -22,7 +22,7 @@ RUN make build/gcs VERSION="$VERSION"
 FROM debian:12-slim
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        liblua5.4-0 libmicrohttpd12 libcurl4 libjansson4 libpcre2-8-0 zlib1g lua-cjson \
+        liblua5.4-0 libmicrohttpd12 libcurl4 libjansson4 libpcre2-8-0 libre2-9 zlib1g lua-cjson \
         ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 gcs \

@@ -7,23 +7,28 @@
 # Debian 12 packages. Build: what compiles and links build/gcs. Test: what the
 # suites and their real peers (download server, Unleash, PostgreSQL) need.
 DEPS_BUILD := build-essential pkg-config liblua5.4-dev lua5.4 libmicrohttpd-dev \
-              libcurl4-openssl-dev libjansson-dev libpcre2-dev zlib1g-dev \
+              libcurl4-openssl-dev libjansson-dev libpcre2-dev libre2-dev zlib1g-dev \
               lua-cjson lua-cjson-dev ca-certificates
 DEPS_TEST  := libcmocka-dev lua-busted lua-check python3 python3-pytest curl \
               nginx-light wrk postgresql-15 nodejs python3-jsonschema python3-prometheus-client time \
               libdigest-murmurhash3-pureperl-perl prometheus python3-yaml
 
-PKGS    := lua5.4 libmicrohttpd libcurl jansson libpcre2-8 zlib lua5.4-cjson
+PKGS    := lua5.4 libmicrohttpd libcurl jansson libpcre2-8 re2 zlib lua5.4-cjson
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -fPIC \
            -DGCS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstdc++ -lm -pthread
+# src/pattern.cc, the one C++ file: RE2 has no C API.
+CXX      ?= c++
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -pthread -fPIC $(shell pkg-config --cflags re2 2>/dev/null)
 
 SRC      := $(wildcard src/*.c)
-OBJ      := $(SRC:src/%.c=build/obj/%.o)
+SRC_CXX  := $(wildcard src/*.cc)
+OBJ      := $(SRC:src/%.c=build/obj/%.o) $(SRC_CXX:src/%.cc=build/obj/%.o)
 LIB_OBJ  := $(filter-out build/obj/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
@@ -38,6 +43,8 @@ all: gcs $(UNIT_BIN)
 
 build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
+build/obj/%.o: src/%.cc $(wildcard src/*.h) | build/obj
+	$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 # the OpenAPI document and the Unleash evaluation are embedded with .incbin
 build/obj/http.o: src/openapi.json
@@ -49,9 +56,9 @@ build/gcs: $(OBJ)
 # The host's `gcs` Lua module, built also as a Lua C module so that busted
 # tests load exactly the code the server runs.
 LUA_MODULE_SRC := src/luagcs.c src/toggles.c src/semver.c src/regex.c src/json.c src/murmur3.c
-build/lua/gcs.so: $(LUA_MODULE_SRC) $(wildcard src/*.h) | build/lua
-	$(CC) $(CFLAGS) -shared -DGCS_LUA_MODULE -o $@ $(LUA_MODULE_SRC) \
-	  $(shell pkg-config --libs jansson libpcre2-8 2>/dev/null)
+build/lua/gcs.so: $(LUA_MODULE_SRC) build/obj/pattern.o $(wildcard src/*.h) | build/lua
+	$(CC) $(CFLAGS) -shared -DGCS_LUA_MODULE -o $@ $(LUA_MODULE_SRC) build/obj/pattern.o \
+	  $(shell pkg-config --libs jansson libpcre2-8 re2 2>/dev/null) -lstdc++
 
 build/tests/%: tests/unit/%.c $(LIB_OBJ) | build/tests
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
@@ -63,12 +70,16 @@ build/obj build/tests build/lua build/asan/obj build/asan/tests:
 # the unit tests and the black-box suites that feed gcs broken input.
 ASAN_CFLAGS := $(CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                -fno-omit-frame-pointer
-ASAN_OBJ     := $(SRC:src/%.c=build/asan/obj/%.o)
+ASAN_CXXFLAGS := $(CXXFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                 -fno-omit-frame-pointer
+ASAN_OBJ     := $(SRC:src/%.c=build/asan/obj/%.o) $(SRC_CXX:src/%.cc=build/asan/obj/%.o)
 ASAN_LIB_OBJ := $(filter-out build/asan/obj/main.o,$(ASAN_OBJ))
 ASAN_UNIT    := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
 build/asan/obj/%.o: src/%.c $(wildcard src/*.h) | build/asan/obj
 	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+build/asan/obj/%.o: src/%.cc $(wildcard src/*.h) | build/asan/obj
+	$(CXX) $(ASAN_CXXFLAGS) -c -o $@ $<
 build/asan/obj/http.o: src/openapi.json
 build/asan/obj/luagcs.o: src/unleash.lua
 build/asan/gcs: $(ASAN_OBJ)

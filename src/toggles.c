@@ -5,30 +5,26 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "json.h"
+#include "pattern.h"
 #include "regex.h"
 
-/* A pattern longer than this, or compiling larger, is unusable: it is what
- * bounds the DFA matcher's work per byte of subject. */
-#define REGEX_MAX_PATTERN  1024
-#define REGEX_MAX_COMPILED (64u << 10)
-/* Context values longer than this never match a pattern (a cluster ID is 36
- * bytes); with the bound above, one match costs at most a few microseconds. */
+/* Bounds on what an Unleash admin can make every request do: RE2 matches in
+ * time linear in the subject, with a program of at most REGEX_MAX_MEMORY;
+ * context values longer than REGEX_MAX_SUBJECT never match (a cluster ID is
+ * 36 bytes), so one match costs at most microseconds. */
+#define REGEX_MAX_PATTERN 1024
+#define REGEX_MAX_MEMORY  (1L << 20)
 #define REGEX_MAX_SUBJECT 1024
-#define DFA_WORKSPACE     512
 
 struct toggle_regex {
-	pcre2_code *code;
+	struct pattern *p;
 };
 
 static const char *const op_names[FOP_COUNT] = {
@@ -477,86 +473,35 @@ bool toggles_semver_cmp(const char *text, const struct toggle_semver *v, int *or
 
 /* ---- regexes ---- */
 
-static pthread_once_t regex_once = PTHREAD_ONCE_INIT;
-static pthread_key_t match_data_key;
-static pcre2_match_context *match_ctx;
-
-static void free_match_data(void *md)
-{
-	pcre2_match_data_free(md);
-}
-
-static void regex_init(void)
-{
-	pthread_key_create(&match_data_key, free_match_data);
-	match_ctx = pcre2_match_context_create(NULL);
-	if (match_ctx) {
-		pcre2_set_match_limit(match_ctx, 100000);
-		pcre2_set_depth_limit(match_ctx, 1000);
-		pcre2_set_heap_limit(match_ctx, 1024); /* KiB */
-	}
-}
-
 bool toggles_regex_match(const struct toggle_regex *re, const char *subject, size_t len)
 {
-	if (!re || len > REGEX_MAX_SUBJECT)
-		return false;
-	pthread_once(&regex_once, regex_init);
-	pcre2_match_data *md = pthread_getspecific(match_data_key);
-	if (!md) {
-		md = pcre2_match_data_create(1, NULL);
-		if (!md || pthread_setspecific(match_data_key, md) != 0) {
-			pcre2_match_data_free(md);
-			return false;
-		}
-	}
-	int ws[DFA_WORKSPACE];
-	int rc = pcre2_dfa_match(re->code, (PCRE2_SPTR)subject, len, 0, 0, md, match_ctx, ws,
-	                         DFA_WORKSPACE);
-	/* 0 means the ovector was too small for every match: still a match. */
-	return rc >= 0;
+	return re && len <= REGEX_MAX_SUBJECT && pattern_match(re->p, subject, len);
 }
 
-static const char *regex_compile(const char *pattern, bool caseless, struct toggle_regex **out,
+static const char *regex_compile(const char *text, bool caseless, struct toggle_regex **out,
                                  char *why, size_t whylen)
 {
 	*out = NULL;
-	if (strlen(pattern) > REGEX_MAX_PATTERN) {
+	if (strlen(text) > REGEX_MAX_PATTERN) {
 		snprintf(why, whylen, "pattern longer than %d bytes", REGEX_MAX_PATTERN);
 		return why;
 	}
+	/* What Go's regexp refuses the Go SDK cannot use either, even where
+	 * RE2 itself would accept it. */
 	char re2[256];
-	if (!regex_check_re2(pattern, re2, sizeof(re2))) {
+	if (!regex_check_re2(text, re2, sizeof(re2))) {
 		snprintf(why, whylen, "%s", re2);
-		return why;
-	}
-	int code;
-	PCRE2_SIZE offset;
-	uint32_t opts = PCRE2_UTF | (caseless ? PCRE2_CASELESS : 0);
-	pcre2_code *c =
-	    pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &code, &offset, NULL);
-	if (!c) {
-		PCRE2_UCHAR msg[160];
-		pcre2_get_error_message(code, msg, sizeof(msg));
-		snprintf(why, whylen, "pattern does not compile at offset %zu: %s", (size_t)offset,
-		         (const char *)msg);
-		return why;
-	}
-	size_t size = 0;
-	pcre2_pattern_info(c, PCRE2_INFO_SIZE, &size);
-	if (size > REGEX_MAX_COMPILED) {
-		pcre2_code_free(c);
-		snprintf(why, whylen, "pattern compiles to %zu bytes, more than %u", size,
-		         REGEX_MAX_COMPILED);
 		return why;
 	}
 	struct toggle_regex *re = malloc(sizeof(*re));
 	if (!re) {
-		pcre2_code_free(c);
 		snprintf(why, whylen, "out of memory");
 		return why;
 	}
-	re->code = c;
+	if (!(re->p = pattern_compile(text, caseless, REGEX_MAX_MEMORY, why, whylen))) {
+		free(re);
+		return why;
+	}
 	*out = re;
 	return NULL;
 }
@@ -705,7 +650,7 @@ static void free_constraint(struct toggle_constraint *c)
 	free(c->semver);
 	free(c->cidrs);
 	if (c->regex)
-		pcre2_code_free(c->regex->code);
+		pattern_free(c->regex->p);
 	free(c->regex);
 }
 
@@ -1101,14 +1046,16 @@ const struct toggle *toggles_find(const struct toggles *f, const char *name)
 	return NULL;
 }
 
-/* Parents are looked up once: the evaluation follows pointers. */
-static void link_parents(struct toggles *f)
+/* Parents are looked up once: the evaluation follows pointers. With a
+ * toggle named, only its own parents count as missing: a parent's parents
+ * are never followed (they make the child off). */
+static void link_parents(struct toggles *f, bool named)
 {
 	for (size_t i = 0; i < f->ntoggles; i++) {
 		struct toggle *t = &f->toggles[i];
 		for (size_t k = 0; k < t->ndeps; k++) {
 			t->deps[k].parent = toggles_find(f, t->deps[k].feature);
-			if (!t->deps[k].parent)
+			if (!t->deps[k].parent && (!named || i == 0))
 				f->missing_parent = true;
 		}
 	}
@@ -1167,7 +1114,7 @@ struct toggles *toggles_parse(const char *body, size_t len, const char *name, ch
 	} else if (opt_array(&p, doc, "segments", "", &segments)) {
 		p.segments = segments;
 		if (keep(&p, features, name))
-			link_parents(f);
+			link_parents(f, name != NULL);
 	}
 	json_decref(doc);
 	if (p.failed) {

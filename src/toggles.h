@@ -170,8 +170,8 @@ bool toggles_parse_time(const char *text, double *out);
 bool toggles_semver_cmp(const char *text, const struct toggle_semver *v, int *order);
 /* An IP address (v4 or v6) in any of the ranges. */
 bool toggles_cidr_match(const struct toggle_cidr *cidrs, size_t n, const char *address);
-/* True on a match anywhere in subject[0..len). Bounded: the DFA matcher
- * under a match limit; a subject that is not UTF-8 never matches. */
+/* True on a match anywhere in subject[0..len), by RE2 (linear time); a
+ * subject over 1024 bytes never matches. */
 bool toggles_regex_match(const struct toggle_regex *re, const char *subject, size_t len);
 
 /* Decision counts for Unleash's metrics: what requests made of the
