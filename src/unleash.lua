@@ -164,21 +164,19 @@ local function make_semver(c)
   end
 end
 
-local function make_cidr(c)
-  local field, ranges, match = c.context, c.cidrs, gcs.cidr_match
-  return function(ctx)
-    local value = field_of(ctx, field)
-    return value ~= nil and match(ranges, value)
+-- IN_CIDR and REGEX: a host matcher on a value the host prepared.
+local function host_match(match, key)
+  return function(c)
+    local field, prepared = c.context, c[key]
+    return function(ctx)
+      local value = field_of(ctx, field)
+      return value ~= nil and match(prepared, value)
+    end
   end
 end
 
-local function make_regex(c)
-  local field, pattern, match = c.context, c.regex, gcs.regex_match
-  return function(ctx)
-    local value = field_of(ctx, field)
-    return value ~= nil and match(pattern, value)
-  end
-end
+local make_cidr = host_match(gcs.cidr_match, "cidrs")
+local make_regex = host_match(gcs.regex_match, "regex")
 
 local makers = {
   IN = make_in,
