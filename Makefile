@@ -2,7 +2,7 @@
 #
 #   make run    install what is missing, build, serve the embedded default in rules/
 #   make test   install what is missing, build, run every suite
-#   make bench  HTTP benchmark against nginx (see tests/bench)
+#   make bench  HTTP benchmark per core against nginx (see tests/bench)
 
 # Debian 12 packages. Build: what compiles and links build/gcs. Test: what the
 # suites and their real peers (download server, Unleash, PostgreSQL) need.
@@ -11,6 +11,8 @@ DEPS_BUILD := build-essential pkg-config liblua5.4-dev lua5.4 libmicrohttpd-dev 
               lua-cjson lua-cjson-dev ca-certificates
 DEPS_TEST  := libcmocka-dev lua-busted lua-check python3 python3-pytest curl \
               nginx-light wrk postgresql-15 nodejs python3-jsonschema python3-prometheus-client time
+# Bench: what make bench-routing needs beyond the build (callgrind's counts).
+DEPS_BENCH := valgrind
 
 PKGS    := lua5.4 libmicrohttpd libcurl jansson libpcre2-8 zlib lua5.4-cjson
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -122,6 +124,7 @@ build/bench/routing: tests/bench/routing_bench.c $(LIB_OBJ)
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 bench-routing: deps-build
+	$(call apt_missing,$(DEPS_BENCH))
 	$(MAKE) build/bench/routing
 	tests/bench/routing.sh
 
