@@ -173,6 +173,8 @@ bench() {
 # Idle servers cost nothing: all stay up while each is measured in turn.
 order=(nginx off allowlist unleash unleash allowlist off nginx)
 echo "== measuring, wrk pinned on CPU $wrk_cpu: ${order[*]}"
+# Other work on the machine moves every figure: say how much there was.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for name in "${order[@]}"; do
 	round=1
 	[ -e "$work/$name.1.wrk" ] && round=2
@@ -201,6 +203,7 @@ declare -A label=(
 declare -A r
 echo
 echo "== results (wrk -t1 -c$connections -d$duration; servers on CPU $server_cpu, wrk on CPU $wrk_cpu; mean of two runs each)"
+echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-28s %12s %10s %10s\n' "" "req/s" "p50 us" "p99 us"
 for name in nginx off allowlist unleash; do
 	r[$name]=$(mean "$(rps "$name.1")" "$(rps "$name.2")")

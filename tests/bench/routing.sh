@@ -73,6 +73,8 @@ check_share() {
 }
 
 echo "== timing: $bench $warmup $calls SCRIPT [TOGGLES NAME], per case, in A..F F..A order"
+# Other work on the machine moves the times (not the instructions): say how much there was.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 order=("${cases[@]}")
 for ((i = ${#cases[@]} - 1; i >= 0; i--)); do order+=("${cases[i]}"); done
 for name in "${order[@]}"; do
@@ -82,6 +84,8 @@ for name in "${order[@]}"; do
 	read -r _ share <"$work/$name.$round"
 	check_share "$name" "$share"
 done
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "== instructions: valgrind --tool=callgrind $bench $cg_warmup {$cg_calls,0} ..., per case"
 for name in "${cases[@]}"; do
@@ -114,6 +118,7 @@ declare -A label=(
 declare -A t c
 echo
 echo "== results ($(nproc) CPUs, one thread; ns: mean of two runs; instructions: callgrind)"
+echo "load average before: $load_before, after the timing: $load_after"
 printf '%-44s %12s %15s %8s\n' case "ns/decision" "instr/decision" canary
 for name in "${cases[@]}"; do
 	t[$name]=$(ns "$name")
