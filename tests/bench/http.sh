@@ -34,7 +34,6 @@ server_cpu=${SERVER_CPU:-0}
 wrk_cpu=${WRK_CPU:-1}
 wrk_opts=(-t1 "-c$connections" "-d$duration" --latency -s "$root/tests/bench/rotate.lua")
 path=/api/gathering/v2/4.17.0/gathering_rules
-clusters=10000
 toggles=$root/tests/bench/toggles.json
 toggle=gcs-bench-rollout
 
@@ -124,14 +123,7 @@ wait_http "http://127.0.0.1:${port[nginx]}$path" || { cat "$work/error.log" >&2;
 curl -fsS "http://127.0.0.1:${port[nginx]}$path" | cmp -s - "$work/body" ||
 	{ echo "nginx does not serve the same bytes as gcs" >&2; exit 1; }
 
-mkdir -p "$work/scripts"
-cp scripts/*.lua "$work/scripts/"
-# the same IDs rotate.lua sends; every even one is forced to canary
-awk -v n="$clusters" 'BEGIN { for (i = 0; i < n; i += 2) printf "  [\"%08x-0000-4000-8000-%012x\"] = true,\n", i, i }' \
-	>"$work/allow"
-sed -i "/^local force_canary = {/r $work/allow" "$work/scripts/routing.lua"
-[ "$(grep -c '= true,$' "$work/scripts/routing.lua")" -ge $((clusters / 2)) ] ||
-	{ echo "could not fill force_canary in a copy of scripts/routing.lua" >&2; exit 1; }
+tests/bench/allowlist.sh "$work/scripts"
 start_gcs allowlist GCS_ROUTING_SCRIPT="$work/scripts/routing.lua" CANARY_VERSION=1.2.0
 [ "$(channels allowlist "$(cluster_id 0)" "$(cluster_id 1)" | tr '\n' ' ')" = "canary stable " ] ||
 	{ echo "the allowlist is not in effect: cluster 0 must get canary, 1 stable" >&2; exit 1; }

@@ -38,16 +38,11 @@ command -v valgrind >/dev/null || { echo "valgrind missing: make bench-routing i
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-mkdir -p "$work/floor" "$work/allow"
+mkdir -p "$work/floor"
 cat >"$work/floor/routing.lua" <<'LUA'
 return { route = function() return "stable" end }
 LUA
-cp scripts/*.lua "$work/allow/"
-awk 'BEGIN { for (i = 0; i < 10000; i += 2) printf "  [\"%08x-0000-4000-8000-%012x\"] = true,\n", i, i }' \
-	>"$work/ids"
-sed -i "/^local force_canary = {/r $work/ids" "$work/allow/routing.lua"
-[ "$(grep -c '= true,$' "$work/allow/routing.lua")" -ge 5000 ] ||
-	{ echo "could not fill force_canary in a copy of scripts/routing.lua" >&2; exit 1; }
+tests/bench/allowlist.sh "$work/allow"
 
 # decide NAME WARMUP CALLS [WRAPPER...]: the bench binary on one case.
 decide() {
