@@ -11,8 +11,6 @@ DEPS_BUILD := build-essential pkg-config liblua5.4-dev lua5.4 libmicrohttpd-dev 
               lua-cjson lua-cjson-dev ca-certificates
 DEPS_TEST  := libcmocka-dev lua-busted lua-check python3 python3-pytest curl \
               nginx-light wrk postgresql-15 nodejs python3-jsonschema python3-prometheus-client time
-# Bench: what make bench-routing needs beyond the build (callgrind's counts).
-DEPS_BENCH := valgrind
 
 PKGS    := lua5.4 libmicrohttpd libcurl jansson libpcre2-8 zlib lua5.4-cjson
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -118,6 +116,9 @@ bench-load: deps
 bench: deps
 	$(MAKE) build/gcs
 	tests/bench/http.sh
+
+# What make bench-routing needs beyond the build: callgrind, for its counts.
+DEPS_BENCH := valgrind
 
 build/bench/routing: tests/bench/routing_bench.c $(LIB_OBJ)
 	mkdir -p build/bench

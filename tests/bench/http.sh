@@ -79,8 +79,8 @@ wait_http() {
 cluster_id() { printf '%08x-0000-4000-8000-%012x' "$1" "$1"; }
 
 # start_gcs NAME VAR=VALUE...: one gcs worker pinned on the server CPU, in
-# the background, logs in $work; sets port[NAME].
-declare -A port
+# the background, logs in $work; sets port[NAME] and its process, spid[NAME].
+declare -A port spid
 start_gcs() {
 	local name=$1
 	shift
@@ -91,6 +91,7 @@ start_gcs() {
 	echo "  $name: taskset -c $server_cpu env ${envs[*]} build/gcs"
 	taskset -c "$server_cpu" env "${envs[@]}" build/gcs 2>"$work/$name.log" &
 	pids+=($!)
+	spid[$name]=$!
 	wait_http "http://127.0.0.1:${port[$name]}/readyz" || { cat "$work/$name.log" >&2; exit 1; }
 }
 
@@ -120,6 +121,14 @@ echo "  nginx: taskset -c $server_cpu nginx -p $work -e $work/error.log -c $work
 taskset -c "$server_cpu" nginx -p "$work" -e "$work/error.log" -c "$work/nginx.conf" &
 pids+=($!)
 wait_http "http://127.0.0.1:${port[nginx]}$path" || { cat "$work/error.log" >&2; exit 1; }
+# the master and its worker: the CPU time of both is nginx's (processes of
+# others come and go meanwhile: a stat file may vanish while read)
+spid[nginx]=$!
+for stat in /proc/[0-9]*/stat; do
+	read -r pid _ _ ppid _ 2>/dev/null <"$stat" || continue
+	[ "$ppid" = "$!" ] && spid[nginx]+=" $pid"
+done
+[ "$(wc -w <<<"${spid[nginx]}")" = 2 ] || { echo "nginx: expected a master and one worker, found PIDs ${spid[nginx]}" >&2; exit 1; }
 curl -fsS "http://127.0.0.1:${port[nginx]}$path" | cmp -s - "$work/body" ||
 	{ echo "nginx does not serve the same bytes as gcs" >&2; exit 1; }
 
@@ -151,12 +160,36 @@ if [ "$canary" -lt 60 ] || [ "$canary" -gt 140 ]; then
 fi
 echo "  unleash: $canary of 200 sample clusters canary, the ${#excluded[@]} NOT_IN clusters stable"
 
-# bench NAME URL: a warm-up, then the measured run into $work/NAME.wrk.
+# cpu_ticks PID...: the CPU time (user + system) the processes used so far.
+cpu_ticks() {
+	local pid sum=0
+	for pid in "$@"; do
+		sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+	done
+	echo "$sum"
+}
+
+# cpu_times N: "<idle> <total>" ticks of CPU N so far, from /proc/stat.
+cpu_times() {
+	awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t }' /proc/stat
+}
+
+# bench NAME URL: a warm-up, then the measured run into $work/NAME.wrk, the
+# server's CPU ticks during it into $work/NAME.cpu and the share of the
+# time its core was idle into $work/NAME.idle.
 bench() {
-	local name=$1 url=$2
+	local name=$1 url=$2 before idle0 total0 idle1 total1
 	echo "  $name: taskset -c $wrk_cpu wrk ${wrk_opts[*]} $url"
 	timeout 60 taskset -c "$wrk_cpu" wrk -t1 "-c$connections" -d2s -s "$root/tests/bench/rotate.lua" "$url" >/dev/null
+	# shellcheck disable=SC2086 # spid holds several PIDs for nginx
+	before=$(cpu_ticks ${spid[${name%.*}]})
+	read -r idle0 total0 < <(cpu_times "$server_cpu")
 	timeout 300 taskset -c "$wrk_cpu" wrk "${wrk_opts[@]}" "$url" >"$work/$name.wrk"
+	read -r idle1 total1 < <(cpu_times "$server_cpu")
+	# shellcheck disable=SC2086
+	echo $(($(cpu_ticks ${spid[${name%.*}]}) - before)) >"$work/$name.cpu"
+	awk -v i=$((idle1 - idle0)) -v t=$((total1 - total0)) 'BEGIN { printf "%.1f\n", t ? 100 * i / t : 0 }' \
+		>"$work/$name.idle"
 	if grep -qE 'Non-2xx|Socket errors' "$work/$name.wrk"; then
 		echo "  warning: $(grep -E 'Non-2xx|Socket errors' "$work/$name.wrk" | tr -s ' ')"
 	fi
@@ -182,7 +215,14 @@ pct() {
 		printf "%.0f\n", v * f
 	}' "$work/$1.wrk"
 }
+# Microseconds of server CPU per request: unlike req/s, what other work
+# on the machine takes from the server's core does not lower it.
+cpu_us() {
+	awk -v t="$(cat "$work/$1.cpu")" -v hz="$(getconf CLK_TCK)" \
+		'/ requests in / { printf "%.2f\n", t / hz * 1e6 / $1 }' "$work/$1.wrk"
+}
 mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f\n", (a + b) / 2 }'; }
+mean2() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", (a + b) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; }
 
@@ -192,20 +232,25 @@ declare -A label=(
 	[allowlist]="gcs allowlist (50% listed)"
 	[unleash]="gcs Unleash rollout"
 )
-declare -A r
+declare -A r c
 echo
 echo "== results (wrk -t1 -c$connections -d$duration; servers on CPU $server_cpu, wrk on CPU $wrk_cpu; mean of two runs each)"
 echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-28s %12s %10s %10s\n' "" "req/s" "p50 us" "p99 us"
+printf '%-28s %10s %9s %9s %11s %9s\n' "" "req/s" "p50 us" "p99 us" "CPU us/req" "CPU$server_cpu idle"
 for name in nginx off allowlist unleash; do
 	r[$name]=$(mean "$(rps "$name.1")" "$(rps "$name.2")")
-	printf '%-28s %12s %10s %10s\n' "${label[$name]}" "${r[$name]}" \
+	c[$name]=$(mean2 "$(cpu_us "$name.1")" "$(cpu_us "$name.2")")
+	printf '%-28s %10s %9s %9s %11s %8s%%\n' "${label[$name]}" "${r[$name]}" \
 		"$(mean "$(pct "$name.1" 50)" "$(pct "$name.2" 50)")" \
-		"$(mean "$(pct "$name.1" 99)" "$(pct "$name.2" 99)")"
+		"$(mean "$(pct "$name.1" 99)" "$(pct "$name.2" 99)")" "${c[$name]}" \
+		"$(mean2 "$(cat "$work/$name.1.idle")" "$(cat "$work/$name.2.idle")")"
 done
 off_nginx=$(ratio "${r[off]}" "${r[nginx]}")
 unleash_off=$(ratio "${r[unleash]}" "${r[off]}")
 echo
-echo "routing off / nginx:           ${off_nginx}x   target >= 1.0x: $(verdict "$off_nginx >= 1.0")"
-echo "Unleash rollout / routing off: ${unleash_off}x   target >= 0.90x: $(verdict "$unleash_off >= 0.90")"
-echo "allowlist / routing off:       $(ratio "${r[allowlist]}" "${r[off]}")x"
+echo "                               req/s   target          by CPU per request"
+echo "routing off / nginx:           ${off_nginx}x  >= 1.0x: $(verdict "$off_nginx >= 1.0")   $(ratio "${c[nginx]}" "${c[off]}")x"
+echo "Unleash rollout / routing off: ${unleash_off}x  >= 0.90x: $(verdict "$unleash_off >= 0.90")  $(ratio "${c[off]}" "${c[unleash]}")x"
+echo "allowlist / routing off:       $(ratio "${r[allowlist]}" "${r[off]}")x                   $(ratio "${c[off]}" "${c[allowlist]}")x"
+echo "(CPU us/req: the server's own CPU time per request, which other load does not raise much;"
+echo " an idle server CPU during a run means wrk, not the server, set the req/s.)"
