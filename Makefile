@@ -113,12 +113,14 @@ bench-load: deps
 	$(MAKE) build/gcs
 	tests/bench/load.sh
 
+# What the benchmarks need beyond the build and the tests: callgrind, for
+# instruction counts that a loaded machine does not move.
+DEPS_BENCH := valgrind
+
 bench: deps
+	$(call apt_missing,$(DEPS_BENCH))
 	$(MAKE) build/gcs
 	tests/bench/http.sh
-
-# What make bench-routing needs beyond the build: callgrind, for its counts.
-DEPS_BENCH := valgrind
 
 build/bench/routing: tests/bench/routing_bench.c $(LIB_OBJ)
 	mkdir -p build/bench

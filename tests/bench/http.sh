@@ -22,8 +22,12 @@
 # (tests/bench/rotate.lua), after a 2 s warm-up with the same settings. The
 # servers are measured in the order A B C D D C B A, so that drift in the
 # machine's load weighs on each alike; the figures are the means of two runs.
+# Beside req/s and latency: the server's CPU time per request and how idle
+# its core was. Then each gcs runs under callgrind for CG_REQUESTS (3000)
+# requests: user-space instructions per request, which no load moves
+# (CG_REQUESTS=0 skips this).
 #
-#   DURATION=10s CONNECTIONS=64 SERVER_CPU=0 WRK_CPU=1 tests/bench/http.sh
+#   DURATION=10s CONNECTIONS=64 SERVER_CPU=0 WRK_CPU=1 CG_REQUESTS=3000 tests/bench/http.sh
 set -eu
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -78,21 +82,41 @@ wait_http() {
 # The benchmark's cluster ID number i, as rotate.lua sends it.
 cluster_id() { printf '%08x-0000-4000-8000-%012x' "$1" "$1"; }
 
-# start_gcs NAME VAR=VALUE...: one gcs worker pinned on the server CPU, in
-# the background, logs in $work; sets port[NAME] and its process, spid[NAME].
+# gcs_vars NAME: what sets each gcs configuration apart, one VAR=VALUE a line.
+gcs_vars() {
+	case $1 in
+	off) printf '%s\n' "GCS_ROUTING_SCRIPT=$root/scripts/routing.lua" CANARY_VERSION=none ;;
+	allowlist) printf '%s\n' "GCS_ROUTING_SCRIPT=$work/scripts/routing.lua" CANARY_VERSION=1.2.0 ;;
+	unleash)
+		printf '%s\n' "GCS_ROUTING_SCRIPT=$root/scripts/routing.lua" CANARY_VERSION=1.2.0 \
+			"GCS_UNLEASH_BOOTSTRAP=$toggles" "GCS_UNLEASH_TOGGLE=$toggle"
+		;;
+	esac
+}
+
+# start_gcs NAME [WRAPPER...]: gcs in configuration NAME with one worker,
+# pinned on the server CPU, in the background (under WRAPPER, e.g.
+# valgrind), logs in $work; sets port[NAME] and its process, spid[NAME].
 declare -A port spid
 start_gcs() {
-	local name=$1
+	local name=$1 vars
 	shift
 	port[$name]=$(free_port)
+	mapfile -t vars < <(gcs_vars "$name")
 	local envs=(GCS_LISTEN="127.0.0.1:${port[$name]}" GCS_LOG_LEVEL=warn GCS_THREADS=1
 		GCS_CONDITIONS_URL="$root/rules/{version}" GCS_SCHEMA_DIR="$root/rules/schemas"
-		STABLE_VERSION=1.1.3 "$@")
-	echo "  $name: taskset -c $server_cpu env ${envs[*]} build/gcs"
-	taskset -c "$server_cpu" env "${envs[@]}" build/gcs 2>"$work/$name.log" &
+		STABLE_VERSION=1.1.3 "${vars[@]}")
+	echo "  $name: taskset -c $server_cpu env ${envs[*]} $* build/gcs"
+	taskset -c "$server_cpu" env "${envs[@]}" "$@" build/gcs 2>"$work/$name.log" &
 	pids+=($!)
 	spid[$name]=$!
 	wait_http "http://127.0.0.1:${port[$name]}/readyz" || { cat "$work/$name.log" >&2; exit 1; }
+}
+
+# stop_gcs NAME: ends it (SIGTERM) and waits.
+stop_gcs() {
+	kill "${spid[$1]}"
+	wait "${spid[$1]}" 2>/dev/null || true
 }
 
 # channels NAME ID...: the X-Gcs-Channel gcs NAME answers each cluster ID,
@@ -109,7 +133,7 @@ channels() {
 }
 
 echo "== servers: pinned on CPU $server_cpu, one worker each"
-start_gcs off GCS_ROUTING_SCRIPT="$root/scripts/routing.lua" CANARY_VERSION=none
+start_gcs off
 curl -fsS -o "$work/body" "http://127.0.0.1:${port[off]}$path"
 
 port[nginx]=$(free_port)
@@ -133,12 +157,11 @@ curl -fsS "http://127.0.0.1:${port[nginx]}$path" | cmp -s - "$work/body" ||
 	{ echo "nginx does not serve the same bytes as gcs" >&2; exit 1; }
 
 tests/bench/allowlist.sh "$work/scripts"
-start_gcs allowlist GCS_ROUTING_SCRIPT="$work/scripts/routing.lua" CANARY_VERSION=1.2.0
+start_gcs allowlist
 [ "$(channels allowlist "$(cluster_id 0)" "$(cluster_id 1)" | tr '\n' ' ')" = "canary stable " ] ||
 	{ echo "the allowlist is not in effect: cluster 0 must get canary, 1 stable" >&2; exit 1; }
 
-start_gcs unleash GCS_ROUTING_SCRIPT="$root/scripts/routing.lua" CANARY_VERSION=1.2.0 \
-	GCS_UNLEASH_BOOTSTRAP="$toggles" GCS_UNLEASH_TOGGLE="$toggle"
+start_gcs unleash
 # The toggle decides: the clusters its NOT_IN lists all get stable, and
 # about half of the others get canary.
 mapfile -t excluded < <(python3 -c 'import json, sys
@@ -206,6 +229,27 @@ for name in "${order[@]}"; do
 	bench "$name.$round" "http://127.0.0.1:${port[$name]}$path"
 done
 
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# The figure no load moves: user-space instructions per request, each gcs
+# under callgrind answering CG_REQUESTS requests (rotating IDs, one
+# keep-alive connection) after one that builds the worker's Lua state,
+# minus the same run with that one request only.
+cg_requests=${CG_REQUESTS:-3000}
+if [ "$cg_requests" -gt 0 ]; then
+	command -v valgrind >/dev/null || { echo "valgrind missing: make bench installs it" >&2; exit 1; }
+	echo "== instructions: each gcs under valgrind --tool=callgrind, 1 and $((cg_requests + 1)) requests"
+	mapfile -t cg_ids < <(for ((i = 0; i <= cg_requests; i++)); do cluster_id $((i % 10000)); echo; done)
+	for name in off allowlist unleash; do
+		stop_gcs "$name"
+		for n in 1 $((cg_requests + 1)); do
+			start_gcs "$name" valgrind -q --tool=callgrind --callgrind-out-file="$work/$name.cg$n" >/dev/null
+			channels "$name" "${cg_ids[@]:0:n}" >/dev/null
+			stop_gcs "$name"
+		done
+	done
+fi
+
 # Figures from wrk's output: req/s, and a latency percentile in microseconds.
 rps() { awk '/^Requests\/sec:/ { print $2 }' "$work/$1.wrk"; }
 pct() {
@@ -221,6 +265,7 @@ cpu_us() {
 	awk -v t="$(cat "$work/$1.cpu")" -v hz="$(getconf CLK_TCK)" \
 		'/ requests in / { printf "%.2f\n", t / hz * 1e6 / $1 }' "$work/$1.wrk"
 }
+cg_total() { awk '/^totals:/ { print $2 }' "$work/$1"; }
 mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f\n", (a + b) / 2 }'; }
 mean2() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", (a + b) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -235,7 +280,7 @@ declare -A label=(
 declare -A r c
 echo
 echo "== results (wrk -t1 -c$connections -d$duration; servers on CPU $server_cpu, wrk on CPU $wrk_cpu; mean of two runs each)"
-echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average before: $load_before, after: $load_after"
 printf '%-28s %10s %9s %9s %11s %9s\n' "" "req/s" "p50 us" "p99 us" "CPU us/req" "CPU$server_cpu idle"
 for name in nginx off allowlist unleash; do
 	r[$name]=$(mean "$(rps "$name.1")" "$(rps "$name.2")")
@@ -254,3 +299,14 @@ echo "Unleash rollout / routing off: ${unleash_off}x  >= 0.90x: $(verdict "$unle
 echo "allowlist / routing off:       $(ratio "${r[allowlist]}" "${r[off]}")x                   $(ratio "${c[off]}" "${c[allowlist]}")x"
 echo "(CPU us/req: the server's own CPU time per request, which other load does not raise much;"
 echo " an idle server CPU during a run means wrk, not the server, set the req/s.)"
+if [ "$cg_requests" -gt 0 ]; then
+	declare -A ir
+	echo
+	echo "user-space instructions per request (callgrind; the kernel's part is not in them):"
+	for name in off allowlist unleash; do
+		ir[$name]=$((($(cg_total "$name.cg$((cg_requests + 1))") - $(cg_total "$name.cg1")) / cg_requests))
+		printf '  %-28s %8s\n' "${label[$name]}" "${ir[$name]}"
+	done
+	echo "  Unleash rollout / routing off: $(ratio "${ir[off]}" "${ir[unleash]}")x" \
+		"(the decision: $((ir[unleash] - ir[off])) instructions)"
+fi
