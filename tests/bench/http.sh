@@ -64,6 +64,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# a closed pipe (| head) or a lost terminal must still stop the servers
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
 
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -113,10 +116,16 @@ start_gcs() {
 	wait_http "http://127.0.0.1:${port[$name]}/readyz" || { cat "$work/$name.log" >&2; exit 1; }
 }
 
-# stop_gcs NAME: ends it (SIGTERM) and waits.
+# stop_gcs NAME: ends it (SIGTERM), waits, and forgets its PID, which the
+# system may give to another process from then on.
 stop_gcs() {
-	kill "${spid[$1]}"
-	wait "${spid[$1]}" 2>/dev/null || true
+	local pid=${spid[$1]} keep=() p
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	for p in "${pids[@]}"; do
+		[ "$p" = "$pid" ] || keep+=("$p")
+	done
+	pids=("${keep[@]}")
 }
 
 # channels NAME ID...: the X-Gcs-Channel gcs NAME answers each cluster ID,
