@@ -10,16 +10,20 @@
 #   regex-benign   rollout plus a REGEX on userId a backtracker finds easy
 #   regex-backtrack rollout plus a REGEX designed to backtrack on a cluster ID
 #                  (inverted, so that it holds and the rollout still decides)
+#   regex-hostile  rollout plus the inverted REGEX (a|aa)+$, on the longest
+#                  IDs gcs takes from a User-Agent (255 bytes: 250 a's, '-',
+#                  4 digits); a client chooses its own User-Agent
 #
 # The toggles are tests/bench/toggles.json, a client API answer as Unleash
 # serves it with the Unleash-Client-Spec header (segments apart).
 #
 # Two figures per case: CPU nanoseconds per decision (the thread's CPU time,
-# mean of two runs of CALLS decisions, the cases in A..F F..A order), and
+# mean of two runs of CALLS decisions, the cases in order then in reverse), and
 # instructions per decision from callgrind (a run of CG_CALLS decisions minus
 # a run of none, divided by CG_CALLS): the figure that a loaded machine does
-# not move. Targets, printed and never enforced: the realistic rollout under
-# 1 microsecond; the backtracking REGEX within 2x the benign one.
+# not move (regex-hostile makes a hundredth of either count). Targets,
+# printed and never enforced: the realistic rollout under 1 microsecond; the
+# backtracking REGEX, and the hostile IDs, within 2x the benign REGEX.
 #
 #   CALLS=100000 CG_CALLS=5000 tests/bench/routing.sh
 set -euo pipefail
@@ -29,7 +33,8 @@ calls=${CALLS:-100000}
 cg_calls=${CG_CALLS:-5000}
 warmup=10000 # every ID once: the allowlist and Lua's strings warm
 cg_warmup=1000
-cases=(floor allowlist rollout-plain rollout regex-benign regex-backtrack)
+cases=(floor allowlist rollout-plain rollout regex-benign regex-backtrack regex-hostile)
+hostile_prefix=$(printf 'a%.0s' $(seq 250))-
 bench=build/bench/routing
 
 [ -x "$bench" ] || { echo "$bench missing: make build/bench/routing" >&2; exit 1; }
@@ -44,13 +49,23 @@ return { route = function() return "stable" end }
 LUA
 tests/bench/allowlist.sh "$work/allow"
 
+# scale NAME COUNT: a hostile decision costs as much as hundreds of others,
+# so that case makes a hundredth of the decisions.
+scale() { if [ "$1" = regex-hostile ]; then echo $(($2 / 100)); else echo "$2"; fi; }
+
 # decide NAME WARMUP CALLS [WRAPPER...]: the bench binary on one case.
 decide() {
-	local name=$1 w=$2 n=$3
+	local name=$1 w n
+	w=$(scale "$name" "$2")
+	n=$(scale "$name" "$3")
 	shift 3
 	case $name in
 	floor) "$@" "$bench" "$w" "$n" "$work/floor/routing.lua" ;;
 	allowlist) "$@" "$bench" "$w" "$n" "$work/allow/routing.lua" ;;
+	regex-hostile)
+		BENCH_ID_PREFIX=$hostile_prefix "$@" "$bench" "$w" "$n" scripts/routing.lua \
+			tests/bench/toggles.json "gcs-bench-$name"
+		;;
 	*) "$@" "$bench" "$w" "$n" scripts/routing.lua tests/bench/toggles.json "gcs-bench-$name" ;;
 	esac
 }
@@ -67,7 +82,7 @@ check_share() {
 	[ "$ok" = 1 ] || { echo "$name answered canary to $share% of the IDs: not the path it names" >&2; exit 1; }
 }
 
-echo "== timing: $bench $warmup $calls SCRIPT [TOGGLES NAME], per case, in A..F F..A order"
+echo "== timing: $bench $warmup $calls SCRIPT [TOGGLES NAME], each case twice: in order, then in reverse"
 # Other work on the machine moves the times (not the instructions): say how much there was.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 order=("${cases[@]}")
@@ -99,7 +114,7 @@ instr() {
 	local with without
 	with=$(awk '/^totals:/ { print $2 }' "$work/$1.cg$cg_calls")
 	without=$(awk '/^totals:/ { print $2 }' "$work/$1.cg0")
-	awk -v a="$with" -v b="$without" -v n="$cg_calls" 'BEGIN { printf "%.0f\n", (a - b) / n }'
+	awk -v a="$with" -v b="$without" -v n="$(scale "$1" "$cg_calls")" 'BEGIN { printf "%.0f\n", (a - b) / n }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; }
@@ -111,6 +126,7 @@ declare -A label=(
 	[rollout]='Unleash: 50% + NOT_IN 20 IDs + SEMVER_GTE'
 	[regex-benign]='  the same + benign REGEX'
 	[regex-backtrack]='  the same + backtracking REGEX'
+	[regex-hostile]='  the same + (a|aa)+$ on 255-byte IDs'
 )
 declare -A t c
 echo
@@ -127,3 +143,6 @@ echo "realistic rollout:            ${t[rollout]} ns   target < 1000 ns: $(verdi
 rt=$(ratio "${t[regex-backtrack]}" "${t[regex-benign]}")
 rc=$(ratio "${c[regex-backtrack]}" "${c[regex-benign]}")
 echo "backtracking / benign REGEX:  ${rt}x time, ${rc}x instructions   target <= 2x: $(verdict "$rt <= 2") (time), $(verdict "$rc <= 2") (instructions)"
+rt=$(ratio "${t[regex-hostile]}" "${t[regex-benign]}")
+rc=$(ratio "${c[regex-hostile]}" "${c[regex-benign]}")
+echo "hostile IDs / benign REGEX:   ${rt}x time, ${rc}x instructions   target <= 2x: $(verdict "$rt <= 2") (time), $(verdict "$rc <= 2") (instructions)"

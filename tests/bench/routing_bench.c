@@ -5,7 +5,9 @@
  *   routing WARMUP CALLS SCRIPT [TOGGLES_FILE TOGGLE_NAME]
  *
  * Makes WARMUP decisions, then CALLS more, the cluster IDs rotating over
- * the 10,000 that tests/bench/rotate.lua sends, and prints one line:
+ * the 10,000 that tests/bench/rotate.lua sends (or, with BENCH_ID_PREFIX
+ * set, over that prefix followed by 0000 to 9999: the long IDs a client
+ * may put in its User-Agent), and prints one line:
  * "<CPU ns per decision> <percent answered canary>" over the CALLS.
  * tests/bench/routing.sh runs it per case, and under callgrind twice, with
  * CALLS and with 0: the difference is the instructions of CALLS decisions
@@ -22,7 +24,7 @@
 
 #define IDS 10000
 
-static char ids[IDS][40];
+static char *ids[IDS];
 
 /* CPU time of this thread: on a shared machine the time spent waiting for
  * a core is not the decision's. */
@@ -117,8 +119,13 @@ int main(int argc, char **argv)
 		routing_set_features(r, f);
 		toggles_unref(f);
 	}
-	for (int i = 0; i < IDS; i++)
-		snprintf(ids[i], sizeof(ids[i]), "%08x-0000-4000-8000-%012x", i, i);
+	const char *prefix = getenv("BENCH_ID_PREFIX");
+	for (int i = 0; i < IDS; i++) {
+		int n = prefix ? asprintf(&ids[i], "%s%04d", prefix, i)
+		               : asprintf(&ids[i], "%08x-0000-4000-8000-%012x", i, i);
+		if (n < 0)
+			die("cluster IDs", "out of memory");
+	}
 
 	char reason[128];
 	long canary = 0;
