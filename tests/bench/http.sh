@@ -36,6 +36,7 @@ duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
 server_cpu=${SERVER_CPU:-0}
 wrk_cpu=${WRK_CPU:-1}
+cg_requests=${CG_REQUESTS:-3000}
 wrk_opts=(-t1 "-c$connections" "-d$duration" --latency -s "$root/tests/bench/rotate.lua")
 path=/api/gathering/v2/4.17.0/gathering_rules
 toggles=$root/tests/bench/toggles.json
@@ -45,6 +46,8 @@ for tool in wrk nginx curl python3 taskset; do
 	command -v "$tool" >/dev/null || { echo "$tool missing: make deps" >&2; exit 1; }
 done
 [ -x build/gcs ] || { echo "build/gcs missing: make build/gcs" >&2; exit 1; }
+[ "$cg_requests" = 0 ] || command -v valgrind >/dev/null ||
+	{ echo "valgrind missing: make bench installs it (or CG_REQUESTS=0)" >&2; exit 1; }
 if [ "$server_cpu" = "$wrk_cpu" ] || ! taskset -c "$server_cpu,$wrk_cpu" true 2>/dev/null; then
 	echo "need two CPUs this process may use: SERVER_CPU=$server_cpu WRK_CPU=$wrk_cpu" >&2
 	exit 1
@@ -244,9 +247,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 # under callgrind answering CG_REQUESTS requests (rotating IDs, one
 # keep-alive connection) after one that builds the worker's Lua state,
 # minus the same run with that one request only.
-cg_requests=${CG_REQUESTS:-3000}
 if [ "$cg_requests" -gt 0 ]; then
-	command -v valgrind >/dev/null || { echo "valgrind missing: make bench installs it" >&2; exit 1; }
 	echo "== instructions: each gcs under valgrind --tool=callgrind, 1 and $((cg_requests + 1)) requests"
 	mapfile -t cg_ids < <(for ((i = 0; i <= cg_requests; i++)); do cluster_id $((i % 10000)); echo; done)
 	for name in off allowlist unleash; do
