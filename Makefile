@@ -2,7 +2,7 @@
 #
 #   make run    install what is missing, build, serve the embedded default in rules/
 #   make test   install what is missing, build, run every suite
-#   make bench  HTTP benchmark against nginx (see tests/bench)
+#   make bench  HTTP benchmark per core against nginx (see tests/bench)
 
 # Debian 12 packages. Build: what compiles and links build/gcs. Test: what the
 # suites and their real peers (download server, Unleash, PostgreSQL) need.
@@ -125,7 +125,12 @@ bench-load: deps
 	$(MAKE) build/gcs
 	tests/bench/load.sh
 
+# What the benchmarks need beyond the build and the tests: callgrind, for
+# instruction counts that a loaded machine does not move.
+DEPS_BENCH := valgrind
+
 bench: deps
+	$(call apt_missing,$(DEPS_BENCH))
 	$(MAKE) build/gcs
 	tests/bench/http.sh
 
@@ -134,6 +139,7 @@ build/bench/routing: tests/bench/routing_bench.c $(LIB_OBJ)
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 bench-routing: deps-build
+	$(call apt_missing,$(DEPS_BENCH))
 	$(MAKE) build/bench/routing
 	tests/bench/routing.sh
 

@@ -1,32 +1,57 @@
 #!/usr/bin/env bash
-# make bench: HTTP throughput and latency of build/gcs, side by side with
-# references measured in the same run on the same machine, all on 127.0.0.1.
+# make bench: HTTP throughput and latency of build/gcs per core, side by side
+# with nginx measured in the same run on the same machine, all on 127.0.0.1.
+# Every server is pinned on one CPU (SERVER_CPU, default 0) with one worker
+# (nginx worker_processes 1, gcs GCS_THREADS=1); wrk is pinned on another
+# (WRK_CPU, default 1), so the figures are what one core of gcs serves.
 #
-#  1. gcs on the v2 endpoint (STABLE 1.1.3, no canary) against nginx serving
-#     the identical body bytes as a static file at the same path.
-#     Targets: gcs >= 1.2x nginx req/s, gcs p99 <= nginx p99.
-#  2. gcs with routing on (CANARY 1.2.0, the default routing script with half
-#     of the 10,000 benchmark clusters in force_canary) against the same gcs
-#     with CANARY_VERSION=none. Target: routing costs <= 10% of req/s.
+#   nginx      the v2 body gcs serves, as a static file at the same path
+#   off        gcs, STABLE 1.1.3, CANARY_VERSION=none: routing off
+#   allowlist  gcs, CANARY 1.2.0, the default script with half of the
+#              10,000 benchmark clusters in force_canary
+#   unleash    gcs, CANARY 1.2.0, the default script and the realistic toggle
+#              gcs-bench-rollout of tests/bench/toggles.json (50%
+#              flexibleRollout, NOT_IN 20 cluster IDs, SEMVER_GTE ocpVersion)
+#              through GCS_UNLEASH_BOOTSTRAP, no Unleash server
 #
-# Each run: wrk, 2 threads, 64 connections, 10 s, --latency, User-Agents
-# rotating over 10,000 cluster IDs (tests/bench/rotate.lua), after a 2 s
-# warm-up with the same settings. Targets are printed, not enforced.
+# Targets, printed and never enforced: routing off >= 1.0x nginx's req/s;
+# the Unleash path >= 0.90x routing off's.
 #
-#   DURATION=10s tests/bench/http.sh
+# Each run: wrk, 1 thread, CONNECTIONS (64) connections, DURATION (10s),
+# --latency, User-Agents rotating over 10,000 cluster IDs
+# (tests/bench/rotate.lua), after a 2 s warm-up with the same settings. The
+# servers are measured in the order A B C D D C B A, so that drift in the
+# machine's load weighs on each alike; the figures are the means of two runs.
+# Beside req/s and latency: the server's CPU time per request and how idle
+# its core was. Then each gcs runs under callgrind for CG_REQUESTS (3000)
+# requests: user-space instructions per request, which no load moves
+# (CG_REQUESTS=0 skips this).
+#
+#   DURATION=10s CONNECTIONS=64 SERVER_CPU=0 WRK_CPU=1 CG_REQUESTS=3000 tests/bench/http.sh
 set -eu
 cd "$(dirname "$0")/../.."
 root=$PWD
 
 duration=${DURATION:-10s}
-wrk_opts=(-t2 -c64 "-d$duration" --latency -s "$root/tests/bench/rotate.lua")
+connections=${CONNECTIONS:-64}
+server_cpu=${SERVER_CPU:-0}
+wrk_cpu=${WRK_CPU:-1}
+cg_requests=${CG_REQUESTS:-3000}
+wrk_opts=(-t1 "-c$connections" "-d$duration" --latency -s "$root/tests/bench/rotate.lua")
 path=/api/gathering/v2/4.17.0/gathering_rules
-clusters=10000
+toggles=$root/tests/bench/toggles.json
+toggle=gcs-bench-rollout
 
-for tool in wrk nginx curl python3; do
+for tool in wrk nginx curl python3 taskset; do
 	command -v "$tool" >/dev/null || { echo "$tool missing: make deps" >&2; exit 1; }
 done
 [ -x build/gcs ] || { echo "build/gcs missing: make build/gcs" >&2; exit 1; }
+[ "$cg_requests" = 0 ] || command -v valgrind >/dev/null ||
+	{ echo "valgrind missing: make bench installs it (or CG_REQUESTS=0)" >&2; exit 1; }
+if [ "$server_cpu" = "$wrk_cpu" ] || ! taskset -c "$server_cpu,$wrk_cpu" true 2>/dev/null; then
+	echo "need two CPUs this process may use: SERVER_CPU=$server_cpu WRK_CPU=$wrk_cpu" >&2
+	exit 1
+fi
 
 work=$(mktemp -d)
 chmod 755 "$work" # nginx workers run as nobody and read www/ from here
@@ -42,6 +67,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# a closed pipe (| head) or a lost terminal must still stop the servers
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
 
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -57,41 +85,184 @@ wait_http() {
 	return 1
 }
 
-gcs_env() {
-	echo GCS_LISTEN="127.0.0.1:$1" GCS_LOG_LEVEL=warn \
-		GCS_CONDITIONS_URL="$root/rules/{version}" GCS_SCHEMA_DIR="$root/rules/schemas" \
-		GCS_ROUTING_SCRIPT="$2" STABLE_VERSION=1.1.3 CANARY_VERSION="$3"
+# The benchmark's cluster ID number i, as rotate.lua sends it.
+cluster_id() { printf '%08x-0000-4000-8000-%012x' "$1" "$1"; }
+
+# gcs_vars NAME: what sets each gcs configuration apart, one VAR=VALUE a line.
+gcs_vars() {
+	case $1 in
+	off) printf '%s\n' "GCS_ROUTING_SCRIPT=$root/scripts/routing.lua" CANARY_VERSION=none ;;
+	allowlist) printf '%s\n' "GCS_ROUTING_SCRIPT=$work/scripts/routing.lua" CANARY_VERSION=1.2.0 ;;
+	unleash)
+		printf '%s\n' "GCS_ROUTING_SCRIPT=$root/scripts/routing.lua" CANARY_VERSION=1.2.0 \
+			"GCS_UNLEASH_BOOTSTRAP=$toggles" "GCS_UNLEASH_TOGGLE=$toggle"
+		;;
+	esac
 }
 
-# start_gcs NAME PORT SCRIPT CANARY: gcs in the background, logs in $work.
+# start_gcs NAME [WRAPPER...]: gcs in configuration NAME with one worker,
+# pinned on the server CPU, in the background (under WRAPPER, e.g.
+# valgrind), logs in $work; sets port[NAME] and its process, spid[NAME].
+declare -A port spid
 start_gcs() {
-	local name=$1 port=$2 script=$3 canary=$4
-	local envs
-	envs=$(gcs_env "$port" "$script" "$canary")
-	echo "  server: env $envs build/gcs"
-	# shellcheck disable=SC2086 # envs is word-split on purpose
-	env $envs build/gcs 2>"$work/$name.log" &
+	local name=$1 vars
+	shift
+	port[$name]=$(free_port)
+	mapfile -t vars < <(gcs_vars "$name")
+	local envs=(GCS_LISTEN="127.0.0.1:${port[$name]}" GCS_LOG_LEVEL=warn GCS_THREADS=1
+		GCS_CONDITIONS_URL="$root/rules/{version}" GCS_SCHEMA_DIR="$root/rules/schemas"
+		STABLE_VERSION=1.1.3 "${vars[@]}")
+	echo "  $name: taskset -c $server_cpu env ${envs[*]} $* build/gcs"
+	taskset -c "$server_cpu" env "${envs[@]}" "$@" build/gcs 2>"$work/$name.log" &
 	pids+=($!)
-	wait_http "http://127.0.0.1:$port/readyz" || { cat "$work/$name.log" >&2; exit 1; }
+	spid[$name]=$!
+	wait_http "http://127.0.0.1:${port[$name]}/readyz" || { cat "$work/$name.log" >&2; exit 1; }
 }
 
-stop_last() {
-	local pid=${pids[-1]}
+# stop_gcs NAME: ends it (SIGTERM), waits, and forgets its PID, which the
+# system may give to another process from then on.
+stop_gcs() {
+	local pid=${spid[$1]} keep=() p
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
-	unset 'pids[-1]'
+	for p in "${pids[@]}"; do
+		[ "$p" = "$pid" ] || keep+=("$p")
+	done
+	pids=("${keep[@]}")
 }
 
-# bench NAME URL: a warm-up, then the measured run into $work/NAME.wrk.
+# channels NAME ID...: the X-Gcs-Channel gcs NAME answers each cluster ID,
+# one line each, from one curl.
+channels() {
+	local name=$1 id sep=
+	shift
+	for id in "$@"; do
+		printf '%surl = "http://127.0.0.1:%s%s"\nuser-agent = "insights-operator/4.17.0 cluster/%s"\n' \
+			"$sep" "${port[$name]}" "$path" "$id"
+		printf 'output = /dev/null\nwrite-out = "%%header{x-gcs-channel}\\n"\n'
+		sep=$'next\n'
+	done | curl -fsS -K -
+}
+
+echo "== servers: pinned on CPU $server_cpu, one worker each"
+start_gcs off
+curl -fsS -o "$work/body" "http://127.0.0.1:${port[off]}$path"
+
+port[nginx]=$(free_port)
+mkdir -p "$work/www$(dirname "$path")" "$work/tmp"
+cp "$work/body" "$work/www$path"
+chmod -R a+rX "$work/www"
+sed -e "s|@PREFIX@|$work|g" -e "s|@PORT@|${port[nginx]}|g" tests/bench/nginx.conf >"$work/nginx.conf"
+echo "  nginx: taskset -c $server_cpu nginx -p $work -e $work/error.log -c $work/nginx.conf (from tests/bench/nginx.conf)"
+taskset -c "$server_cpu" nginx -p "$work" -e "$work/error.log" -c "$work/nginx.conf" &
+pids+=($!)
+wait_http "http://127.0.0.1:${port[nginx]}$path" || { cat "$work/error.log" >&2; exit 1; }
+# the master and its worker: the CPU time of both is nginx's (processes of
+# others come and go meanwhile: a stat file may vanish while read)
+spid[nginx]=$!
+for stat in /proc/[0-9]*/stat; do
+	read -r pid _ _ ppid _ 2>/dev/null <"$stat" || continue
+	[ "$ppid" = "$!" ] && spid[nginx]+=" $pid"
+done
+[ "$(wc -w <<<"${spid[nginx]}")" = 2 ] || { echo "nginx: expected a master and one worker, found PIDs ${spid[nginx]}" >&2; exit 1; }
+curl -fsS "http://127.0.0.1:${port[nginx]}$path" | cmp -s - "$work/body" ||
+	{ echo "nginx does not serve the same bytes as gcs" >&2; exit 1; }
+
+tests/bench/allowlist.sh "$work/scripts"
+start_gcs allowlist
+[ "$(channels allowlist "$(cluster_id 0)" "$(cluster_id 1)" | tr '\n' ' ')" = "canary stable " ] ||
+	{ echo "the allowlist is not in effect: cluster 0 must get canary, 1 stable" >&2; exit 1; }
+
+start_gcs unleash
+# The toggle decides: the clusters its NOT_IN lists all get stable, and
+# about half of the others get canary.
+mapfile -t excluded < <(python3 -c 'import json, sys
+doc = json.load(open(sys.argv[1]))
+for s in doc["segments"]:
+    for c in s["constraints"]:
+        if c["operator"] == "NOT_IN":
+            print("\n".join(c["values"]))' "$toggles")
+got=$(channels unleash "${excluded[@]}" | sort | uniq -c | tr -s ' ')
+if [ "${#excluded[@]}" -eq 0 ] || [ "$got" != " ${#excluded[@]} stable" ]; then
+	echo "the toggle's NOT_IN is not in effect: its ${#excluded[@]} clusters got$got" >&2
+	exit 1
+fi
+mapfile -t sample < <(for i in $(seq 1000 1199); do cluster_id "$i"; echo; done)
+canary=$(channels unleash "${sample[@]}" | grep -c '^canary$' || true)
+if [ "$canary" -lt 60 ] || [ "$canary" -gt 140 ]; then
+	echo "the 50% rollout is not in effect: $canary of 200 clusters got canary" >&2
+	exit 1
+fi
+echo "  unleash: $canary of 200 sample clusters canary, the ${#excluded[@]} NOT_IN clusters stable"
+
+# cpu_ticks PID...: the CPU time (user + system) the processes used so far.
+cpu_ticks() {
+	local pid sum=0
+	for pid in "$@"; do
+		sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+	done
+	echo "$sum"
+}
+
+# cpu_times N: "<idle> <total>" ticks of CPU N so far, from /proc/stat.
+cpu_times() {
+	awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t }' /proc/stat
+}
+
+# bench NAME URL: a warm-up, then the measured run into $work/NAME.wrk, the
+# server's CPU ticks during it into $work/NAME.cpu and the share of the
+# time its core was idle into $work/NAME.idle.
 bench() {
-	local name=$1 url=$2
-	echo "  load:   wrk ${wrk_opts[*]} $url"
-	timeout 60 wrk -t2 -c64 -d2s -s "$root/tests/bench/rotate.lua" "$url" >/dev/null
-	timeout 120 wrk "${wrk_opts[@]}" "$url" >"$work/$name.wrk"
+	local name=$1 url=$2 before idle0 total0 idle1 total1
+	echo "  $name: taskset -c $wrk_cpu wrk ${wrk_opts[*]} $url"
+	timeout 60 taskset -c "$wrk_cpu" wrk -t1 "-c$connections" -d2s -s "$root/tests/bench/rotate.lua" "$url" >/dev/null
+	# shellcheck disable=SC2086 # spid holds several PIDs for nginx
+	before=$(cpu_ticks ${spid[${name%.*}]})
+	read -r idle0 total0 < <(cpu_times "$server_cpu")
+	timeout 300 taskset -c "$wrk_cpu" wrk "${wrk_opts[@]}" "$url" >"$work/$name.wrk"
+	read -r idle1 total1 < <(cpu_times "$server_cpu")
+	# shellcheck disable=SC2086
+	echo $(($(cpu_ticks ${spid[${name%.*}]}) - before)) >"$work/$name.cpu"
+	awk -v i=$((idle1 - idle0)) -v t=$((total1 - total0)) 'BEGIN { printf "%.1f\n", t ? 100 * i / t : 0 }' \
+		>"$work/$name.idle"
 	if grep -qE 'Non-2xx|Socket errors' "$work/$name.wrk"; then
 		echo "  warning: $(grep -E 'Non-2xx|Socket errors' "$work/$name.wrk" | tr -s ' ')"
 	fi
 }
+
+# Idle servers cost nothing: all stay up while each is measured in turn.
+order=(nginx off allowlist unleash unleash allowlist off nginx)
+echo "== measuring, wrk pinned on CPU $wrk_cpu: ${order[*]}"
+# Other work on the machine moves every figure: say how much there was.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for name in "${order[@]}"; do
+	round=1
+	[ -e "$work/$name.1.wrk" ] && round=2
+	bench "$name.$round" "http://127.0.0.1:${port[$name]}$path"
+done
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# The figure no load moves: user-space instructions per request, each gcs
+# under callgrind answering CG_REQUESTS requests (rotating IDs, one
+# keep-alive connection) after one that builds the worker's Lua state,
+# minus the same run with that one request only.
+if [ "$cg_requests" -gt 0 ]; then
+	echo "== instructions: each gcs under valgrind --tool=callgrind, 1 and $((cg_requests + 1)) requests"
+	mapfile -t cg_ids < <(for ((i = 0; i <= cg_requests; i++)); do cluster_id $((i % 10000)); echo; done)
+	for name in off allowlist unleash; do
+		stop_gcs "$name"
+		for n in 1 $((cg_requests + 1)); do
+			# callgrind runs gcs tens of times slower: the routing script's CPU
+			# budget (the allowlist's 5,000 entries take a while to load) must
+			# not trip on that
+			start_gcs "$name" env GCS_ROUTING_BUDGET_MS=60000 \
+				valgrind -q --tool=callgrind --callgrind-out-file="$work/$name.cg$n" >/dev/null
+			channels "$name" "${cg_ids[@]:0:n}" >/dev/null
+			stop_gcs "$name"
+		done
+	done
+fi
 
 # Figures from wrk's output: req/s, and a latency percentile in microseconds.
 rps() { awk '/^Requests\/sec:/ { print $2 }' "$work/$1.wrk"; }
@@ -102,77 +273,54 @@ pct() {
 		printf "%.0f\n", v * f
 	}' "$work/$1.wrk"
 }
+# Microseconds of server CPU per request: unlike req/s, what other work
+# on the machine takes from the server's core does not lower it.
+cpu_us() {
+	awk -v t="$(cat "$work/$1.cpu")" -v hz="$(getconf CLK_TCK)" \
+		'/ requests in / { printf "%.2f\n", t / hz * 1e6 / $1 }' "$work/$1.wrk"
+}
+cg_total() { awk '/^totals:/ { print $2 }' "$work/$1"; }
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f\n", (a + b) / 2 }'; }
+mean2() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", (a + b) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; }
 
-echo "== gcs against nginx: v2 endpoint, STABLE 1.1.3, no canary"
-gcs_port=$(free_port)
-start_gcs gcs "$gcs_port" "$root/scripts/routing.lua" none
-curl -fsS -o "$work/body" "http://127.0.0.1:$gcs_port$path"
-
-nginx_port=$(free_port)
-mkdir -p "$work/www$(dirname "$path")" "$work/tmp"
-cp "$work/body" "$work/www$path"
-chmod -R a+rX "$work/www"
-sed -e "s|@PREFIX@|$work|g" -e "s|@PORT@|$nginx_port|g" tests/bench/nginx.conf >"$work/nginx.conf"
-echo "  server: nginx -p $work -e $work/error.log -c $work/nginx.conf (from tests/bench/nginx.conf)"
-nginx -p "$work" -e "$work/error.log" -c "$work/nginx.conf" &
-pids+=($!)
-wait_http "http://127.0.0.1:$nginx_port$path" || { cat "$work/error.log" >&2; exit 1; }
-curl -fsS "http://127.0.0.1:$nginx_port$path" | cmp -s - "$work/body" ||
-	{ echo "nginx does not serve the same bytes as gcs" >&2; exit 1; }
-
-echo "== routing cost: CANARY 1.2.0 with half the clusters in force_canary, against CANARY_VERSION=none"
-mkdir -p "$work/scripts"
-cp scripts/*.lua "$work/scripts/"
-# the same IDs rotate.lua sends; every even one is forced to canary
-awk -v n="$clusters" 'BEGIN { for (i = 0; i < n; i += 2) printf "  [\"%08x-0000-4000-8000-%012x\"] = true,\n", i, i }' \
-	>"$work/allow"
-sed -i "/^local force_canary = {/r $work/allow" "$work/scripts/routing.lua"
-[ "$(grep -c '= true,$' "$work/scripts/routing.lua")" -ge $((clusters / 2)) ] ||
-	{ echo "could not fill force_canary in a copy of scripts/routing.lua" >&2; exit 1; }
-echo "  script: scripts/routing.lua with $((clusters / 2)) of $clusters IDs added to force_canary"
-
-route_port=$(free_port)
-start_gcs routing "$route_port" "$work/scripts/routing.lua" 1.2.0
-for i in 0 1; do
-	id=$(printf '%08x-0000-4000-8000-%012x' "$i" "$i")
-	channel=$(curl -fsS -D - -o /dev/null -A "insights-operator/4.17.0 cluster/$id" \
-		"http://127.0.0.1:$route_port$path" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-gcs-channel" { print $2 }')
-	want=$([ "$i" = 0 ] && echo canary || echo stable)
-	[ "$channel" = "$want" ] ||
-		{ echo "cluster $id got '$channel', expected $want: the allowlist is not in effect" >&2; exit 1; }
-done
-
-none_port=$(free_port)
-start_gcs none "$none_port" "$work/scripts/routing.lua" none
-
-# All four servers are up (idle ones cost nothing). Each is measured twice,
-# in the order A B C D D C B A, so that drift in the machine's load during
-# the run weighs on every server alike; the figures are the means.
-echo "== measuring: gcs nginx routing none none routing nginx gcs"
-declare -A urls=([gcs]=$gcs_port [nginx]=$nginx_port [routing]=$route_port [none]=$none_port)
-round=0
-for name in gcs nginx routing none none routing nginx gcs; do
-	if [ -e "$work/$name.1.wrk" ]; then round=2; else round=1; fi
-	bench "$name.$round" "http://127.0.0.1:${urls[$name]}$path"
-done
-
-mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f\n", (a + b) / 2 }'; }
-mrps() { mean "$(rps "$1.1")" "$(rps "$1.2")"; }
-mpct() { mean "$(pct "$1.1" "$2")" "$(pct "$1.2" "$2")"; }
-g_rps=$(mrps gcs) n_rps=$(mrps nginx) r_rps=$(mrps routing) o_rps=$(mrps none)
-g50=$(mpct gcs 50) g99=$(mpct gcs 99) n50=$(mpct nginx 50) n99=$(mpct nginx 99)
-ratio=$(awk -v a="$g_rps" -v b="$n_rps" 'BEGIN { printf "%.2f", a / b }')
-cost=$(awk -v r="$r_rps" -v o="$o_rps" 'BEGIN { printf "%.1f", (o - r) / o * 100 }')
-
+declare -A label=(
+	[nginx]="nginx (same body, static)"
+	[off]="gcs routing off"
+	[allowlist]="gcs allowlist (50% listed)"
+	[unleash]="gcs Unleash rollout"
+)
+declare -A r c
 echo
-echo "== results (wrk -t2 -c64 -d$duration, $(nproc) CPUs; mean of two runs each)"
-printf '%-28s %12s %10s %10s\n' "" "req/s" "p50 us" "p99 us"
-printf '%-28s %12.0f %10s %10s\n' "gcs (v2, no canary)" "$g_rps" "$g50" "$g99"
-printf '%-28s %12.0f %10s %10s\n' "nginx (same body, static)" "$n_rps" "$n50" "$n99"
-printf '%-28s %12.0f\n' "gcs routing on (50% canary)" "$r_rps"
-printf '%-28s %12.0f\n' "gcs CANARY_VERSION=none" "$o_rps"
+echo "== results (wrk -t1 -c$connections -d$duration; servers on CPU $server_cpu, wrk on CPU $wrk_cpu; mean of two runs each)"
+echo "load average before: $load_before, after: $load_after"
+printf '%-28s %10s %9s %9s %11s %9s\n' "" "req/s" "p50 us" "p99 us" "CPU us/req" "CPU$server_cpu idle"
+for name in nginx off allowlist unleash; do
+	r[$name]=$(mean "$(rps "$name.1")" "$(rps "$name.2")")
+	c[$name]=$(mean2 "$(cpu_us "$name.1")" "$(cpu_us "$name.2")")
+	printf '%-28s %10s %9s %9s %11s %8s%%\n' "${label[$name]}" "${r[$name]}" \
+		"$(mean "$(pct "$name.1" 50)" "$(pct "$name.2" 50)")" \
+		"$(mean "$(pct "$name.1" 99)" "$(pct "$name.2" 99)")" "${c[$name]}" \
+		"$(mean2 "$(cat "$work/$name.1.idle")" "$(cat "$work/$name.2.idle")")"
+done
+off_nginx=$(ratio "${r[off]}" "${r[nginx]}")
+unleash_off=$(ratio "${r[unleash]}" "${r[off]}")
 echo
-echo "gcs / nginx req/s:  ${ratio}x   target >= 1.2x: $(verdict "$ratio >= 1.2")"
-echo "p99 gcs / nginx:    ${g99} / ${n99} us   target gcs <= nginx: $(verdict "$g99 <= $n99")"
-echo "routing cost:       ${cost}%   target <= 10%: $(verdict "$cost <= 10")"
+echo "                               req/s   target          by CPU per request"
+echo "routing off / nginx:           ${off_nginx}x  >= 1.0x: $(verdict "$off_nginx >= 1.0")   $(ratio "${c[nginx]}" "${c[off]}")x"
+echo "Unleash rollout / routing off: ${unleash_off}x  >= 0.90x: $(verdict "$unleash_off >= 0.90")  $(ratio "${c[off]}" "${c[unleash]}")x"
+echo "allowlist / routing off:       $(ratio "${r[allowlist]}" "${r[off]}")x                   $(ratio "${c[off]}" "${c[allowlist]}")x"
+echo "(CPU us/req: the server's own CPU time per request, which other load does not raise much;"
+echo " an idle server CPU during a run means wrk, not the server, set the req/s.)"
+if [ "$cg_requests" -gt 0 ]; then
+	declare -A ir
+	echo
+	echo "user-space instructions per request (callgrind; the kernel's part is not in them):"
+	for name in off allowlist unleash; do
+		ir[$name]=$((($(cg_total "$name.cg$((cg_requests + 1))") - $(cg_total "$name.cg1")) / cg_requests))
+		printf '  %-28s %8s\n' "${label[$name]}" "${ir[$name]}"
+	done
+	echo "  Unleash rollout / routing off: $(ratio "${ir[off]}" "${ir[unleash]}")x" \
+		"(the decision: $((ir[unleash] - ir[off])) instructions)"
+fi
