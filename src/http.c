@@ -822,7 +822,7 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 		flags |= MHD_USE_IPv6;
 	srv->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0, MHD_OPTION_CONNECTION_LIMIT,
 	    cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
