@@ -19,6 +19,7 @@ local gcs = require "gcs"
 
 local normalized, js_number, decided = gcs.normalized, gcs.js_number, gcs.decided
 local VARIANT_SEED = 86028157
+local MEMO_MAX = 256
 
 local M = {}
 
@@ -154,13 +155,24 @@ end
 local function make_semver(c)
   local field, version, test = c.context, c.semver, semver_tests[c.op]
   local compare = gcs.semver_compare
+  -- The few versions clusters run repeat: their results are kept, at most
+  -- MEMO_MAX of them (a client chooses the version it sends).
+  local memo, kept = {}, 0
   return function(ctx)
     local value = field_of(ctx, field)
     if value == nil or version == nil then
       return false
     end
-    local order = compare(value, version)
-    return order ~= nil and test(order)
+    local held = memo[value]
+    if held == nil then
+      local order = compare(value, version)
+      held = order ~= nil and test(order)
+      if kept >= MEMO_MAX then
+        memo, kept = {}, 0
+      end
+      memo[value], kept = held, kept + 1
+    end
+    return held
   end
 end
 
