@@ -58,6 +58,7 @@ struct sandbox {
 	int route_ref;
 	int module_ref;
 	int ctx_ref;
+	int request_ref; /* the request table, refilled for each call */
 	struct luagcs_decision *decided; /* the owner's */
 };
 
@@ -545,7 +546,7 @@ enum sandbox_fail sandbox_new(struct sandbox **out, const struct sandbox_chunk *
 	sb->chunk = *chunk;
 	sb->loader = *loader;
 	sb->decided = decided;
-	sb->route_ref = sb->module_ref = sb->ctx_ref = LUA_NOREF;
+	sb->route_ref = sb->module_ref = sb->ctx_ref = sb->request_ref = LUA_NOREF;
 	/* Each call leaves a little young garbage (the request table, the
 	 * strings a script builds): the generational collector suits that. */
 	lua_gc(L, LUA_GCGEN, 0, 0);
@@ -615,14 +616,42 @@ struct call_args {
 	bool bad_result;
 };
 
-static void push_request(lua_State *L, const struct route_request *req)
+static int request_read_only(lua_State *L)
 {
-	lua_createtable(L, 0, 5);
-	set_string_field(L, "cluster_id", req->cluster_id);
-	set_string_field(L, "api", req->api);
-	set_string_field(L, "ocp_version", req->ocp_version);
-	set_string_field(L, "user_agent", req->user_agent);
-	set_string_field(L, "remote_addr", req->remote_addr);
+	return luaL_error(L, "request is read-only (copy what you want to change)");
+}
+
+static void raw_field(lua_State *L, const char *key, const char *value)
+{
+	lua_pushstring(L, key);
+	if (value)
+		lua_pushstring(L, value);
+	else
+		lua_pushnil(L);
+	lua_rawset(L, -3);
+}
+
+/* One request table per state, refilled for each call: a table less to
+ * make and collect per request is a sixth of a decision's cost. Its
+ * metatable refuses new fields, so no call can leave anything in it for
+ * the next; every field is set again each time. */
+static void push_request(struct sandbox *sb, lua_State *L, const struct route_request *req)
+{
+	if (lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_ref) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 5);
+		lua_createtable(L, 0, 1);
+		lua_pushcfunction(L, request_read_only);
+		lua_setfield(L, -2, "__newindex");
+		lua_setmetatable(L, -2);
+		lua_pushvalue(L, -1);
+		sb->request_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
+	raw_field(L, "cluster_id", req->cluster_id);
+	raw_field(L, "api", req->api);
+	raw_field(L, "ocp_version", req->ocp_version);
+	raw_field(L, "user_agent", req->user_agent);
+	raw_field(L, "remote_addr", req->remote_addr);
 }
 
 /* "file:line:" of the route function's definition: a bad result has no
@@ -650,7 +679,7 @@ static int call_glue(lua_State *L)
 	struct call_args *a = lua_touserdata(L, 1);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, a->sb->route_ref);
 	if (a->req) {
-		push_request(L, a->req);
+		push_request(a->sb, L, a->req);
 		lua_rawgeti(L, LUA_REGISTRYINDEX, a->sb->ctx_ref);
 	} else {
 		lua_pushvalue(L, 2);

@@ -196,6 +196,29 @@ static void expect_load_error(struct fixture *fx, const char *source, const char
 	assert_null(strchr(err, '\n'));
 }
 
+/* The request table is the state's own, refilled for each call: a field a
+ * call had is gone when the next call lacks it, and no call can add one. */
+static void test_request_refilled_and_read_only(void **state)
+{
+	struct routing *r =
+	    load_ok(*state, "return { route = function(q)\n"
+	                    "  if q.cluster_id == 'write' then q.note = 'kept' end\n"
+	                    "  if q.note then return 'canary', 'leaked' end\n"
+	                    "  return q.cluster_id and 'canary' or 'stable', q.cluster_id or 'nil'\n"
+	                    "end }\n");
+	char reason[128];
+	assert_int_equal(decide(r, "a", reason, sizeof(reason)), GCS_CANARY);
+	assert_string_equal(reason, "a");
+	assert_int_equal(decide(r, NULL, reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "nil");
+	/* a write fails the call (answered stable), and leaves nothing behind */
+	assert_int_equal(decide(r, "write", reason, sizeof(reason)), GCS_STABLE);
+	assert_string_equal(reason, "routing failed: error");
+	assert_int_equal(decide(r, "b", reason, sizeof(reason)), GCS_CANARY);
+	assert_string_equal(reason, "b");
+	routing_free(r);
+}
+
 static void test_syntax_error_names_file_and_line(void **state)
 {
 	struct fixture *fx = *state;
@@ -510,6 +533,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_decides_with_reason, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_canary_never_calls_the_script, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_and_context_fields, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_refilled_and_read_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_syntax_error_names_file_and_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_runtime_error_names_file_and_line, setup,
 	                                    teardown),
