@@ -1,0 +1,75 @@
+/* Strict JSON parse, then the Go-compatible encoder: whatever parses
+ * encodes; the encoding parses back to an equal value (numbers as the
+ * float64 Go decodes them into); encoding is a fixed point. */
+#include <math.h>
+
+#include "fuzz.h"
+#include "json.h"
+
+static double number(const json_t *v)
+{
+	return json_is_integer(v) ? (double)json_integer_value(v) : json_real_value(v);
+}
+
+static int same(const json_t *a, const json_t *b)
+{
+	if (json_is_number(a) && json_is_number(b))
+		return number(a) == number(b);
+	if (json_typeof(a) != json_typeof(b))
+		return 0;
+	switch (json_typeof(a)) {
+	case JSON_STRING:
+		return json_string_length(a) == json_string_length(b) &&
+		       memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+	case JSON_ARRAY:
+		if (json_array_size(a) != json_array_size(b))
+			return 0;
+		for (size_t i = 0; i < json_array_size(a); i++)
+			if (!same(json_array_get(a, i), json_array_get(b, i)))
+				return 0;
+		return 1;
+	case JSON_OBJECT: {
+		if (json_object_size(a) != json_object_size(b))
+			return 0;
+		const char *key;
+		json_t *va;
+		json_object_foreach((json_t *)a, key, va)
+		{
+			json_t *vb = json_object_get(b, key);
+			if (!vb || !same(va, vb))
+				return 0;
+		}
+		return 1;
+	}
+	default: /* true, false, null */
+		return 1;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char err[256] = "";
+	json_t *v = json_strict_parse((const char *)data, size, err, sizeof(err));
+	if (!v) {
+		FUZZ_CHECK(err[0], "a refused document has no error message");
+		return 0;
+	}
+	struct jbuf b = {0};
+	json_go_encode(&b, v);
+	FUZZ_CHECK(!b.oom && b.len > 0, "a parsed document did not encode");
+	char err2[256] = "";
+	json_t *back = json_strict_parse(b.data, b.len, err2, sizeof(err2));
+	FUZZ_CHECK(back, "the encoding does not parse back: %s: %.*s", err2, (int)b.len, b.data);
+	FUZZ_CHECK(same(v, back), "the encoding parses back to another value: %.*s", (int)b.len,
+	           b.data);
+	struct jbuf again = {0};
+	json_go_encode(&again, back);
+	FUZZ_CHECK(again.len == b.len && memcmp(again.data, b.data, b.len) == 0,
+	           "encoding is not a fixed point: %.*s then %.*s", (int)b.len, b.data,
+	           (int)again.len, again.data);
+	jbuf_free(&again);
+	jbuf_free(&b);
+	json_decref(back);
+	json_decref(v);
+	return 0;
+}
