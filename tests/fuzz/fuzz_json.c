@@ -59,6 +59,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(!b.oom && b.len > 0, "a parsed document did not encode");
 	char err2[256] = "";
 	json_t *back = json_strict_parse(b.data, b.len, err2, sizeof(err2));
+	if (!back && strstr(err2, "too big integer")) {
+		/* A known limit, not a bug of the encoder: Go writes a float64
+		 * between 2^63 and 1e21 as an integer literal (as the Go service
+		 * did), and the strict parser, like jansson, refuses integers
+		 * beyond 64 bits. Go would read it back: check that as Go does,
+		 * every number a float64. */
+		json_error_t je;
+		back = json_loadb(b.data, b.len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &je);
+	}
 	FUZZ_CHECK(back, "the encoding does not parse back: %s: %.*s", err2, (int)b.len, b.data);
 	FUZZ_CHECK(same(v, back), "the encoding parses back to another value: %.*s", (int)b.len,
 	           b.data);
