@@ -99,6 +99,13 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_BIN)
 
+# The unit tests and a short black-box run under valgrind memcheck: no
+# memory error, no definite leak.
+.PHONY: valgrind
+valgrind: deps
+	$(MAKE) all
+	tests/valgrind/run
+
 # Every harness for FUZZ_SECONDS each, from the kept corpus.
 fuzz: deps
 	$(MAKE) fuzz-build
@@ -144,6 +151,12 @@ bench: deps
 	$(MAKE) build/gcs
 	tests/bench/http.sh
 
+# RSS after 1,000,000 decisions and 100 script reloads against the first 10,000.
+.PHONY: bench-memory
+bench-memory: deps
+	$(MAKE) build/gcs
+	tests/bench/memory.sh
+
 build/bench/routing: tests/bench/routing_bench.c $(LIB_OBJ)
 	mkdir -p build/bench
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS)
@@ -153,7 +166,7 @@ bench-routing: deps-build
 	tests/bench/routing.sh
 
 fmt:
-	clang-format -i src/*.c src/*.h tests/unit/*.c
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf build

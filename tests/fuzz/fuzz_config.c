@@ -10,14 +10,14 @@
 extern char **environ;
 
 static const char *const names[] = {
-    "STABLE_VERSION",         "CANARY_VERSION",          "GCS_CONDITIONS_URL",
-    "GCS_SCHEMA_DIR",         "GCS_MAX_FILE_BYTES",      "GCS_FETCH_CONNECT_TIMEOUT_MS",
-    "GCS_FETCH_TIMEOUT_MS",   "GCS_FETCH_TRIES",         "GCS_LISTEN",
-    "GCS_THREADS",            "GCS_CONNECTION_LIMIT",    "GCS_CONNECTION_TIMEOUT",
-    "GCS_SHUTDOWN_GRACE",     "GCS_ROUTING_SCRIPT",      "GCS_RELOAD_INTERVAL",
-    "GCS_UNLEASH_URL",        "GCS_UNLEASH_TOKEN",       "GCS_UNLEASH_TOGGLE",
-    "GCS_UNLEASH_APP_NAME",   "GCS_UNLEASH_ENVIRONMENT", "GCS_UNLEASH_REFRESH",
-    "GCS_UNLEASH_BACKUP",     "GCS_UNLEASH_BOOTSTRAP",   "GCS_UNLEASH_METRICS_INTERVAL",
+    "STABLE_VERSION",       "CANARY_VERSION",          "GCS_CONDITIONS_URL",
+    "GCS_SCHEMA_DIR",       "GCS_MAX_FILE_BYTES",      "GCS_FETCH_CONNECT_TIMEOUT_MS",
+    "GCS_FETCH_TIMEOUT_MS", "GCS_FETCH_TRIES",         "GCS_LISTEN",
+    "GCS_THREADS",          "GCS_CONNECTION_LIMIT",    "GCS_CONNECTION_TIMEOUT",
+    "GCS_SHUTDOWN_GRACE",   "GCS_ROUTING_SCRIPT",      "GCS_RELOAD_INTERVAL",
+    "GCS_UNLEASH_URL",      "GCS_UNLEASH_TOKEN",       "GCS_UNLEASH_TOGGLE",
+    "GCS_UNLEASH_APP_NAME", "GCS_UNLEASH_ENVIRONMENT", "GCS_UNLEASH_REFRESH",
+    "GCS_UNLEASH_BACKUP",   "GCS_UNLEASH_BOOTSTRAP",   "GCS_UNLEASH_METRICS_INTERVAL",
     "GCS_LOG_LEVEL",
 };
 
@@ -66,9 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK((cfg.canary_version == NULL) ==
 		               (!canary || !*canary || strcmp(canary, "none") == 0),
 		           "CANARY_VERSION=\"%s\" misread", canary ? canary : "(unset)");
-		FUZZ_CHECK(strstr(cfg.conditions_url, "{version}"), "a URL without {version} accepted");
+		FUZZ_CHECK(strstr(cfg.conditions_url, "{version}"),
+		           "a URL without {version} accepted");
 		check_whole("GCS_MAX_FILE_BYTES", cfg.max_file_bytes);
-		check_whole("GCS_FETCH_CONNECT_TIMEOUT_MS", (unsigned long long)cfg.fetch.connect_timeout_ms);
+		check_whole("GCS_FETCH_CONNECT_TIMEOUT_MS",
+		            (unsigned long long)cfg.fetch.connect_timeout_ms);
 		check_whole("GCS_FETCH_TIMEOUT_MS", (unsigned long long)cfg.fetch.timeout_ms);
 		check_whole("GCS_FETCH_TRIES", (unsigned long long)cfg.fetch.max_tries);
 		check_whole("GCS_THREADS", cfg.threads);

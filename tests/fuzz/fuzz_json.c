@@ -20,7 +20,8 @@ static int same(const json_t *a, const json_t *b)
 	switch (json_typeof(a)) {
 	case JSON_STRING:
 		return json_string_length(a) == json_string_length(b) &&
-		       memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+		       memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) ==
+		           0;
 	case JSON_ARRAY:
 		if (json_array_size(a) != json_array_size(b))
 			return 0;

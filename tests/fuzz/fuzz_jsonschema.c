@@ -136,7 +136,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_array_foreach(doc, i, entry)
 		{
 			json_t *path = json_array_get(entry, 1);
-			if (json_is_string(path) && strlen(json_string_value(path)) == json_string_length(path))
+			if (json_is_string(path) &&
+			    strlen(json_string_value(path)) == json_string_length(path))
 				check_path(json_string_value(path));
 		}
 	} else if (json_is_string(doc)) {

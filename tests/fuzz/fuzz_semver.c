@@ -9,10 +9,10 @@
 #include "semver.h"
 
 /* https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string */
-static const char official[] =
-    "^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)"
-    "(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    "(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$";
+static const char official[] = "^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)"
+                               "(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*"
+                               "|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+                               "(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$";
 
 static pcre2_code *re;
 static pcre2_match_data *md;
@@ -63,18 +63,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool ok = semver_parse(s, n, &v[nv]);
 		int m = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
 		bool matches = m > 0 && !core_overflows(s, n);
-		FUZZ_CHECK(ok == matches, "semver_parse says %s, semver.org's regex says %s: \"%.*s\"",
+		FUZZ_CHECK(ok == matches,
+		           "semver_parse says %s, semver.org's regex says %s: \"%.*s\"",
 		           ok ? "valid" : "invalid", matches ? "valid" : "invalid", (int)n, s);
 		if (ok) {
-			FUZZ_CHECK(semver_cmp(&v[nv], &v[nv]) == 0, "\"%.*s\" is not equal to itself", (int)n,
-			           s);
+			FUZZ_CHECK(semver_cmp(&v[nv], &v[nv]) == 0,
+			           "\"%.*s\" is not equal to itself", (int)n, s);
 			/* build metadata never changes precedence */
 			const char *plus = memchr(s, '+', n);
 			struct semver bare;
 			if (plus) {
 				FUZZ_CHECK(semver_parse(s, (size_t)(plus - s), &bare) &&
 				               semver_cmp(&bare, &v[nv]) == 0,
-				           "build metadata changes the precedence of \"%.*s\"", (int)n, s);
+				           "build metadata changes the precedence of \"%.*s\"",
+				           (int)n, s);
 			}
 			nv++;
 		}
@@ -85,15 +87,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (size_t a = 0; a < nv; a++)
 		for (size_t b = 0; b < nv; b++) {
-			int ab = sign(semver_cmp(&v[a], &v[b])), ba = sign(semver_cmp(&v[b], &v[a]));
+			int ab = sign(semver_cmp(&v[a], &v[b])),
+			    ba = sign(semver_cmp(&v[b], &v[a]));
 			FUZZ_CHECK(ab == -ba, "not antisymmetric: inputs %zu and %zu", a, b);
 			for (size_t c = 0; c < nv; c++) {
-				int bc = sign(semver_cmp(&v[b], &v[c])), ac = sign(semver_cmp(&v[a], &v[c]));
+				int bc = sign(semver_cmp(&v[b], &v[c])),
+				    ac = sign(semver_cmp(&v[a], &v[c]));
 				if (ab <= 0 && bc <= 0)
-					FUZZ_CHECK(ac <= 0, "not transitive: %zu <= %zu <= %zu but not %zu <= %zu",
-					           a, b, c, a, c);
+					FUZZ_CHECK(
+					    ac <= 0,
+					    "not transitive: %zu <= %zu <= %zu but not %zu <= %zu",
+					    a, b, c, a, c);
 				if (ab == 0 && bc == 0)
-					FUZZ_CHECK(ac == 0, "equality not transitive: %zu, %zu, %zu", a, b, c);
+					FUZZ_CHECK(ac == 0,
+					           "equality not transitive: %zu, %zu, %zu", a, b,
+					           c);
 			}
 		}
 	return 0;

@@ -22,7 +22,7 @@ extern int luaopen_cjson(lua_State *L);
 /* The routing script's budget per decision (src/routing.c): the whole
  * evaluation of one toggle must fit in it. */
 #define DECISION_BUDGET 1000000
-#define HOOK_EVERY 1000
+#define HOOK_EVERY      1000
 
 static lua_State *L;
 static int is_enabled_ref, get_variant_ref;
@@ -62,8 +62,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void push_context(const uint8_t *data, size_t size)
 {
-	static const char *const fields[] = {"userId",  "sessionId",   "remoteAddress",
-	                                     "environment", "appName", "currentTime"};
+	static const char *const fields[] = {"userId",      "sessionId", "remoteAddress",
+	                                     "environment", "appName",   "currentTime"};
 	lua_createtable(L, 0, 8);
 	lua_createtable(L, 0, 4); /* properties */
 	for (size_t i = 0; size > 0 || i == 0; i++) {
