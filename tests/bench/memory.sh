@@ -30,19 +30,6 @@ cat >"$work/bootstrap.json" <<JSON
 {"version": 1, "features": [{"name": "$toggle", "enabled": true, "strategies": [
   {"name": "flexibleRollout", "parameters": {"rollout": "50", "stickiness": "default", "groupId": "$toggle"}}]}]}
 JSON
-# rotate.lua's cluster IDs, and each wrk thread stops after its share
-cat >"$work/count.lua" <<'LUA'
-dofile("tests/bench/rotate.lua")
-local limit = tonumber(os.getenv("PER_THREAD"))
-local done = 0
-function response()
-  done = done + 1
-  if done >= limit then
-    wrk.thread:stop()
-  end
-end
-LUA
-
 STABLE_VERSION=1.1.3 CANARY_VERSION=1.2.0 GCS_LISTEN=127.0.0.1:0 GCS_THREADS=2 \
 	GCS_ROUTING_SCRIPT="$work/routing.lua" GCS_RELOAD_INTERVAL=0.05 \
 	GCS_UNLEASH_BOOTSTRAP="$work/bootstrap.json" GCS_LOG_LEVEL=info \
@@ -57,9 +44,21 @@ addr=$(grep -o '"msg":"listening","address":"[^"]*"' "$work/gcs.log" | sed 's/.*
 url="http://$addr/api/gathering/gathering_rules"
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
-# drive N: N requests (2 threads, 16 connections), each a routing decision
+served() {
+	curl -s "http://$addr/metrics" | awk '/^gcs_served_total/ { s += $2 } END { printf "%d\n", s }'
+}
+# drive N: about N more requests (2 threads, 16 connections, rotate.lua's
+# cluster IDs), each a routing decision; wrk cannot stop at a count, so it
+# is stopped once gcs counts them served.
 drive() {
-	PER_THREAD=$(($1 / 2)) wrk -t2 -c16 -d3600s -s "$work/count.lua" "$url" >"$work/wrk.out"
+	local until=$(($(served) + $1))
+	wrk -t2 -c16 -d3600s -s tests/bench/rotate.lua "$url" >/dev/null &
+	local w=$!
+	while [ "$(served)" -lt "$until" ]; do
+		sleep 0.05
+	done
+	kill "$w"
+	wait "$w" 2>/dev/null || true
 }
 reloads_ok() {
 	curl -s "http://$addr/metrics" | awk '/^gcs_routing_reloads_total\{result="ok"\}/ { print $2 }'
@@ -86,9 +85,9 @@ done
 t1=$(date +%s)
 rss_last=$(rss_kib)
 done_reloads=$(reloads_ok)
-served=$(curl -s "http://$addr/metrics" | awk '/^gcs_served_total/ { s += $2 } END { print s }')
+total=$(served)
 
-echo "decisions: $served served (routing script and Unleash evaluation on each), in $((t1 - t0)) s after the first $first"
+echo "decisions: $total served (routing script and Unleash evaluation on each), in $((t1 - t0)) s after the first $first"
 echo "reloads:   ${done_reloads:-0} ok of $reloads script changes"
 echo "RSS:       $rss_first KiB after $first decisions, $rss_last KiB after $decisions decisions and the reloads"
 awk -v a="$rss_first" -v b="$rss_last" 'BEGIN { printf "growth:    %+.1f%%\n", (b - a) * 100 / a }'
