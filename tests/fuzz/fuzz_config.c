@@ -1,11 +1,13 @@
 /* The environment configuration. Input: lines NAME=VALUE, set as the whole
  * environment. Properties: a refusal names the variable first; reading is
  * deterministic; a whole number is accepted only when written in decimal
- * digits, and means what it says; what is required is there. */
+ * digits, and means what it says; what is required is there; a listen
+ * address http accepts has a port. */
 #include <ctype.h>
 
 #include "config.h"
 #include "fuzz.h"
+#include "http.h"
 
 extern char **environ;
 
@@ -76,6 +78,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_whole("GCS_THREADS", cfg.threads);
 		check_whole("GCS_CONNECTION_LIMIT", cfg.connection_limit);
 		check_whole("GCS_CONNECTION_TIMEOUT", cfg.connection_timeout);
+		/* GCS_LISTEN is checked by http before anything loads */
+		char lerr[256] = "";
+		if (http_check_listen(cfg.listen, lerr, sizeof(lerr)) == 0) {
+			const char *colon = strrchr(cfg.listen, ':');
+			FUZZ_CHECK(colon && colon[1] && strtoul(colon + 1, NULL, 10) <= 65535,
+			           "GCS_LISTEN=\"%s\" accepted without a port", cfg.listen);
+		} else {
+			FUZZ_CHECK(lerr[0], "GCS_LISTEN=\"%s\" refused without a reason",
+			           cfg.listen);
+		}
 		FUZZ_CHECK(cfg.unleash_refresh >= 0.1 && cfg.reload_interval >= 0.05 &&
 		               cfg.shutdown_grace >= 0 && cfg.shutdown_grace <= 86400,
 		           "a duration out of its range accepted");
