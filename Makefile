@@ -11,7 +11,8 @@ DEPS_BUILD := build-essential pkg-config liblua5.4-dev lua5.4 libmicrohttpd-dev 
               lua-cjson lua-cjson-dev ca-certificates
 DEPS_TEST  := libcmocka-dev lua-busted lua-check python3 python3-pytest curl \
               nginx-light wrk postgresql-15 nodejs python3-jsonschema python3-prometheus-client time \
-              libdigest-murmurhash3-pureperl-perl prometheus python3-yaml
+              libdigest-murmurhash3-pureperl-perl prometheus python3-yaml \
+              clang valgrind iproute2 nftables
 
 PKGS    := lua5.4 libmicrohttpd libcurl jansson libpcre2-8 re2 zlib lua5.4-cjson
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -89,6 +90,43 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJ) | build/asan/tests
 
 asan: build/asan/gcs $(ASAN_UNIT)
 
+# libFuzzer harnesses (tests/fuzz), one per parser that takes outside bytes:
+# clang, the library sources instrumented for coverage, ASan and UBSan.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -pthread -fno-omit-frame-pointer \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+               -DGCS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJ    := $(LIB_OBJ:build/obj/%=build/fuzz/obj/%)
+FUZZ_BIN    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+build/fuzz/obj:
+	mkdir -p $@
+build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+build/fuzz/obj/%.o: src/%.cc $(wildcard src/*.h) | build/fuzz/obj
+	clang++ $(subst -std=c11,-std=c++17,$(FUZZ_CFLAGS)) -fno-sanitize=function,vptr \
+	  $(shell pkg-config --cflags re2 2>/dev/null) \
+	  -c -o $@ $<
+build/fuzz/obj/http.o: src/openapi.json
+build/fuzz/obj/luagcs.o: src/unleash.lua
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BIN)
+
+# The unit tests and a short black-box run under valgrind memcheck: no
+# memory error, no definite leak.
+.PHONY: valgrind
+valgrind: deps
+	$(MAKE) all
+	tests/valgrind/run
+
+# Every harness for FUZZ_SECONDS each, from the kept corpus.
+fuzz: deps
+	$(MAKE) fuzz-build
+	nice tests/fuzz/run $(FUZZ_SECONDS)
+
 # Install only what is missing; a no-op when everything is present.
 define apt_missing
 	@missing=$$(for p in $(1); do \
@@ -115,7 +153,7 @@ run: deps-build
 	STABLE_VERSION=$${STABLE_VERSION-1.1.3} CANARY_VERSION=$${CANARY_VERSION-1.2.0} ./build/gcs
 
 test: deps
-	$(MAKE) all asan
+	$(MAKE) all asan fuzz-build
 	tests/run-all
 
 check-rules: build/gcs
@@ -134,6 +172,12 @@ bench: deps
 	$(MAKE) build/gcs
 	tests/bench/http.sh
 
+# RSS after 1,000,000 decisions and 100 script reloads against the first 10,000.
+.PHONY: bench-memory
+bench-memory: deps
+	$(MAKE) build/gcs
+	tests/bench/memory.sh
+
 build/bench/routing: tests/bench/routing_bench.c $(LIB_OBJ)
 	mkdir -p build/bench
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS)
@@ -144,7 +188,7 @@ bench-routing: deps-build
 	tests/bench/routing.sh
 
 fmt:
-	clang-format -i src/*.c src/*.h tests/unit/*.c
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf build

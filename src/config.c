@@ -116,7 +116,9 @@ static int set_var(struct gcs_config *cfg, const struct var *v, const char *text
 	case K_MS: {
 		errno = 0;
 		unsigned long long n = strtoull(text, &end, 10);
-		if (errno || end == text || *end || text[0] == '-')
+		/* strtoull also takes leading blanks, '+' and '-' (negated): a
+		 * whole number here is decimal digits only */
+		if (errno || end == text || *end || !(text[0] >= '0' && text[0] <= '9'))
 			return fail(err, errlen, v->name, text, "not a whole number");
 		if (v->kind == K_UINT) {
 			if (n > 1000000)

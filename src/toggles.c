@@ -966,6 +966,10 @@ static bool parse_toggle(struct parser *p, json_t *jt, const char *ptr, struct t
 	    !opt_array(p, jt, "variants", ptr, &variants) ||
 	    !opt_array(p, jt, "dependencies", ptr, &deps))
 		return false;
+	/* Unleash always names a feature; without one it could be neither
+	 * asked for by name nor told apart from another. */
+	if (!name)
+		return fail(p, ptr, "a feature must have a \"name\"");
 	if (!(t->name = dup_str(p, name)))
 		return false;
 	/* The SDKs: a feature whose strategies are not a list is off. */

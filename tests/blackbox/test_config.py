@@ -14,6 +14,7 @@ CLUSTER = "9abc1e7a-d834-4c6d-99b1-826399958d1c"
     ("GCS_LISTEN", "8000", 'GCS_LISTEN="8000": expected host:port'),
     ("GCS_THREADS", "5000", 'GCS_THREADS="5000": at most 1024 threads'),
     ("GCS_THREADS", "two", 'GCS_THREADS="two": not a whole number'),
+    ("GCS_MAX_FILE_BYTES", "+1048576", 'GCS_MAX_FILE_BYTES="+1048576": not a whole number'),
     ("GCS_LOG_LEVEL", "loud", 'GCS_LOG_LEVEL="loud": not one of debug, info, warn, error'),
     ("GCS_FETCH_TIMEOUT_MS", "0", 'GCS_FETCH_TIMEOUT_MS="0": must be 1 to 3600000 ms'),
     ("GCS_SHUTDOWN_GRACE", "-1", 'GCS_SHUTDOWN_GRACE="-1": not a number of seconds'),

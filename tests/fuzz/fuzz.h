@@ -1,0 +1,48 @@
+/* fuzz.h: what every libFuzzer harness shares. A broken property aborts with
+ * one line saying which, so libFuzzer keeps the input as a crash. */
+#ifndef GCS_FUZZ_H
+#define GCS_FUZZ_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FUZZ_CHECK(cond, ...)                                                                      \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "property broken (%s:%d): ", __FILE__, __LINE__);          \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+/* The input as a NUL-terminated string, cut at its first NUL. The caller frees. */
+static inline char *fuzz_cstring(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+	if (!s)
+		abort();
+	memcpy(s, data, size);
+	s[size] = '\0';
+	return s;
+}
+
+/* Splits the input at its first occurrence of sep: the part before, and
+ * after (empty when sep is absent). */
+static inline size_t fuzz_split(const uint8_t *data, size_t size, uint8_t sep, const uint8_t **rest,
+                                size_t *rest_size)
+{
+	const uint8_t *p = memchr(data, sep, size);
+	if (!p) {
+		*rest = data + size;
+		*rest_size = 0;
+		return size;
+	}
+	*rest = p + 1;
+	*rest_size = size - (size_t)(p - data) - 1;
+	return (size_t)(p - data);
+}
+
+#endif

@@ -1,0 +1,97 @@
+/* The environment configuration. Input: lines NAME=VALUE, set as the whole
+ * environment. Properties: a refusal names the variable first; reading is
+ * deterministic; a whole number is accepted only when written in decimal
+ * digits, and means what it says; what is required is there; a listen
+ * address http accepts has a port. */
+#include <ctype.h>
+
+#include "config.h"
+#include "fuzz.h"
+#include "http.h"
+
+extern char **environ;
+
+static const char *const names[] = {
+    "STABLE_VERSION",       "CANARY_VERSION",          "GCS_CONDITIONS_URL",
+    "GCS_SCHEMA_DIR",       "GCS_MAX_FILE_BYTES",      "GCS_FETCH_CONNECT_TIMEOUT_MS",
+    "GCS_FETCH_TIMEOUT_MS", "GCS_FETCH_TRIES",         "GCS_LISTEN",
+    "GCS_THREADS",          "GCS_CONNECTION_LIMIT",    "GCS_CONNECTION_TIMEOUT",
+    "GCS_SHUTDOWN_GRACE",   "GCS_ROUTING_SCRIPT",      "GCS_RELOAD_INTERVAL",
+    "GCS_UNLEASH_URL",      "GCS_UNLEASH_TOKEN",       "GCS_UNLEASH_TOGGLE",
+    "GCS_UNLEASH_APP_NAME", "GCS_UNLEASH_ENVIRONMENT", "GCS_UNLEASH_REFRESH",
+    "GCS_UNLEASH_BACKUP",   "GCS_UNLEASH_BOOTSTRAP",   "GCS_UNLEASH_METRICS_INTERVAL",
+    "GCS_LOG_LEVEL",
+};
+
+/* A whole number as the user typed it, when it was set. */
+static void check_whole(const char *name, unsigned long long got)
+{
+	const char *text = getenv(name);
+	if (!text)
+		return;
+	for (const char *p = text; *p; p++)
+		FUZZ_CHECK(isdigit((unsigned char)*p), "%s=\"%s\" accepted as a whole number", name,
+		           text);
+	FUZZ_CHECK(strtoull(text, NULL, 10) == got, "%s=\"%s\" read as %llu", name, text, got);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *text = fuzz_cstring(data, size);
+	clearenv();
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		char *eq = strchr(line, '=');
+		if (!eq || eq == line)
+			continue;
+		*eq = '\0';
+		setenv(line, eq + 1, 1);
+	}
+	struct gcs_config cfg, again;
+	char err[512] = "", err2[512] = "";
+	int rc = config_from_env(&cfg, err, sizeof(err));
+	FUZZ_CHECK(config_from_env(&again, err2, sizeof(err2)) == rc && strcmp(err, err2) == 0,
+	           "two reads of one environment disagree");
+	if (rc != 0) {
+		FUZZ_CHECK(rc == -1, "config_from_env returned %d", rc);
+		bool named = false;
+		for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+			size_t n = strlen(names[i]);
+			if (strncmp(err, names[i], n) == 0 && (err[n] == '=' || err[n] == ' '))
+				named = true;
+		}
+		FUZZ_CHECK(named, "the error names no variable: %s", err);
+	} else {
+		FUZZ_CHECK(cfg.stable_version && getenv("STABLE_VERSION") &&
+		               strcmp(cfg.stable_version, getenv("STABLE_VERSION")) == 0,
+		           "STABLE_VERSION is required");
+		const char *canary = getenv("CANARY_VERSION");
+		FUZZ_CHECK((cfg.canary_version == NULL) ==
+		               (!canary || !*canary || strcmp(canary, "none") == 0),
+		           "CANARY_VERSION=\"%s\" misread", canary ? canary : "(unset)");
+		FUZZ_CHECK(strstr(cfg.conditions_url, "{version}"),
+		           "a URL without {version} accepted");
+		check_whole("GCS_MAX_FILE_BYTES", cfg.max_file_bytes);
+		check_whole("GCS_FETCH_CONNECT_TIMEOUT_MS",
+		            (unsigned long long)cfg.fetch.connect_timeout_ms);
+		check_whole("GCS_FETCH_TIMEOUT_MS", (unsigned long long)cfg.fetch.timeout_ms);
+		check_whole("GCS_FETCH_TRIES", (unsigned long long)cfg.fetch.max_tries);
+		check_whole("GCS_THREADS", cfg.threads);
+		check_whole("GCS_CONNECTION_LIMIT", cfg.connection_limit);
+		check_whole("GCS_CONNECTION_TIMEOUT", cfg.connection_timeout);
+		/* GCS_LISTEN is checked by http before anything loads */
+		char lerr[256] = "";
+		if (http_check_listen(cfg.listen, lerr, sizeof(lerr)) == 0) {
+			const char *colon = strrchr(cfg.listen, ':');
+			FUZZ_CHECK(colon && colon[1] && strtoul(colon + 1, NULL, 10) <= 65535,
+			           "GCS_LISTEN=\"%s\" accepted without a port", cfg.listen);
+		} else {
+			FUZZ_CHECK(lerr[0], "GCS_LISTEN=\"%s\" refused without a reason",
+			           cfg.listen);
+		}
+		FUZZ_CHECK(cfg.unleash_refresh >= 0.1 && cfg.reload_interval >= 0.05 &&
+		               cfg.shutdown_grace >= 0 && cfg.shutdown_grace <= 86400,
+		           "a duration out of its range accepted");
+	}
+	free(text);
+	return 0;
+}
