@@ -195,7 +195,8 @@ int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
 		            "must be at least 0.1");
 	if (cfg->unleash_metrics_interval > 0 && cfg->unleash_metrics_interval < 0.1)
 		return fail(err, errlen, "GCS_UNLEASH_METRICS_INTERVAL",
-		            getenv("GCS_UNLEASH_METRICS_INTERVAL"), "must be 0 (off) or at least 0.1");
+		            getenv("GCS_UNLEASH_METRICS_INTERVAL"),
+		            "must be 0 (off) or at least 0.1");
 	cfg->fetch.max_bytes = cfg->max_file_bytes;
 	cfg->fetch.backoff_ms = 500;
 	cfg->fetch.budget_ms = 20000;

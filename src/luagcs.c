@@ -346,8 +346,7 @@ static void push_strategy(lua_State *L, struct toggles *f, const struct toggle_s
 
 /* depth 0: the toggle with its parents; depth 1: a parent, whose own
  * dependencies are listed but not followed (they make the child off). */
-static void push_toggle(lua_State *L, struct toggles *f, const struct toggle *t,
-                        int depth)
+static void push_toggle(lua_State *L, struct toggles *f, const struct toggle *t, int depth)
 {
 	lua_createtable(L, 0, 6);
 	set_str(L, "name", t->name);
@@ -452,8 +451,8 @@ static int open_with_decision(lua_State *L)
 
 static int open_unleash(lua_State *L)
 {
-	if (luaL_loadbufferx(L, gcs_unleash_lua, (size_t)gcs_unleash_lua_len, "=unleash.lua", "t") !=
-	    LUA_OK)
+	if (luaL_loadbufferx(L, gcs_unleash_lua, (size_t)gcs_unleash_lua_len, "=unleash.lua",
+	                     "t") != LUA_OK)
 		return lua_error(L);
 	lua_call(L, 0, 1);
 	return 1;

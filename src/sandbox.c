@@ -58,7 +58,7 @@ struct sandbox {
 	int route_ref;
 	int module_ref;
 	int ctx_ref;
-	int request_ref; /* the request table, refilled for each call */
+	int request_ref;                 /* the request table, refilled for each call */
 	struct luagcs_decision *decided; /* the owner's */
 };
 
@@ -225,7 +225,8 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 		return;
 	luaL_where(L, 0);
 	if (lim->over_budget)
-		lua_pushfstring(L, "CPU time budget of %d ms exceeded", (int)atomic_load(&budget_ms));
+		lua_pushfstring(L, "CPU time budget of %d ms exceeded",
+		                (int)atomic_load(&budget_ms));
 	else
 		lua_pushfstring(L, "memory limit of %d MiB exceeded", (int)(MEMORY_LIMIT >> 20));
 	lua_concat(L, 2);

@@ -59,7 +59,8 @@ const char *toggles_op_name(enum toggle_op op)
  * overrun. */
 #define FMT(buf, ...) fmt_cut((buf), sizeof(buf), __VA_ARGS__)
 
-static void fmt_cut(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fmt_cut(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fmt_cut(char *buf, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
@@ -271,16 +272,18 @@ bool toggles_js_number(const char *text, double *out)
 		*out = sign * INFINITY;
 		return true;
 	}
-	if (s == buf && s[0] == '0' && (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' ||
-	                                s[1] == 'b' || s[1] == 'B')) {
+	if (s == buf && s[0] == '0' &&
+	    (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' || s[1] == 'b' ||
+	     s[1] == 'B')) {
 		int base = (s[1] == 'x' || s[1] == 'X') ? 16 : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
 		if (!s[2])
 			return false;
 		double v = 0;
 		for (const char *q = s + 2; *q; q++) {
 			int d = isdigit((unsigned char)*q) ? *q - '0'
-			        : isxdigit((unsigned char)*q) ? tolower((unsigned char)*q) - 'a' + 10
-			                                       : 99;
+			        : isxdigit((unsigned char)*q)
+			            ? tolower((unsigned char)*q) - 'a' + 10
+			            : 99;
 			if (d >= base)
 				return false;
 			v = v * base + d;
@@ -572,8 +575,8 @@ static bool prepare_value(struct parser *p, json_t *jc, const char *ptr,
 		return true;
 	case FOP_DATE_AFTER:
 	case FOP_DATE_BEFORE:
-		c->has_date = json_is_string(value) &&
-		              toggles_parse_time(json_string_value(value), &c->date);
+		c->has_date =
+		    json_is_string(value) && toggles_parse_time(json_string_value(value), &c->date);
 		return true;
 	case FOP_SEMVER_EQ:
 	case FOP_SEMVER_GT:
@@ -591,11 +594,11 @@ static bool prepare_value(struct parser *p, json_t *jc, const char *ptr,
 		return true;
 	case FOP_REGEX: {
 		char why[320];
-		const char *problem = json_is_string(value)
-		                          ? regex_compile(json_string_value(value),
-		                                          c->case_insensitive, &c->regex, why,
-		                                          sizeof(why))
-		                          : "value is not a string";
+		const char *problem =
+		    json_is_string(value)
+		        ? regex_compile(json_string_value(value), c->case_insensitive, &c->regex,
+		                        why, sizeof(why))
+		        : "value is not a string";
 		if (problem) {
 			c->unusable = "REGEX pattern cannot be used";
 			char ptrv[512];
@@ -629,11 +632,11 @@ static bool parse_constraint(struct parser *p, json_t *jc, const char *ptr,
 		c->unusable = "unknown operator";
 		char ptro[512];
 		FMT(ptro, "%s/operator", ptr);
-		add_problem(p, ptro, operator ? "unknown operator" : "no operator");
+		add_problem(p, ptro, operator? "unknown operator" : "no operator");
 		return !p->failed;
 	}
-	bool lower = c->case_insensitive && c->op >= FOP_STR_STARTS_WITH &&
-	             c->op <= FOP_STR_CONTAINS;
+	bool lower =
+	    c->case_insensitive && c->op >= FOP_STR_STARTS_WITH && c->op <= FOP_STR_CONTAINS;
 	if (!clean_values(p, values, lower, &c->values, &c->nvalues))
 		return false;
 	return prepare_value(p, jc, ptr, c);
@@ -731,7 +734,8 @@ static bool split_list(struct parser *p, const char *text, char ***out, size_t *
 
 static bool prepare_strategy(struct parser *p, struct toggle_strategy *s, const char *toggle)
 {
-	const char *pct = param(s, strcmp(s->name, "flexibleRollout") == 0 ? "rollout" : "percentage");
+	const char *pct =
+	    param(s, strcmp(s->name, "flexibleRollout") == 0 ? "rollout" : "percentage");
 	s->has_rollout = pct && toggles_js_number(pct, &s->rollout) && !isnan(s->rollout);
 	const char *group = param(s, "groupId");
 	if (strcmp(s->name, "flexibleRollout") == 0) {
@@ -743,7 +747,7 @@ static bool prepare_strategy(struct parser *p, struct toggle_strategy *s, const 
 	}
 	if (!(s->group_id = dup_str(p, group ? group : "")))
 		return false;
-	const char *list = strcmp(s->name, "userWithId") == 0     ? param(s, "userIds")
+	const char *list = strcmp(s->name, "userWithId") == 0      ? param(s, "userIds")
 	                   : strcmp(s->name, "remoteAddress") == 0 ? param(s, "IPs")
 	                                                           : NULL;
 	if (list && !split_list(p, list, &s->ids, &s->nids))
@@ -794,15 +798,17 @@ static bool parse_variants(struct parser *p, json_t *list, const char *base,
 		{
 			struct toggle_override *o = &v->overrides[v->noverrides++];
 			json_t *vals = json_object_get(jo, "values");
-			if (!(o->context = dup_str(p, json_string_value(json_object_get(jo, "contextName")))) ||
-			    !raw_values(p, json_is_array(vals) ? vals : NULL, &o->values, &o->nvalues))
+			if (!(o->context = dup_str(
+			          p, json_string_value(json_object_get(jo, "contextName")))) ||
+			    !raw_values(p, json_is_array(vals) ? vals : NULL, &o->values,
+			                &o->nvalues))
 				return false;
 		}
 		json_t *payload = json_object_get(jv, "payload");
 		const char *ptype = json_string_value(json_object_get(payload, "type"));
 		json_t *pvalue = json_object_get(payload, "value");
 		if (ptype && (!(v->payload_type = dup_str(p, ptype)) ||
-		              !(v->payload_value = param_text(p, pvalue)) ))
+		              !(v->payload_value = param_text(p, pvalue))))
 			return false;
 	}
 	return true;
@@ -847,7 +853,8 @@ static bool parse_constraints(struct parser *p, json_t *js, const char *ptr,
                               struct toggle_strategy *s)
 {
 	json_t *list, *refs;
-	if (!opt_array(p, js, "constraints", ptr, &list) || !opt_array(p, js, "segments", ptr, &refs))
+	if (!opt_array(p, js, "constraints", ptr, &list) ||
+	    !opt_array(p, js, "segments", ptr, &refs))
 		return false;
 	size_t total = json_array_size(list), i, k;
 	json_t *ref, *seg, *c;
@@ -928,8 +935,7 @@ static void free_strategy(struct toggle_strategy *s)
 
 /* ---- toggles ---- */
 
-static bool parse_dependencies(struct parser *p, json_t *list, const char *base,
-                               struct toggle *t)
+static bool parse_dependencies(struct parser *p, json_t *list, const char *base, struct toggle *t)
 {
 	if (!(t->deps = alloc_array(p, json_array_size(list), sizeof(*t->deps))))
 		return false;
@@ -1095,7 +1101,7 @@ static bool keep(struct parser *p, json_t *features, const char *name)
 }
 
 struct toggles *toggles_parse(const char *body, size_t len, const char *name, char *err,
-                                size_t errlen)
+                              size_t errlen)
 {
 	struct toggles *f = calloc(1, sizeof(*f));
 	if (!f) {

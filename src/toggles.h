@@ -64,13 +64,13 @@ struct toggle_constraint {
 	size_t nvalues;
 	bool has_number; /* NUM_*: JavaScript's Number(value) is not NaN */
 	double number;
-	bool has_date; /* DATE_*: value is a date */
-	double date;   /* seconds since the epoch */
-	struct toggle_semver *semver;      /* SEMVER_*: NULL when value is no version */
-	struct toggle_cidr *cidrs;         /* IN_CIDR: the valid ranges among values */
+	bool has_date;                /* DATE_*: value is a date */
+	double date;                  /* seconds since the epoch */
+	struct toggle_semver *semver; /* SEMVER_*: NULL when value is no version */
+	struct toggle_cidr *cidrs;    /* IN_CIDR: the valid ranges among values */
 	size_t ncidrs;
-	struct toggle_regex *regex;        /* REGEX: NULL when unusable */
-	const char *unusable;                /* why it never holds (logged, counted) */
+	struct toggle_regex *regex; /* REGEX: NULL when unusable */
+	const char *unusable;       /* why it never holds (logged, counted) */
 };
 
 struct toggle_override {
@@ -82,7 +82,7 @@ struct toggle_override {
 struct toggle_variant {
 	char *name;
 	double weight;
-	char *stickiness; /* NULL: default */
+	char *stickiness;                   /* NULL: default */
 	char *payload_type, *payload_value; /* NULL: no payload */
 	struct toggle_override *overrides;
 	size_t noverrides;
@@ -97,11 +97,11 @@ struct toggle_strategy {
 	size_t nconstraints;
 	bool segment_missing; /* references a segment the answer lacks: off */
 	/* Prepared from the parameters. */
-	bool has_rollout;   /* flexibleRollout's rollout, gradual*'s percentage */
+	bool has_rollout; /* flexibleRollout's rollout, gradual*'s percentage */
 	double rollout;
-	char *group_id;     /* groupId, or for flexibleRollout the toggle's name when empty */
-	char *stickiness;   /* flexibleRollout's, "default" when absent */
-	char **ids;         /* userWithId's userIds, remoteAddress's IPs: split, trimmed */
+	char *group_id;   /* groupId, or for flexibleRollout the toggle's name when empty */
+	char *stickiness; /* flexibleRollout's, "default" when absent */
+	char **ids;       /* userWithId's userIds, remoteAddress's IPs: split, trimmed */
 	size_t nids;
 	struct toggle_cidr *cidrs; /* remoteAddress: the IPv4 ranges among IPs */
 	size_t ncidrs;
@@ -111,7 +111,7 @@ struct toggle_strategy {
 
 struct toggle_dependency {
 	char *feature;
-	bool enabled; /* the state the parent must be in (default true) */
+	bool enabled;    /* the state the parent must be in (default true) */
 	char **variants; /* with enabled: one of these variants of the parent */
 	size_t nvariants;
 	const struct toggle *parent; /* NULL when the answer lacks it */
@@ -147,7 +147,7 @@ struct toggles {
  * used. A constraint that cannot be used is not an error: it never holds
  * and is listed in problems. */
 struct toggles *toggles_parse(const char *body, size_t len, const char *name, char *err,
-                                size_t errlen);
+                              size_t errlen);
 struct toggles *toggles_ref(struct toggles *f);
 void toggles_unref(struct toggles *f);
 

@@ -36,8 +36,12 @@
 
 /* What src/unleash.lua implements, as registration lists it. */
 static const char *const strategy_names[] = {
-    "default",          "userWithId",           "flexibleRollout",
-    "gradualRolloutUserId", "gradualRolloutSessionId", "gradualRolloutRandom",
+    "default",
+    "userWithId",
+    "flexibleRollout",
+    "gradualRolloutUserId",
+    "gradualRolloutSessionId",
+    "gradualRolloutRandom",
     "remoteAddress",
 };
 
@@ -109,10 +113,9 @@ static void new_uuid(char out[40])
 		close(fd);
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 40,
-	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-	         b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-	         b[14], b[15]);
+	snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	         b[13], b[14], b[15]);
 }
 
 int unleash_file_write(const char *path, const char *body, size_t len, char *err, size_t errlen)
@@ -170,7 +173,8 @@ static int read_whole(const char *path, char **out, size_t *len, char *err, size
 			cap = cap ? cap * 2 : 65536;
 			char *grown = cap <= MAX_BODY_BYTES ? realloc(buf, cap + 1) : NULL;
 			if (!grown) {
-				snprintf(err, errlen, "%s: larger than %u bytes", path, MAX_BODY_BYTES);
+				snprintf(err, errlen, "%s: larger than %u bytes", path,
+				         MAX_BODY_BYTES);
 				free(buf);
 				fclose(f);
 				return -1;
@@ -229,8 +233,8 @@ static bool adopt(struct unleash *u, char *body, size_t len, const char *source)
 	metrics_unleash_rollout(pct);
 	metrics_unleash_unusable(f->nproblems);
 	for (size_t i = 0; i < f->nproblems; i++)
-		log_msg(LOGL_WARN, "Unleash constraint cannot be used; it never holds", "toggle", name,
-		        "source", source, "problem", f->problems[i], NULL);
+		log_msg(LOGL_WARN, "Unleash constraint cannot be used; it never holds", "toggle",
+		        name, "source", source, "problem", f->problems[i], NULL);
 	char pct_text[32];
 	snprintf(pct_text, sizeof(pct_text), "%g", pct);
 	log_msg(LOGL_INFO, t ? "Unleash toggle updated" : "Unleash toggle absent", "toggle", name,
@@ -448,8 +452,8 @@ static void poll_once(struct unleash *u)
 		        "status", st, "error", err, "skipped_intervals", "10", NULL);
 	} else if (u->failures % 10 == 0 || before == 0) {
 		/* The first failure of a run, then every tenth, not every poll. */
-		log_msg(LOGL_WARN, "Unleash poll failed; keeping the last known state", "error", err,
-		        "state", u->known ? "known" : "none", NULL);
+		log_msg(LOGL_WARN, "Unleash poll failed; keeping the last known state", "error",
+		        err, "state", u->known ? "known" : "none", NULL);
 	}
 	u->failures++;
 }
@@ -458,10 +462,10 @@ static void poll_once(struct unleash *u)
 
 static json_t *client_identity(const struct unleash *u)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:s}", "appName",
-	                 u->cfg->unleash_app_name, "instanceId", u->instance_id, "connectionId",
-	                 u->connection_id, "platformName", "C", "platformVersion", "C11",
-	                 "yggdrasilVersion", "specVersion", UNLEASH_SPEC_VERSION);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:s}", "appName", u->cfg->unleash_app_name,
+	                 "instanceId", u->instance_id, "connectionId", u->connection_id,
+	                 "platformName", "C", "platformVersion", "C11", "yggdrasilVersion",
+	                 "specVersion", UNLEASH_SPEC_VERSION);
 }
 
 static bool post_json(struct unleash *u, const char *path, json_t *doc, bool metrics)
@@ -472,15 +476,16 @@ static bool post_json(struct unleash *u, const char *path, json_t *doc, bool met
 	long status = 0;
 	struct body body = {0};
 	if (text)
-		status = call(u, path, text, u->cfg->unleash_metrics_interval, &body, err,
-		              sizeof(err));
+		status =
+		    call(u, path, text, u->cfg->unleash_metrics_interval, &body, err, sizeof(err));
 	free(text);
 	free(body.data);
 	bool ok = status >= 200 && status < 300;
 	metrics_unleash_post(metrics, ok);
 	if (!ok)
-		log_msg(LOGL_WARN, metrics ? "Unleash metrics not sent; kept for the next interval"
-		                           : "Unleash registration failed; retried with the metrics",
+		log_msg(LOGL_WARN,
+		        metrics ? "Unleash metrics not sent; kept for the next interval"
+		                : "Unleash registration failed; retried with the metrics",
 		        "error", err, NULL);
 	return ok;
 }
@@ -495,9 +500,9 @@ static void register_instance(struct unleash *u)
 	    json_object_set_new(doc, "sdkVersion", json_string(SDK_NAME)) == 0 &&
 	    json_object_set_new(doc, "strategies", strategies) == 0 &&
 	    json_object_set_new(doc, "started", json_string(u->started)) == 0 &&
-	    json_object_set_new(doc, "interval",
-	                        json_integer((json_int_t)(u->cfg->unleash_metrics_interval *
-	                                                  1000))) == 0)
+	    json_object_set_new(
+	        doc, "interval",
+	        json_integer((json_int_t)(u->cfg->unleash_metrics_interval * 1000))) == 0)
 		u->registered = post_json(u, "register", doc, false);
 	else
 		json_decref(doc);
@@ -520,10 +525,9 @@ static void send_metrics(struct unleash *u)
 		return;
 	}
 	json_t *doc = client_identity(u);
-	json_t *bucket =
-	    json_pack("{s:s, s:s, s:{s:{s:I, s:I, s:{}}}}", "start", u->bucket_start, "stop", stop,
-	              "toggles", u->cfg->unleash_toggle, "yes", (json_int_t)u->yes, "no",
-	              (json_int_t)u->no, "variants");
+	json_t *bucket = json_pack("{s:s, s:s, s:{s:{s:I, s:I, s:{}}}}", "start", u->bucket_start,
+	                           "stop", stop, "toggles", u->cfg->unleash_toggle, "yes",
+	                           (json_int_t)u->yes, "no", (json_int_t)u->no, "variants");
 	if (!doc || !bucket || json_object_set_new(doc, "bucket", bucket) < 0) {
 		json_decref(doc);
 		return;

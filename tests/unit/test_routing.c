@@ -200,12 +200,12 @@ static void expect_load_error(struct fixture *fx, const char *source, const char
  * call had is gone when the next call lacks it, and no call can add one. */
 static void test_request_refilled_and_read_only(void **state)
 {
-	struct routing *r =
-	    load_ok(*state, "return { route = function(q)\n"
-	                    "  if q.cluster_id == 'write' then q.note = 'kept' end\n"
-	                    "  if q.note then return 'canary', 'leaked' end\n"
-	                    "  return q.cluster_id and 'canary' or 'stable', q.cluster_id or 'nil'\n"
-	                    "end }\n");
+	struct routing *r = load_ok(
+	    *state, "return { route = function(q)\n"
+	            "  if q.cluster_id == 'write' then q.note = 'kept' end\n"
+	            "  if q.note then return 'canary', 'leaked' end\n"
+	            "  return q.cluster_id and 'canary' or 'stable', q.cluster_id or 'nil'\n"
+	            "end }\n");
 	char reason[128];
 	assert_int_equal(decide(r, "a", reason, sizeof(reason)), GCS_CANARY);
 	assert_string_equal(reason, "a");

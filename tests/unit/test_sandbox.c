@@ -201,8 +201,8 @@ static void test_failure_kinds(void **state)
 	    {"error('boom')", SANDBOX_ERROR, "error", "/fake/routing.lua:1: boom"},
 	    {"while true do pcall(function() while true do end end) end", SANDBOX_BUDGET, "budget",
 	     "CPU time budget of 50 ms exceeded"},
-	    {"local s = 'x' while true do s = s .. s end",
-	     SANDBOX_MEMORY, "memory", "memory limit of 32 MiB exceeded"},
+	    {"local s = 'x' while true do s = s .. s end", SANDBOX_MEMORY, "memory",
+	     "memory limit of 32 MiB exceeded"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char source[256];

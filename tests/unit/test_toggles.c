@@ -636,7 +636,8 @@ static void test_regex_designed_to_backtrack_returns_quickly(void **state)
 	static const char not_utf8[] = {'a', (char)0xff, 'a'};
 	assert_true(toggles_regex_match(constraint(f, 1)->regex, not_utf8, sizeof(not_utf8)));
 	static const char not_utf8_end[] = {'a', 'a', (char)0xff};
-	assert_false(toggles_regex_match(constraint(f, 1)->regex, not_utf8_end, sizeof(not_utf8_end)));
+	assert_false(
+	    toggles_regex_match(constraint(f, 1)->regex, not_utf8_end, sizeof(not_utf8_end)));
 	toggles_unref(f);
 }
 
