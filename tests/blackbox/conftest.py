@@ -11,6 +11,8 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -260,3 +262,28 @@ def server_factory():
         except AssertionError as e:
             problems.append(str(e))
     assert not problems, "\n\n".join(problems)
+
+
+# --- a real Unleash server, shared by the suites that need one ----------------
+
+@pytest.fixture(scope="module")
+def unleash():
+    """A real Unleash 7.5.1 on PostgreSQL (tests/support/unleash.sh), on
+    127.0.0.1, for one test module: (admin client, state, harness env)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
+    import admin as unleash_admin
+    harness = os.path.join(ROOT, "tests", "support", "unleash.sh")
+    # Not under pytest's basetemp: a concurrent pytest session may prune it,
+    # and without its state file the harness could not stop the server.
+    state_dir = tempfile.mkdtemp(prefix="gcs-unleash-state.")
+    state_file = os.path.join(state_dir, "state.env")
+    env = dict(os.environ, UNLEASH_STATE=state_file)
+    try:
+        res = subprocess.run([harness, "start"], env=env, capture_output=True, text=True,
+                             timeout=600)
+        assert res.returncode == 0, "unleash.sh start failed:\n%s\n%s" % (res.stdout, res.stderr)
+        state = unleash_admin.read_state(state_file)
+        yield unleash_admin.Admin(state), state, env
+    finally:
+        subprocess.run([harness, "stop"], env=env, capture_output=True, timeout=120, check=True)
+        shutil.rmtree(state_dir, ignore_errors=True)

@@ -18,11 +18,8 @@ Everything is made and removed by the test; no traffic leaves this machine.
 Where the machine does not allow a fault, the test is skipped and says why.
 """
 import ctypes
-import http.client
-import json
 import os
 import re
-import select
 import shutil
 import socket
 import statistics
@@ -39,7 +36,6 @@ from conftest import ROOT, RULES, base_env
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from download_server import DownloadServer  # noqa: E402
-from test_unleash import unleash  # noqa: E402,F401  (the real Unleash server, module-scoped)
 
 C_ADDR, S_ADDR = "10.231.0.1", "10.231.0.2"
 CLONE_NEWNET = 0x40000000
@@ -395,7 +391,7 @@ def decisions(srv, ids):
 PARTITION_S = 14
 
 
-def test_unleash_partition_while_serving(faults, downloads, unleash):  # noqa: F811
+def test_unleash_partition_while_serving(faults, downloads, unleash):
     """Unleash and the download server in a black hole for 14 s:
     no decision changes, no request fails or slows down, and polling comes
     back within two intervals of the backoff the metrics show."""
@@ -469,7 +465,7 @@ def test_unleash_partition_while_serving(faults, downloads, unleash):  # noqa: F
         download_relay.stop()
 
 
-def test_requests_keep_their_latency_behind_a_slow_unleash(faults, downloads, unleash):  # noqa: F811
+def test_requests_keep_their_latency_behind_a_slow_unleash(faults, downloads, unleash):
     """Unleash 1.5 s away (the relay delays every chunk) and a poll every
     0.5 s: a poll is always in flight, and requests do not notice."""
     admin, state, _ = unleash

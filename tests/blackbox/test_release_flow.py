@@ -20,7 +20,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +32,6 @@ from conftest import ROOT, RULES, base_env, run_gcs
 from rolling import Client, Deployment, Service, user_agent
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
-from admin import Admin, read_state  # noqa: E402
 from download_server import DownloadServer  # noqa: E402
 
 TOGGLE = "insights-operator-gathering-conditions-service"
@@ -44,7 +41,6 @@ VERSIONS = ("1.0.1", "1.0.2", "1.0.3", "1.0.4")
 OCP = "4.17.0"
 V1 = "/api/gathering/gathering_rules"
 V2 = "/api/gathering/v2/%s/gathering_rules" % OCP
-UNLEASH_SH = os.path.join(ROOT, "tests", "support", "unleash.sh")
 
 
 # --- Unleash's stickiness, computed without gcs -------------------------------
@@ -98,22 +94,11 @@ def test_murmur3_matches_unleash_reference_values():
 # --- peers ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def unleash():
-    """A real Unleash with the toggle at 0% in environment development."""
-    # Outside pytest's basetemp: a concurrent pytest session may prune it, and
-    # without its state file the harness could not stop the server.
-    state_dir = tempfile.mkdtemp(prefix="gcs-release-unleash.")
-    env = dict(os.environ, UNLEASH_STATE=os.path.join(state_dir, "state.env"))
-    try:
-        res = subprocess.run([UNLEASH_SH, "start"], env=env, capture_output=True, text=True,
-                             timeout=600)
-        assert res.returncode == 0, "unleash.sh start failed:\n%s\n%s" % (res.stdout, res.stderr)
-        admin = Admin(read_state(env["UNLEASH_STATE"]))
-        admin.set_rollout(TOGGLE, 0)
-        yield admin
-    finally:
-        subprocess.run([UNLEASH_SH, "stop"], env=env, capture_output=True, timeout=120)
-        shutil.rmtree(state_dir, ignore_errors=True)
+def unleash(unleash):
+    """The shared real Unleash, with the toggle at 0% in environment development."""
+    admin = unleash[0]
+    admin.set_rollout(TOGGLE, 0)
+    return admin
 
 
 @pytest.fixture(scope="module")

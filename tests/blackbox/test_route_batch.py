@@ -10,8 +10,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 
@@ -19,8 +17,6 @@ import pytest
 
 from conftest import GCS, ROOT, base_env
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
-import admin as unleash_admin  # noqa: E402
 
 HARNESS = os.path.join(ROOT, "tests", "support", "unleash.sh")
 NODE_MODULES = os.path.join(ROOT, "tests", ".cache", "unleash", "node_modules")
@@ -156,21 +152,6 @@ def test_route_dash_with_ocp_version_is_a_usage_error():
 
 # --- against the official Node SDK, with a real Unleash server ---------------
 
-@pytest.fixture(scope="module")
-def unleash():
-    state_dir = tempfile.mkdtemp(prefix="gcs-unleash-state.")
-    state_file = os.path.join(state_dir, "state.env")
-    env = dict(os.environ, UNLEASH_STATE=state_file)
-    try:
-        subprocess.run([HARNESS, "start"], env=env, check=True, timeout=600,
-                       stdout=subprocess.PIPE)
-        state = unleash_admin.read_state(state_file)
-        yield unleash_admin.Admin(state), state
-    finally:
-        subprocess.run([HARNESS, "stop"], env=env, timeout=120, check=True)
-        shutil.rmtree(state_dir, ignore_errors=True)
-
-
 def served_toggle(admin, name, percent, constraints):
     deadline = time.time() + 30
     while True:
@@ -201,7 +182,7 @@ def node_says(toggle, clusters, properties):
                             "caseInsensitive": False}]),
 ])
 def test_matches_the_node_sdk_for_10000_ids(unleash, name, percent, constraints):
-    admin, state = unleash
+    admin, state, _ = unleash
     sid = admin.set_rollout(name, percent)
     if constraints:
         strategy = admin.flexible_rollout(name, percent)

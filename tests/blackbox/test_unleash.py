@@ -13,10 +13,8 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -24,11 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import GCS, ROOT, base_env, run_gcs
+from conftest import ROOT, base_env, run_gcs
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-import admin as unleash_admin  # noqa: E402
 from unleash_fault_server import FaultServer  # noqa: E402
 
 HARNESS = os.path.join(ROOT, "tests", "support", "unleash.sh")
@@ -37,23 +33,6 @@ EVALUATE_JS = os.path.join(ROOT, "tests", "support", "unleash", "evaluate.js")
 STABLE, CANARY = "1.1.3", "1.2.0"
 REFRESH = 1
 V1 = "/api/gathering/gathering_rules"
-
-
-@pytest.fixture(scope="module")
-def unleash():
-    # Not under pytest's basetemp: a concurrent pytest session may prune it,
-    # and without its state file the harness could not stop the server.
-    state_dir = tempfile.mkdtemp(prefix="gcs-unleash-state.")
-    state_file = os.path.join(state_dir, "state.env")
-    env = dict(os.environ, UNLEASH_STATE=state_file)
-    try:
-        subprocess.run([HARNESS, "start"], env=env, check=True, timeout=600,
-                       stdout=subprocess.PIPE)
-        state = unleash_admin.read_state(state_file)
-        yield unleash_admin.Admin(state), state, env
-    finally:
-        subprocess.run([HARNESS, "stop"], env=env, timeout=120, check=True)
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture
