@@ -178,6 +178,12 @@ bench-memory: deps
 	$(MAKE) build/gcs
 	tests/bench/memory.sh
 
+# gcs --route - over 100,000 cluster IDs, against 2 s.
+.PHONY: bench-route-batch
+bench-route-batch: deps-build
+	$(MAKE) build/gcs
+	tests/bench/route_batch.sh
+
 build/bench/routing: tests/bench/routing_bench.c $(LIB_OBJ)
 	mkdir -p build/bench
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS)
