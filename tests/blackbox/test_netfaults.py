@@ -307,23 +307,30 @@ def test_startup_into_a_black_hole_exits_naming_the_cause_within_the_budget(faul
         relay.stop()
 
 
+def start_over_slow_link(faults, downloads, relay, timeout):
+    """Starts gcs in a thread over a 16 kbit/s link to the download server
+    and returns (thread, result) once a transfer is under way, or after 10 s.
+    result gets srv, took, status and lines when start() returns."""
+    faults.slow("16kbit")
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        zip(("srv", "took", "status", "lines"),
+            start(faults, env_via(relay.addr), timeout=timeout))))
+    t.start()
+    deadline = time.time() + 10
+    while not downloads.count() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    return t, result
+
+
 def test_link_down_in_the_middle_of_a_slow_transfer(faults, downloads):
     """The link goes down while a file crawls over a slow link and comes
     back 2 s later: a retry gets the file and gcs starts, within the budget."""
     relay = Relay(faults, downloads.port)
     try:
-        faults.slow("16kbit")
-        result = {}
-        t = threading.Thread(target=lambda: result.update(
-            zip(("srv", "took", "status", "lines"),
-                start(faults, env_via(relay.addr), timeout=STARTUP_BOUND_S + 5))))
-        t.start()
-        # wait until a transfer is under way, then cut the link
-        deadline = time.time() + 10
-        while not downloads.count() and time.time() < deadline:
-            time.sleep(0.05)
+        t, result = start_over_slow_link(faults, downloads, relay, STARTUP_BOUND_S + 5)
         assert downloads.count(), "gcs never reached the download server"
-        time.sleep(0.3)
         faults.link(False)
         time.sleep(2)
         faults.link(True)
@@ -344,16 +351,7 @@ def test_link_down_in_the_middle_of_a_slow_transfer(faults, downloads):
 def test_link_down_for_good_exits_naming_the_cause(faults, downloads):
     relay = Relay(faults, downloads.port)
     try:
-        faults.slow("16kbit")
-        result = {}
-        t = threading.Thread(target=lambda: result.update(
-            zip(("srv", "took", "status", "lines"),
-                start(faults, env_via(relay.addr), timeout=STARTUP_BOUND_S + 10))))
-        t.start()
-        deadline = time.time() + 10
-        while not downloads.count() and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        t, result = start_over_slow_link(faults, downloads, relay, STARTUP_BOUND_S + 10)
         faults.link(False)
         t.join()
         if result["srv"] is not None:
