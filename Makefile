@@ -56,7 +56,7 @@ build/gcs: $(OBJ)
 
 # The host's `gcs` Lua module, built also as a Lua C module so that busted
 # tests load exactly the code the server runs.
-LUA_MODULE_SRC := src/luagcs.c src/toggles.c src/semver.c src/regex.c src/json.c src/murmur3.c
+LUA_MODULE_SRC := src/luagcs.c src/toggles.c src/semver.c src/regex.c src/jsontext.c src/buf.c src/murmur3.c
 build/lua/gcs.so: $(LUA_MODULE_SRC) build/obj/pattern.o $(wildcard src/*.h) | build/lua
 	$(CC) $(CFLAGS) -shared -DGCS_LUA_MODULE -o $@ $(LUA_MODULE_SRC) build/obj/pattern.o \
 	  $(shell pkg-config --libs jansson libpcre2-8 re2 2>/dev/null) -lstdc++

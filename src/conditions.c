@@ -6,7 +6,7 @@
 #include <zlib.h>
 
 #include "fetch.h"
-#include "json.h"
+#include "jsontext.h"
 #include "regex.h"
 
 #define MAPPING_FILE "v2/cluster_version_mapping.json"
@@ -54,7 +54,7 @@ static json_t *load_json(struct loader *L, const char *file)
 		diag_add(L->problems, "%s: %s", file, err);
 		return NULL;
 	}
-	json_t *v = json_strict_parse(buf.data, buf.len, err, sizeof(err));
+	json_t *v = jsontext_parse(buf.data, buf.len, err, sizeof(err));
 	fetch_buf_free(&buf);
 	if (!v)
 		diag_add(L->problems, "%s: invalid JSON: %s", file, err);
@@ -78,13 +78,13 @@ static bool validate(struct loader *L, const char *file, const char *schema_id, 
 			for (const char *const *k = allowed_keys; *k; k++)
 				known = known || strcmp(key, *k) == 0;
 			if (!known) {
-				struct jbuf q = {0};
-				json_go_string(&q, key, strlen(key));
+				struct buf q = {0};
+				jsontext_string(&q, key, strlen(key));
 				diag_add(L->problems,
 				         "%s: top-level key %s is not allowed (clients reject "
 				         "unknown fields)",
 				         file, q.data ? q.data : "?");
-				jbuf_free(&q);
+				buf_free(&q);
 			}
 		}
 	}
@@ -106,7 +106,7 @@ static void check_regexes(struct loader *L, const char *file, const json_t *conf
 			diag_add(L->problems, "%s: /container_logs/%zu/pod_name_regex: %s", file, i,
 			         err);
 		const json_t *msgs = json_object_get(log, "messages");
-		struct jbuf joined = {0};
+		struct buf joined = {0};
 		bool all_ok = true;
 		json_array_foreach(msgs, j, msg)
 		{
@@ -119,116 +119,116 @@ static void check_regexes(struct loader *L, const char *file, const json_t *conf
 				         file, i, j, err);
 			}
 			if (j)
-				jbuf_put(&joined, "|", 1);
-			jbuf_puts(&joined, m);
+				buf_put(&joined, "|", 1);
+			buf_puts(&joined, m);
 		}
 		if (all_ok && joined.data && !regex_check_re2(joined.data, err, sizeof(err))) {
 			snprintf(ptr, sizeof(ptr), "/container_logs/%zu/messages", i);
 			diag_add(L->problems, "%s: %s: joined with '|': %s", file, ptr, err);
 		}
-		jbuf_free(&joined);
+		buf_free(&joined);
 	}
 }
 
 /* --- rendering: the bytes Go's encoding/json produced from the field
  * service's structs (see json.h); struct fields in declaration order. --- */
 
-static void render_rule(struct jbuf *b, const json_t *rule)
+static void render_rule(struct buf *b, const json_t *rule)
 {
 	const json_t *conds = json_object_get(rule, "conditions");
 	const json_t *funcs = json_object_get(rule, "gathering_functions");
 	bool first = true;
-	jbuf_put(b, "{", 1);
+	buf_put(b, "{", 1);
 	if (json_is_array(conds) && json_array_size(conds) > 0) { /* omitempty */
-		jbuf_puts(b, "\"conditions\":");
-		json_go_encode(b, conds);
+		buf_puts(b, "\"conditions\":");
+		jsontext_encode(b, conds);
 		first = false;
 	}
 	if (funcs && !json_is_null(funcs)) { /* omitempty on an interface{} */
 		if (!first)
-			jbuf_put(b, ",", 1);
-		jbuf_puts(b, "\"gathering_functions\":");
-		json_go_encode(b, funcs);
+			buf_put(b, ",", 1);
+		buf_puts(b, "\"gathering_functions\":");
+		jsontext_encode(b, funcs);
 	}
-	jbuf_put(b, "}", 1);
+	buf_put(b, "}", 1);
 }
 
-static void render_rules(struct jbuf *b, const json_t *rules)
+static void render_rules(struct buf *b, const json_t *rules)
 {
 	size_t i;
 	json_t *rule;
 	if (!json_is_array(rules)) {
-		jbuf_puts(b, "null");
+		buf_puts(b, "null");
 		return;
 	}
-	jbuf_put(b, "[", 1);
+	buf_put(b, "[", 1);
 	json_array_foreach(rules, i, rule)
 	{
 		if (i)
-			jbuf_put(b, ",", 1);
+			buf_put(b, ",", 1);
 		render_rule(b, rule);
 	}
-	jbuf_put(b, "]", 1);
+	buf_put(b, "]", 1);
 }
 
-static void render_string_field(struct jbuf *b, const json_t *obj, const char *key)
+static void render_string_field(struct buf *b, const json_t *obj, const char *key)
 {
 	const json_t *s = json_object_get(obj, key);
 	if (json_is_string(s))
-		json_go_string(b, json_string_value(s), json_string_length(s));
+		jsontext_string(b, json_string_value(s), json_string_length(s));
 	else
-		jbuf_puts(b, "\"\"");
+		buf_puts(b, "\"\"");
 }
 
-static void render_container_log(struct jbuf *b, const json_t *log)
+static void render_container_log(struct buf *b, const json_t *log)
 {
-	jbuf_puts(b, "{\"namespace\":");
+	buf_puts(b, "{\"namespace\":");
 	render_string_field(b, log, "namespace");
-	jbuf_puts(b, ",\"pod_name_regex\":");
+	buf_puts(b, ",\"pod_name_regex\":");
 	render_string_field(b, log, "pod_name_regex");
 	if (json_is_true(json_object_get(log, "previous")))
-		jbuf_puts(b, ",\"previous\":true");
-	jbuf_puts(b, ",\"messages\":");
+		buf_puts(b, ",\"previous\":true");
+	buf_puts(b, ",\"messages\":");
 	const json_t *msgs = json_object_get(log, "messages");
 	if (json_is_array(msgs))
-		json_go_encode(b, msgs);
+		jsontext_encode(b, msgs);
 	else
-		jbuf_puts(b, "null");
-	jbuf_put(b, "}", 1);
+		buf_puts(b, "null");
+	buf_put(b, "}", 1);
 }
 
-static void render_v1(struct jbuf *b, const json_t *doc)
+static void render_v1(struct buf *b, const json_t *doc)
 {
-	jbuf_puts(b, "{\"version\":");
+	buf_puts(b, "{\"version\":");
 	render_string_field(b, doc, "version");
-	jbuf_puts(b, ",\"rules\":");
+	buf_puts(b, ",\"rules\":");
 	render_rules(b, json_object_get(doc, "rules"));
-	jbuf_put(b, "}", 1);
+	buf_put(b, "}", 1);
 }
 
-static void render_v2(struct jbuf *b, const json_t *doc)
+static void render_v2(struct buf *b, const json_t *doc)
 {
 	size_t i;
 	json_t *log;
 	const json_t *logs = json_object_get(doc, "container_logs");
-	jbuf_puts(b, "{\"conditional_gathering_rules\":");
+	buf_puts(b, "{\"conditional_gathering_rules\":");
 	render_rules(b, json_object_get(doc, "conditional_gathering_rules"));
-	jbuf_puts(b, ",\"container_logs\":");
+	buf_puts(b, ",\"container_logs\":");
 	if (json_is_array(logs)) {
-		jbuf_put(b, "[", 1);
+		buf_put(b, "[", 1);
 		json_array_foreach(logs, i, log)
 		{
 			if (i)
-				jbuf_put(b, ",", 1);
+				buf_put(b, ",", 1);
 			render_container_log(b, log);
 		}
-		jbuf_put(b, "]", 1);
+		buf_put(b, "]", 1);
 	} else {
-		jbuf_puts(b, "null");
+		buf_puts(b, "null");
 	}
-	jbuf_puts(b, ",\"version\":");
+	buf_puts(b, ",\"version\":");
 	render_string_field(b, doc, "version");
-	jbuf_put(b, "}", 1);
+	buf_put(b, "}", 1);
 }
 
 static uint64_t fnv1a64(const char *p, size_t n)
@@ -289,16 +289,16 @@ void cond_body_free(struct cond_body *body)
 }
 
 /* Takes the rendered bytes into body. */
-static bool make_body(struct loader *L, const char *file, struct jbuf *b, struct cond_body *body)
+static bool make_body(struct loader *L, const char *file, struct buf *b, struct cond_body *body)
 {
 	if (b->oom || !b->data || cond_body_init(body, b->data, b->len) < 0) {
 		diag_add(L->problems, "%s: out of memory rendering the body", file);
 		if (b->oom)
-			jbuf_free(b);
-		*b = (struct jbuf){0};
+			buf_free(b);
+		*b = (struct buf){0};
 		return false;
 	}
-	*b = (struct jbuf){0};
+	*b = (struct buf){0};
 	return true;
 }
 
@@ -357,7 +357,7 @@ static bool load_v2_file(struct loader *L, struct cond_set *set, const char *pat
 	bool ok = L->problems->count == before;
 	struct cond_file *f = &set->files[set->nfiles];
 	if (ok) {
-		struct jbuf b = {0};
+		struct buf b = {0};
 		render_v2(&b, doc);
 		f->path = strdup(path);
 		f->version = strdup(json_string_value(json_object_get(doc, "version")));
@@ -463,7 +463,7 @@ struct cond_set *cond_load(const char *channel, const char *version, const struc
 	rules = load_json(&L, RULES_FILE);
 	if (rules &&
 	    validate(&L, RULES_FILE, "remote_configuration_v1.schema.json", rules, v1_keys)) {
-		struct jbuf b = {0};
+		struct buf b = {0};
 		render_v1(&b, rules);
 		set->v1_version = strdup(json_string_value(json_object_get(rules, "version")));
 		if (set->v1_version && make_body(&L, RULES_FILE, &b, &set->v1) && summary)

@@ -6,7 +6,7 @@
 
 #include "conditions.h"
 #include "diag.h"
-#include "json.h"
+#include "jsontext.h"
 #include "jsonschema.h"
 #include "semver.h"
 
@@ -54,26 +54,26 @@ static char *compact(const json_t *v)
  * same rule or request. */
 static char *go_text(const json_t *v)
 {
-	struct jbuf b = {0};
+	struct buf b = {0};
 	if (v)
-		json_go_encode(&b, v);
+		jsontext_encode(&b, v);
 	else
-		jbuf_puts(&b, "null");
-	jbuf_put(&b, "", 1);
+		buf_puts(&b, "null");
+	buf_put(&b, "", 1);
 	need(b.oom ? NULL : b.data);
 	return b.data;
 }
 
-static void put_json(struct jbuf *b, const json_t *v)
+static void put_json(struct buf *b, const json_t *v)
 {
 	char *s = compact(v);
-	jbuf_puts(b, s);
+	buf_puts(b, s);
 	free(s);
 }
 
-static char *jbuf_take(struct jbuf *b)
+static char *jbuf_take(struct buf *b)
 {
-	jbuf_put(b, "", 1);
+	buf_put(b, "", 1);
 	need(b->oom ? NULL : b->data);
 	return b->data;
 }
@@ -254,10 +254,10 @@ static char *rule_key(const json_t *rule)
 	for (size_t i = 0; i < n; i++)
 		texts[i] = go_text(json_array_get(conds, i));
 	qsort(texts, n, sizeof(*texts), cmp_str);
-	struct jbuf b = {0};
+	struct buf b = {0};
 	for (size_t i = 0; i < n; i++) {
-		jbuf_puts(&b, texts[i]);
-		jbuf_put(&b, "\n", 1); /* cannot occur in compact JSON */
+		buf_puts(&b, texts[i]);
+		buf_put(&b, "\n", 1); /* cannot occur in compact JSON */
 		free(texts[i]);
 	}
 	free(texts);
@@ -268,11 +268,11 @@ static char *rule_key(const json_t *rule)
 static char *rule_name(const json_t *rule)
 {
 	const json_t *conds = json_object_get(rule, "conditions");
-	struct jbuf b = {0};
+	struct buf b = {0};
 	size_t i;
 	json_t *cond;
 	if (!json_array_size(conds))
-		jbuf_puts(&b, "without conditions (always gathered)");
+		buf_puts(&b, "without conditions (always gathered)");
 	json_array_foreach(conds, i, cond)
 	{
 		const char *type = json_string_value(json_object_get(cond, "type"));
@@ -280,13 +280,13 @@ static char *rule_name(const json_t *rule)
 		const json_t *version =
 		    json_object_get(json_object_get(cond, "cluster_version_matches"), "version");
 		if (i)
-			jbuf_puts(&b, " and ");
+			buf_puts(&b, " and ");
 		if (type && strcmp(type, "alert_is_firing") == 0 && json_is_string(alert)) {
-			jbuf_puts(&b, "alert ");
-			jbuf_puts(&b, json_string_value(alert));
+			buf_puts(&b, "alert ");
+			buf_puts(&b, json_string_value(alert));
 		} else if (type && strcmp(type, "cluster_version_matches") == 0 &&
 		           json_is_string(version)) {
-			jbuf_puts(&b, "cluster version ");
+			buf_puts(&b, "cluster version ");
 			put_json(&b, version);
 		} else {
 			put_json(&b, cond);
@@ -313,10 +313,10 @@ static char *log_key(const json_t *log)
 /* "namespace openshift-etcd, pods \"etcd-.*\"" */
 static char *log_name(const json_t *log)
 {
-	struct jbuf b = {0};
-	jbuf_puts(&b, "namespace ");
-	jbuf_puts(&b, json_string_value(json_object_get(log, "namespace")));
-	jbuf_puts(&b, ", pods ");
+	struct buf b = {0};
+	buf_puts(&b, "namespace ");
+	buf_puts(&b, json_string_value(json_object_get(log, "namespace")));
+	buf_puts(&b, ", pods ");
 	put_json(&b, json_object_get(log, "pod_name_regex"));
 	return jbuf_take(&b);
 }

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "json.h"
+#include "jsontext.h"
 #include "log.h"
 #include "metrics.h"
 #include "seen.h"
@@ -289,10 +289,10 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 static enum MHD_Result queue_status(struct http_server *srv, struct MHD_Connection *conn,
                                     unsigned code, const char *text, bool allow)
 {
-	struct jbuf b = {0};
-	jbuf_puts(&b, "{\"status\":");
-	json_go_string(&b, text, strlen(text));
-	jbuf_puts(&b, "}\n");
+	struct buf b = {0};
+	buf_puts(&b, "{\"status\":");
+	jsontext_string(&b, text, strlen(text));
+	buf_puts(&b, "}\n");
 	if (b.oom)
 		return MHD_NO;
 	enum MHD_Result ret = MHD_NO;
@@ -307,7 +307,7 @@ static enum MHD_Result queue_status(struct http_server *srv, struct MHD_Connecti
 		ret = MHD_queue_response(conn, code, r);
 		MHD_destroy_response(r);
 	}
-	jbuf_free(&b);
+	buf_free(&b);
 	return ret;
 }
 
@@ -466,11 +466,11 @@ static enum MHD_Result handle_v2(struct http_server *srv, struct MHD_Connection 
 	struct semver v;
 	if (!decode_segment(seg, seg_len, text, sizeof(text), &len) ||
 	    !semver_parse(text, len, &v)) {
-		struct jbuf q = {0};
-		json_go_string(&q, seg, seg_len > 64 ? 64 : seg_len);
+		struct buf q = {0};
+		jsontext_string(&q, seg, seg_len > 64 ? 64 : seg_len);
 		snprintf(msg, sizeof(msg), "invalid ocpVersion %s%s: not a SemVer 2.0.0 version",
 		         q.data ? q.data : "", seg_len > 64 ? "..." : "");
-		jbuf_free(&q);
+		buf_free(&q);
 		*code = MHD_HTTP_BAD_REQUEST;
 		return queue_status(srv, conn, *code, msg, false);
 	}
@@ -552,14 +552,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			ret = queue_served(srv, conn, &srv->openapi, &code);
 			break;
 		case R_METRICS: {
-			struct jbuf b = {0};
+			struct buf b = {0};
 			metrics_render(&b);
 			struct MHD_Response *resp =
 			    b.oom ? NULL
 			          : MHD_create_response_from_buffer(b.len, b.data,
 			                                            MHD_RESPMEM_MUST_FREE);
 			if (!resp) {
-				jbuf_free(&b);
+				buf_free(&b);
 				ret = MHD_NO;
 				break;
 			}

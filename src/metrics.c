@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "json.h"
+#include "jsontext.h"
 
 #ifndef GCS_VERSION
 #define GCS_VERSION "dev"
@@ -154,8 +154,8 @@ void metrics_unleash_rollout(double percent)
 	                      percent < 0 ? -1000 : (int64_t)(percent * 1000), RELAXED);
 }
 
-static void line(struct jbuf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void line(struct jbuf *out, const char *fmt, ...)
+static void line(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(struct buf *out, const char *fmt, ...)
 {
 	char buf[1024];
 	va_list ap;
@@ -163,17 +163,17 @@ static void line(struct jbuf *out, const char *fmt, ...)
 	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		jbuf_put(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		buf_put(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
-static void help(struct jbuf *out, const char *name, const char *type, const char *text)
+static void help(struct buf *out, const char *name, const char *type, const char *text)
 {
 	line(out, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
 /* Label values here come from validated versions and mapping paths
  * ([A-Za-z0-9._/-]), which need no escaping; versions are checked by config. */
-void metrics_render(struct jbuf *out)
+void metrics_render(struct buf *out)
 {
 	help(out, "io_gathering_remote_configuration", "counter",
 	     "Remote configurations served by the v2 API, by mapping file and version");

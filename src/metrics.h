@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "json.h"
+#include "jsontext.h"
 
 enum metrics_endpoint {
 	EP_V1,
@@ -30,7 +30,7 @@ void metrics_served(bool v2, bool canary);
 void metrics_config_served(int id);
 
 /* Appends the Prometheus text exposition (format 0.0.4). */
-void metrics_render(struct jbuf *out);
+void metrics_render(struct buf *out);
 
 /* routing (kind: "error", "budget", "memory", "result") */
 void metrics_routing_error(const char *kind);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "jsontext.h"
 #include "pattern.h"
 #include "regex.h"
 
@@ -122,7 +122,7 @@ static void child_ptr(char *out, size_t cap, const char *base, const char *key, 
 	char tok[256];
 	if (key) {
 		tok[0] = '\0';
-		json_pointer_push(tok, sizeof(tok), key);
+		jsontext_pointer_push(tok, sizeof(tok), key);
 		fmt_cut(out, cap, "%s%s", base, tok);
 	} else {
 		fmt_cut(out, cap, "%s/%ld", base, index);
@@ -1111,7 +1111,7 @@ struct toggles *toggles_parse(const char *body, size_t len, const char *name, ch
 	atomic_init(&f->refs, 1);
 	struct parser p = {.f = f, .err = err, .errlen = errlen};
 	char jerr[256];
-	json_t *doc = json_strict_parse(body, len, jerr, sizeof(jerr));
+	json_t *doc = jsontext_parse(body, len, jerr, sizeof(jerr));
 	json_t *features = json_object_get(doc, "features");
 	json_t *segments;
 	if (!doc) {

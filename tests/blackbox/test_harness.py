@@ -42,8 +42,8 @@ def stand_in(tmp_path, on_term):
     (LEAK_REPORT, "==4242==ERROR: LeakSanitizer: detected memory leaks"),
     ("==17==ERROR: AddressSanitizer: heap-use-after-free on address 0x602",
      "==17==ERROR: AddressSanitizer: heap-use-after-free on address 0x602"),
-    ("src/json.c:212:9: runtime error: signed integer overflow: 2147483647 + 1",
-     "src/json.c:212:9: runtime error: signed integer overflow: 2147483647 + 1"),
+    ("src/jsontext.c:212:9: runtime error: signed integer overflow: 2147483647 + 1",
+     "src/jsontext.c:212:9: runtime error: signed integer overflow: 2147483647 + 1"),
 ], ids=["leak", "asan", "ubsan"])
 def test_sanitizer_reports_are_recognised(text, first):
     report = sanitizer_report(["a log line"] + text.splitlines())

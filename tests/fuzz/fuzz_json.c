@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 #include "fuzz.h"
-#include "json.h"
+#include "jsontext.h"
 
 static double number(const json_t *v)
 {
@@ -49,7 +49,7 @@ static int same(const json_t *a, const json_t *b)
 }
 
 /* b with every number -0 written 0. */
-static char *without_negative_zero(const struct jbuf *b)
+static char *without_negative_zero(const struct buf *b)
 {
 	char *out = malloc(b->len + 1);
 	size_t n = 0;
@@ -69,16 +69,16 @@ static char *without_negative_zero(const struct jbuf *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[256] = "";
-	json_t *v = json_strict_parse((const char *)data, size, err, sizeof(err));
+	json_t *v = jsontext_parse((const char *)data, size, err, sizeof(err));
 	if (!v) {
 		FUZZ_CHECK(err[0], "a refused document has no error message");
 		return 0;
 	}
-	struct jbuf b = {0};
-	json_go_encode(&b, v);
+	struct buf b = {0};
+	jsontext_encode(&b, v);
 	FUZZ_CHECK(!b.oom && b.len > 0, "a parsed document did not encode");
 	char err2[256] = "";
-	json_t *back = json_strict_parse(b.data, b.len, err2, sizeof(err2));
+	json_t *back = jsontext_parse(b.data, b.len, err2, sizeof(err2));
 	if (!back && strstr(err2, "too big")) {
 		/* A known limit, not a bug of the encoder: Go writes a float64
 		 * between 2^63 and 1e21 as an integer literal (as the Go service
@@ -91,8 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(back, "the encoding does not parse back: %s: %.*s", err2, (int)b.len, b.data);
 	FUZZ_CHECK(same(v, back), "the encoding parses back to another value: %.*s", (int)b.len,
 	           b.data);
-	struct jbuf again = {0};
-	json_go_encode(&again, back);
+	struct buf again = {0};
+	jsontext_encode(&again, back);
 	/* A known difference from Go: jansson reads the literal -0 as the
 	 * integer 0, so gcs writes 0 where Go, reading a float64, writes -0
 	 * (-0.0 and -0e0 are reals and come out as Go's -0). */
@@ -101,8 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	           (int)b.len, b.data, (int)again.len, again.data);
 	free(first);
 	free(second);
-	jbuf_free(&again);
-	jbuf_free(&b);
+	buf_free(&again);
+	buf_free(&b);
 	json_decref(back);
 	json_decref(v);
 	return 0;

@@ -8,7 +8,7 @@
 
 #include "conditions.h"
 #include "fuzz.h"
-#include "json.h"
+#include "jsontext.h"
 #include "jsonschema.h"
 
 static struct js_registry *schemas;
@@ -119,7 +119,7 @@ static void check_path(const char *path)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[256];
-	json_t *doc = json_strict_parse((const char *)data, size, err, sizeof(err));
+	json_t *doc = jsontext_parse((const char *)data, size, err, sizeof(err));
 	if (!doc)
 		return 0;
 	for (size_t i = 0; i < nids; i++) {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "toggles.h"
-#include "json.h"
+#include "jsontext.h"
 #include "log.h"
 #include "metrics.h"
 #include "murmur3.h"
@@ -105,15 +105,15 @@ static enum gcs_channel decide(struct routing *r, const char *cluster, char *rea
 /* The current value of a routing counter, as GET /metrics shows it. */
 static unsigned long long counter(const char *series)
 {
-	struct jbuf out = {0};
+	struct buf out = {0};
 	metrics_render(&out);
-	jbuf_put(&out, "", 1);
+	buf_put(&out, "", 1);
 	assert_false(out.oom);
 	const char *at = strstr(out.data, series);
 	unsigned long long value = 0;
 	if (!at || sscanf(at + strlen(series), " %llu", &value) != 1)
 		fail_msg("no series %s in the metrics", series);
-	jbuf_free(&out);
+	buf_free(&out);
 	return value;
 }
 

@@ -1,43 +1,11 @@
-#include "json.h"
+#include "jsontext.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void jbuf_put(struct jbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (!d) {
-			b->oom = true;
-			return;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-void jbuf_puts(struct jbuf *b, const char *s)
-{
-	jbuf_put(b, s, strlen(s));
-}
-
-void jbuf_free(struct jbuf *b)
-{
-	free(b->data);
-	*b = (struct jbuf){0};
-}
-
-json_t *json_strict_parse(const char *buf, size_t len, char *err, size_t errlen)
+json_t *jsontext_parse(const char *buf, size_t len, char *err, size_t errlen)
 {
 	/* jansson would stop at a NUL inside a string's raw bytes with a vaguer
 	 * message; name the offset instead. */
@@ -62,11 +30,11 @@ json_t *json_strict_parse(const char *buf, size_t len, char *err, size_t errlen)
 	return v;
 }
 
-void json_go_string(struct jbuf *b, const char *s, size_t len)
+void jsontext_string(struct buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
-	jbuf_put(b, "\"", 1);
+	buf_put(b, "\"", 1);
 	while (p < end) {
 		unsigned char c = *p;
 		const char *esc = NULL;
@@ -96,25 +64,25 @@ void json_go_string(struct jbuf *b, const char *s, size_t len)
 			skip = 3;
 		}
 		if (esc) {
-			jbuf_put(b, (const char *)run, (size_t)(p - run));
-			jbuf_puts(b, esc);
+			buf_put(b, (const char *)run, (size_t)(p - run));
+			buf_puts(b, esc);
 			p += skip;
 			run = p;
 		} else {
 			p++;
 		}
 	}
-	jbuf_put(b, (const char *)run, (size_t)(p - run));
-	jbuf_put(b, "\"", 1);
+	buf_put(b, (const char *)run, (size_t)(p - run));
+	buf_put(b, "\"", 1);
 }
 
 /* Go formats a float64 with the shortest digits that round-trip, in %f
  * style unless the exponent is out of [1e-6, 1e21), and writes e-07 as e-7. */
-static void go_float(struct jbuf *b, double f)
+static void go_float(struct buf *b, double f)
 {
 	char sci[40], out[400];
 	if (f == 0) {
-		jbuf_puts(b, signbit(f) ? "-0" : "0");
+		buf_puts(b, signbit(f) ? "-0" : "0");
 		return;
 	}
 	for (int prec = 1; prec <= 17; prec++) {
@@ -155,7 +123,7 @@ static void go_float(struct jbuf *b, double f)
 			out[n - 2] = out[n - 1];
 			out[n - 1] = '\0';
 		}
-		jbuf_puts(b, out);
+		buf_puts(b, out);
 		return;
 	}
 	if (exp < 0) {
@@ -172,7 +140,7 @@ static void go_float(struct jbuf *b, double f)
 		}
 	}
 	out[o] = '\0';
-	jbuf_puts(b, out);
+	buf_puts(b, out);
 }
 
 static int cmp_keys(const void *a, const void *b)
@@ -180,7 +148,7 @@ static int cmp_keys(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-void json_go_encode(struct jbuf *b, const json_t *v)
+void jsontext_encode(struct buf *b, const json_t *v)
 {
 	char num[32];
 	switch (json_typeof(v)) {
@@ -195,29 +163,29 @@ void json_go_encode(struct jbuf *b, const json_t *v)
 		json_t *val;
 		json_object_foreach((json_t *)v, key, val) keys[i++] = key;
 		qsort(keys, n, sizeof(*keys), cmp_keys);
-		jbuf_put(b, "{", 1);
+		buf_put(b, "{", 1);
 		for (i = 0; i < n; i++) {
 			if (i)
-				jbuf_put(b, ",", 1);
-			json_go_string(b, keys[i], strlen(keys[i]));
-			jbuf_put(b, ":", 1);
-			json_go_encode(b, json_object_get(v, keys[i]));
+				buf_put(b, ",", 1);
+			jsontext_string(b, keys[i], strlen(keys[i]));
+			buf_put(b, ":", 1);
+			jsontext_encode(b, json_object_get(v, keys[i]));
 		}
-		jbuf_put(b, "}", 1);
+		buf_put(b, "}", 1);
 		free(keys);
 		return;
 	}
 	case JSON_ARRAY:
-		jbuf_put(b, "[", 1);
+		buf_put(b, "[", 1);
 		for (size_t i = 0; i < json_array_size(v); i++) {
 			if (i)
-				jbuf_put(b, ",", 1);
-			json_go_encode(b, json_array_get(v, i));
+				buf_put(b, ",", 1);
+			jsontext_encode(b, json_array_get(v, i));
 		}
-		jbuf_put(b, "]", 1);
+		buf_put(b, "]", 1);
 		return;
 	case JSON_STRING:
-		json_go_string(b, json_string_value(v), json_string_length(v));
+		jsontext_string(b, json_string_value(v), json_string_length(v));
 		return;
 	case JSON_INTEGER: {
 		json_int_t i = json_integer_value(v);
@@ -227,25 +195,25 @@ void json_go_encode(struct jbuf *b, const json_t *v)
 			return;
 		}
 		snprintf(num, sizeof(num), "%lld", (long long)i);
-		jbuf_puts(b, num);
+		buf_puts(b, num);
 		return;
 	}
 	case JSON_REAL:
 		go_float(b, json_real_value(v));
 		return;
 	case JSON_TRUE:
-		jbuf_puts(b, "true");
+		buf_puts(b, "true");
 		return;
 	case JSON_FALSE:
-		jbuf_puts(b, "false");
+		buf_puts(b, "false");
 		return;
 	case JSON_NULL:
-		jbuf_puts(b, "null");
+		buf_puts(b, "null");
 		return;
 	}
 }
 
-void json_pointer_push(char *ptr, size_t cap, const char *token)
+void jsontext_pointer_push(char *ptr, size_t cap, const char *token)
 {
 	size_t n = strlen(ptr);
 	if (n + 1 >= cap)

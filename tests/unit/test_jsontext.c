@@ -8,12 +8,12 @@
 
 #include <cmocka.h>
 
-#include "json.h"
+#include "jsontext.h"
 
 static void expect_refused(const char *text, size_t len, const char *why)
 {
 	char err[256] = "";
-	json_t *v = json_strict_parse(text, len, err, sizeof(err));
+	json_t *v = jsontext_parse(text, len, err, sizeof(err));
 	if (v) {
 		json_decref(v);
 		fail_msg("accepted: %.60s", text);
@@ -59,18 +59,18 @@ static void test_error_names_line_and_column(void **state)
 	(void)state;
 	char err[256];
 	const char *text = "{\n  \"a\": 1,\n  \"a\": 2\n}";
-	assert_null(json_strict_parse(text, strlen(text), err, sizeof(err)));
+	assert_null(jsontext_parse(text, strlen(text), err, sizeof(err)));
 	assert_non_null(strstr(err, "line 3"));
 }
 
 static char *encode(const char *text)
 {
 	char err[256];
-	json_t *v = json_strict_parse(text, strlen(text), err, sizeof(err));
+	json_t *v = jsontext_parse(text, strlen(text), err, sizeof(err));
 	if (!v)
 		fail_msg("parse %s: %s", text, err);
-	struct jbuf b = {0};
-	json_go_encode(&b, v);
+	struct buf b = {0};
+	jsontext_encode(&b, v);
 	json_decref(v);
 	assert_false(b.oom);
 	return b.data;
@@ -117,9 +117,9 @@ static void test_pointer(void **state)
 {
 	(void)state;
 	char p[64] = "";
-	json_pointer_push(p, sizeof(p), "a/b");
-	json_pointer_push(p, sizeof(p), "m~n");
-	json_pointer_push(p, sizeof(p), "3");
+	jsontext_pointer_push(p, sizeof(p), "a/b");
+	jsontext_pointer_push(p, sizeof(p), "m~n");
+	jsontext_pointer_push(p, sizeof(p), "3");
 	assert_string_equal(p, "/a~1b/m~0n/3");
 }
 

@@ -1,0 +1,28 @@
+/* buf: a growable byte buffer, always NUL-terminated after its bytes. Running
+ * out of memory is sticky, so a writer checks `oom` once at the end. */
+#ifndef GCS_BUF_H
+#define GCS_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct buf {
+	char *data;
+	size_t len, cap;
+	bool oom;
+};
+
+void buf_put(struct buf *b, const char *s, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Drops the bytes after the first `len` (a length taken earlier). */
+void buf_truncate(struct buf *b, size_t len);
+
+/* The bytes as a malloc'd C string the caller frees, leaving b empty; NULL
+ * when memory ran out at any point. */
+char *buf_take(struct buf *b);
+
+void buf_free(struct buf *b);
+
+#endif
