@@ -23,6 +23,7 @@ enum {
 	MEMORY_LIMIT = 32 << 20, /* bytes per lua_State */
 	CPU_BUDGET_MS = 50,      /* CPU time per call of route (and per chunk run), by default */
 	WATCH_EVERY_MS = 10,     /* how often the watchdog looks at the calls running */
+	REQUEST_FIELDS = 5,      /* fields of the request table */
 };
 
 /* The signal the watchdog sends a thread whose call ran over its budget.
@@ -59,6 +60,7 @@ struct sandbox {
 	int module_ref;
 	int ctx_ref;
 	int request_ref;                 /* the request table, refilled for each call */
+	int request_keys[REQUEST_FIELDS]; /* its field names, interned once */
 	struct luagcs_decision *decided; /* the owner's */
 };
 
@@ -622,37 +624,46 @@ static int request_read_only(lua_State *L)
 	return luaL_error(L, "request is read-only (copy what you want to change)");
 }
 
-static void raw_field(lua_State *L, const char *key, const char *value)
+/* The request's fields (scripts/README.md), as push_request sets them. */
+static const char *const request_fields[REQUEST_FIELDS] = {"cluster_id", "api", "ocp_version",
+                                                           "user_agent", "remote_addr"};
+
+static void new_request_table(struct sandbox *sb, lua_State *L)
 {
-	lua_pushstring(L, key);
-	if (value)
-		lua_pushstring(L, value);
-	else
-		lua_pushnil(L);
-	lua_rawset(L, -3);
+	lua_createtable(L, 0, REQUEST_FIELDS);
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, request_read_only);
+	lua_setfield(L, -2, "__newindex");
+	lua_setmetatable(L, -2);
+	lua_pushvalue(L, -1);
+	sb->request_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	for (int i = 0; i < REQUEST_FIELDS; i++) {
+		lua_pushstring(L, request_fields[i]);
+		sb->request_keys[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
 }
 
 /* One request table per state, refilled for each call: a table less to
- * make and collect per request is a sixth of a decision's cost. Its
- * metatable refuses new fields, so no call can leave anything in it for
- * the next; every field is set again each time. */
+ * make and collect per request is a sixth of a decision's cost, and its
+ * keys are interned once, not per request. Its metatable refuses new
+ * fields, so no call can leave anything in it for the next; every field is
+ * set again each time. */
 static void push_request(struct sandbox *sb, lua_State *L, const struct route_request *req)
 {
 	if (lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_ref) != LUA_TTABLE) {
 		lua_pop(L, 1);
-		lua_createtable(L, 0, 5);
-		lua_createtable(L, 0, 1);
-		lua_pushcfunction(L, request_read_only);
-		lua_setfield(L, -2, "__newindex");
-		lua_setmetatable(L, -2);
-		lua_pushvalue(L, -1);
-		sb->request_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		new_request_table(sb, L);
 	}
-	raw_field(L, "cluster_id", req->cluster_id);
-	raw_field(L, "api", req->api);
-	raw_field(L, "ocp_version", req->ocp_version);
-	raw_field(L, "user_agent", req->user_agent);
-	raw_field(L, "remote_addr", req->remote_addr);
+	const char *values[REQUEST_FIELDS] = {req->cluster_id, req->api, req->ocp_version,
+	                                      req->user_agent, req->remote_addr};
+	for (int i = 0; i < REQUEST_FIELDS; i++) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_keys[i]);
+		if (values[i])
+			lua_pushstring(L, values[i]);
+		else
+			lua_pushnil(L);
+		lua_rawset(L, -3);
+	}
 }
 
 /* "file:line:" of the route function's definition: a bad result has no

@@ -94,14 +94,16 @@ local semver_tests = {
   SEMVER_LTE = function(order) return order <= 0 end,
 }
 
-local function make_in(c)
+-- IN and NOT_IN, on the hottest path: field_of inlined, and the negation
+-- (NOT_IN, or an inverted IN) made here rather than by a wrapping call.
+local function make_in(c, negate)
   local field, set = c.context, c.set
   return function(ctx)
-    local value = ctx[field] -- field_of, inlined on the hottest path
+    local value = ctx[field]
     if type(value) ~= "string" then
       value = context_value(ctx, field)
     end
-    return value ~= nil and set[value] == true
+    return (value ~= nil and set[value] == true) ~= negate
   end
 end
 
@@ -159,11 +161,15 @@ local function make_semver(c)
   -- MEMO_MAX of them (a client chooses the version it sends).
   local memo, kept = {}, 0
   return function(ctx)
+    local held = memo[ctx[field]] -- only strings are kept: a hit needs no more checks
+    if held ~= nil then
+      return held
+    end
     local value = field_of(ctx, field)
     if value == nil or version == nil then
       return false
     end
-    local held = memo[value]
+    held = memo[value]
     if held == nil then
       local order = compare(value, version)
       held = order ~= nil and test(order)
@@ -225,8 +231,13 @@ local function make_constraint(c)
   if c.unusable or not makers[c.op] then
     return never
   end
-  local holds = makers[c.op](c)
-  if (c.op == "NOT_IN") ~= (c.inverted == true) then
+  local negate = (c.op == "NOT_IN") ~= (c.inverted == true)
+  local make = makers[c.op]
+  if make == make_in then
+    return make_in(c, negate)
+  end
+  local holds = make(c)
+  if negate then
     return function(ctx) return not holds(ctx) end
   end
   return holds
