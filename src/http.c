@@ -44,12 +44,14 @@ extern const uint64_t gcs_openapi_json_len;
 /* Distinct clusters logged as "canary served" per process (4 MiB of
  * hashes); past it, further clusters are served but not logged. */
 #define CANARY_LOG_CLUSTERS 262144
+/* Seconds between the reaper's looks at the connections. */
+#define REAPER_PERIOD 0.25
 
 /* One body ready to queue, in every form a request can ask for; [closing]
  * variants carry Connection: close for use while draining. */
 struct served {
 	struct MHD_Response *plain[2], *gz[2], *not_modified[2], *not_modified_gz[2];
-	const struct cond_body *body;
+	const struct body *body;
 	int metric_id; /* v2 files: io_gathering_remote_configuration */
 };
 
@@ -77,7 +79,7 @@ struct http_server {
 	struct seen *canary_seen; /* clusters already logged as served the canary */
 	_Atomic bool canary_log_full;
 	struct served openapi;
-	struct cond_body openapi_body;
+	struct body openapi_body;
 	char address[128];
 	_Atomic bool draining;
 	_Atomic int in_flight;
@@ -123,7 +125,7 @@ static struct MHD_Response *build(const char *data, size_t len, const char *etag
 	return r;
 }
 
-static bool served_init(struct served *s, const struct cond_body *body, const char *channel)
+static bool served_init(struct served *s, const struct body *body, const char *channel)
 {
 	s->body = body;
 	s->metric_id = -1;
@@ -524,14 +526,8 @@ static void *reaper_main(void *arg)
 	struct http_server *srv = arg;
 	pthread_mutex_lock(&srv->stop_lock);
 	while (!srv->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&srv->stop_cond, &srv->stop_lock, &ts);
+		struct timespec until = deadline_after(REAPER_PERIOD);
+		deadline_wait(&srv->stop_cond, &srv->stop_lock, &until);
 		if (srv->stopping)
 			break;
 		double now = deadline_now();
@@ -643,49 +639,31 @@ static unsigned cpu_count(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
-struct http_server *http_start(const struct gcs_config *cfg, const struct cond_set *stable,
-                               const struct cond_set *canary, struct routing *routing, char *err,
-                               size_t errlen)
+/* The responses every request picks from, built once. NULL, or why not. */
+static const char *responses_init(struct http_server *srv, const struct cond_set *stable,
+                                  const struct cond_set *canary)
 {
-	struct http_server *srv = calloc(1, sizeof(*srv));
-	if (!srv) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	srv->routing = routing;
-	srv->conn_deadline = cfg->connection_timeout;
-	srv->conns.next = srv->conns.prev = &srv->conns;
-	pthread_mutex_init(&srv->conns_lock, NULL);
-	pthread_mutex_init(&srv->stop_lock, NULL);
-	pthread_cond_init(&srv->stop_cond, NULL);
 	size_t openapi_len = (size_t)gcs_openapi_json_len;
 	char *openapi = malloc(openapi_len + 1);
 	if (openapi)
 		memcpy(openapi, gcs_openapi_json, openapi_len);
-	if (!openapi || cond_body_init(&srv->openapi_body, openapi, openapi_len) < 0) {
-		snprintf(err, errlen, "out of memory");
-		free(srv);
-		return NULL;
-	}
+	if (!openapi || body_init(&srv->openapi_body, openapi, openapi_len) < 0)
+		return "out of memory";
 	if (!channel_init(&srv->ch[GCS_STABLE], stable, "stable") ||
 	    !channel_init(&srv->ch[GCS_CANARY], canary, "canary") ||
 	    (canary && !(srv->canary_seen = seen_new(CANARY_LOG_CLUSTERS))) ||
-	    !served_init(&srv->openapi, &srv->openapi_body, NULL)) {
-		snprintf(err, errlen, "out of memory building responses");
-		http_stop(srv);
-		return NULL;
-	}
+	    !served_init(&srv->openapi, &srv->openapi_body, NULL))
+		return "out of memory building responses";
+	return NULL;
+}
 
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	if (parse_listen(cfg->listen, &ss, &sl, err, errlen) < 0) {
-		http_stop(srv);
-		return NULL;
-	}
+static struct MHD_Daemon *daemon_start(struct http_server *srv, const struct gcs_config *cfg,
+                                       const struct sockaddr_storage *ss)
+{
 	unsigned threads = cfg->threads ? cfg->threads : cpu_count();
 	unsigned flags =
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	if (ss.ss_family == AF_INET6)
+	if (ss->ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* One worker is libmicrohttpd's internal thread: it refuses a pool of
 	 * one (or none) with a warning. */
@@ -694,44 +672,77 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 	    {MHD_OPTION_END, 0, NULL},
 	};
 	/* The logger first: what the options below complain about is logged. */
-	srv->daemon = MHD_start_daemon(
+	return MHD_start_daemon(
 	    flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_ARRAY, pool,
+	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss, MHD_OPTION_ARRAY, pool,
 	    MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
 	    cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
 	    connection_notify, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+}
+
+/* "host:port" as bound, the port read back from the daemon (port 0). */
+static void note_address(struct http_server *srv, const struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+	const union MHD_DaemonInfo *di =
+	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	unsigned port = di ? di->port : 0;
+	if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host,
+		          sizeof(host));
+		snprintf(srv->address, sizeof(srv->address), "[%s]:%u", host, port);
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
+		snprintf(srv->address, sizeof(srv->address), "%s:%u", host, port);
+	}
+}
+
+struct http_server *http_start(const struct gcs_config *cfg, const struct cond_set *stable,
+                               const struct cond_set *canary, struct routing *routing, char *err,
+                               size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	if (!srv || deadline_cond_init(&srv->stop_cond) != 0) {
+		snprintf(err, errlen, "out of memory");
+		free(srv);
+		return NULL;
+	}
+	srv->routing = routing;
+	srv->conn_deadline = cfg->connection_timeout;
+	srv->conns.next = srv->conns.prev = &srv->conns;
+	pthread_mutex_init(&srv->conns_lock, NULL);
+	pthread_mutex_init(&srv->stop_lock, NULL);
+	const char *why = responses_init(srv, stable, canary);
+	if (why) {
+		snprintf(err, errlen, "%s", why);
+		goto fail;
+	}
+	if (parse_listen(cfg->listen, &ss, &sl, err, errlen) < 0)
+		goto fail;
+	srv->daemon = daemon_start(srv, cfg, &ss);
 	if (!srv->daemon) {
 		snprintf(err, errlen,
 		         "cannot listen on %s (address in use or not available, or too "
 		         "many threads for this machine)",
 		         cfg->listen);
-		http_stop(srv);
-		return NULL;
+		goto fail;
 	}
-
 	if (srv->conn_deadline > 0) {
 		if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
 			snprintf(err, errlen, "cannot start the connection reaper thread");
-			http_stop(srv);
-			return NULL;
+			goto fail;
 		}
 		srv->reaper_started = true;
 	}
-
-	char host[INET6_ADDRSTRLEN] = "";
-	const union MHD_DaemonInfo *di =
-	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	unsigned port = di ? di->port : 0;
-	if (ss.ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
-		snprintf(srv->address, sizeof(srv->address), "[%s]:%u", host, port);
-	} else {
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-		snprintf(srv->address, sizeof(srv->address), "%s:%u", host, port);
-	}
+	note_address(srv, &ss);
 	return srv;
+fail:
+	http_stop(srv);
+	return NULL;
 }
 
 const char *http_address(const struct http_server *srv)
@@ -777,7 +788,7 @@ void http_stop(struct http_server *srv)
 	channel_free(&srv->ch[GCS_STABLE]);
 	channel_free(&srv->ch[GCS_CANARY]);
 	served_free(&srv->openapi);
-	cond_body_free(&srv->openapi_body);
+	body_free(&srv->openapi_body);
 	seen_free(srv->canary_seen);
 	pthread_mutex_destroy(&srv->conns_lock);
 	pthread_mutex_destroy(&srv->stop_lock);
