@@ -1,9 +1,7 @@
 #include "conditions.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "fetch.h"
 #include "jsontext.h"
@@ -231,67 +229,10 @@ static void render_v2(struct buf *b, const json_t *doc)
 	buf_put(b, "}", 1);
 }
 
-static uint64_t fnv1a64(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-static int gzip_bytes(const char *in, size_t len, char **out, size_t *out_len)
-{
-	z_stream zs = {0};
-	if (deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -1;
-	size_t cap = deflateBound(&zs, len);
-	char *buf = malloc(cap);
-	if (!buf) {
-		deflateEnd(&zs);
-		return -1;
-	}
-	zs.next_in = (Bytef *)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = (Bytef *)buf;
-	zs.avail_out = (uInt)cap;
-	int rc = deflate(&zs, Z_FINISH);
-	*out_len = zs.total_out;
-	deflateEnd(&zs);
-	if (rc != Z_STREAM_END) {
-		free(buf);
-		return -1;
-	}
-	*out = buf;
-	return 0;
-}
-
-int cond_body_init(struct cond_body *body, char *data, size_t len)
-{
-	*body = (struct cond_body){.data = data, .len = len};
-	if (gzip_bytes(data, len, &body->gz, &body->gz_len) < 0) {
-		free(data);
-		body->data = NULL;
-		return -1;
-	}
-	unsigned long long h = fnv1a64(data, len);
-	snprintf(body->etag, sizeof(body->etag), "\"%016llx\"", h);
-	snprintf(body->etag_gz, sizeof(body->etag_gz), "\"%016llx-gz\"", h);
-	return 0;
-}
-
-void cond_body_free(struct cond_body *body)
-{
-	free(body->data);
-	free(body->gz);
-	*body = (struct cond_body){0};
-}
-
 /* Takes the rendered bytes into body. */
-static bool make_body(struct loader *L, const char *file, struct buf *b, struct cond_body *body)
+static bool make_body(struct loader *L, const char *file, struct buf *b, struct body *body)
 {
-	if (b->oom || !b->data || cond_body_init(body, b->data, b->len) < 0) {
+	if (b->oom || !b->data || body_init(body, b->data, b->len) < 0) {
 		diag_add(L->problems, "%s: out of memory rendering the body", file);
 		if (b->oom)
 			buf_free(b);
@@ -376,7 +317,7 @@ static bool load_v2_file(struct loader *L, struct cond_set *set, const char *pat
 		} else {
 			free(f->path);
 			free(f->version);
-			cond_body_free(&f->body);
+			body_free(&f->body);
 			*f = (struct cond_file){0};
 		}
 	}
@@ -519,13 +460,13 @@ void cond_free(struct cond_set *set)
 	for (size_t i = 0; i < set->nfiles; i++) {
 		free(set->files[i].path);
 		free(set->files[i].version);
-		cond_body_free(&set->files[i].body);
+		body_free(&set->files[i].body);
 	}
 	for (size_t i = 0; i < set->nmap; i++)
 		free(set->map[i].text);
 	free(set->files);
 	free(set->map);
-	cond_body_free(&set->v1);
+	body_free(&set->v1);
 	free(set->v1_version);
 	free(set->version);
 	free(set);

@@ -6,23 +6,16 @@
 
 #include <stdio.h>
 
+#include "body.h"
 #include "config.h"
 #include "diag.h"
 #include "jsonschema.h"
 #include "semver.h"
 
-/* A ready-to-send body and its gzip form, each with a strong ETag. */
-struct cond_body {
-	char *data, *gz;
-	size_t len, gz_len;
-	char etag[24];    /* "%016llx" quoted */
-	char etag_gz[32]; /* "%016llx-gz" quoted */
-};
-
 struct cond_file {
 	char *path;    /* as the mapping names it, relative to v2/ */
 	char *version; /* the body's own "version" field (metrics label) */
-	struct cond_body body;
+	struct body body;
 };
 
 struct cond_entry {
@@ -34,17 +27,12 @@ struct cond_entry {
 struct cond_set {
 	char *version;    /* the conditions version, e.g. "1.2.0" */
 	char *v1_version; /* the "version" field of v1/rules.json */
-	struct cond_body v1;
+	struct body v1;
 	struct cond_file *files;
 	size_t nfiles;
 	struct cond_entry *map;
 	size_t nmap;
 };
-
-/* Fills body from len bytes at data (the body takes ownership of data):
- * gzip form and ETags. Returns -1 when out of memory (data is freed). */
-int cond_body_init(struct cond_body *body, char *data, size_t len);
-void cond_body_free(struct cond_body *body);
 
 /* Downloads and validates one version's tree. Every problem goes to
  * problems (prefixed "<channel> <version>: "); on any problem returns NULL.

@@ -356,12 +356,12 @@ static void diff_document(json_t *sec, const json_t *a, const json_t *b, const c
 	set(sec, "order_changed", json_boolean(!same_bytes && !version_changed && !listed));
 }
 
-static bool same_body(const struct cond_body *a, const struct cond_body *b)
+static bool same_body(const struct body *a, const struct body *b)
 {
 	return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
 }
 
-static json_t *parse_body(const struct cond_body *body)
+static json_t *parse_body(const struct body *body)
 {
 	json_error_t e;
 	/* bodies are rendered by conditions.c from validated documents */

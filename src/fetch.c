@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
+
 #ifndef GCS_VERSION
 #define GCS_VERSION "dev"
 #endif
@@ -141,43 +143,26 @@ static void trim_reason(char *reason)
 static CURLcode set_options(CURL *h, const char *url, const struct fetch_opts *opts,
                             struct sink *sink, char *errbuf)
 {
-	CURLcode rc;
-	if ((rc = curl_easy_setopt(h, CURLOPT_URL, url)) != CURLE_OK)
-		return rc;
-	if ((rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf)) != CURLE_OK)
-		return rc;
-	/* Signals are not an option in a threaded server; timeouts still
-	 * hold because the resolver is threaded. */
-	if ((rc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK)
-		return rc;
-	if ((rc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "file,http,https")) != CURLE_OK)
-		return rc;
-	if ((rc = curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")) != CURLE_OK)
-		return rc;
-	if ((rc = curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L)) != CURLE_OK)
-		return rc;
-	if ((rc = curl_easy_setopt(h, CURLOPT_MAXREDIRS, MAX_REDIRECTS)) != CURLE_OK)
-		return rc;
-	/* A 4xx/5xx body is never wanted; stopping at the status also keeps a
-	 * large error page from being reported as "too large". */
-	if ((rc = curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L)) != CURLE_OK)
-		return rc;
-	if ((rc = curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, opts->connect_timeout_ms)) !=
-	    CURLE_OK)
-		return rc;
-	if ((rc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, opts->timeout_ms)) != CURLE_OK)
-		return rc;
-	/* Rejects early when the server announces a larger Content-Length;
-	 * sink_write enforces the cap when it does not. */
-	curl_off_t max =
-	    opts->max_bytes > (size_t)INT64_MAX ? INT64_MAX : (curl_off_t)opts->max_bytes;
-	if ((rc = curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, max)) != CURLE_OK)
-		return rc;
-	if ((rc = curl_easy_setopt(h, CURLOPT_USERAGENT, "gcs/" GCS_VERSION)) != CURLE_OK)
-		return rc;
-	if ((rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write)) != CURLE_OK)
-		return rc;
-	return curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
+	const struct client_opts client = {
+	    .protocols = "file,http,https",
+	    .redir_protocols = "http,https",
+	    .max_redirects = MAX_REDIRECTS,
+	    .connect_timeout_ms = opts->connect_timeout_ms,
+	    .timeout_ms = opts->timeout_ms,
+	    /* Rejects early when the server announces a larger Content-Length;
+	     * sink_write enforces the cap when it does not. */
+	    .max_bytes =
+	        opts->max_bytes > (size_t)INT64_MAX ? INT64_MAX : (curl_off_t)opts->max_bytes,
+	    /* A 4xx/5xx body is never wanted; stopping at the status also keeps
+	     * a large error page from being reported as "too large". */
+	    .fail_on_error = true,
+	    .user_agent = "gcs/" GCS_VERSION,
+	    .errbuf = errbuf,
+	    .on_body = sink_write,
+	    .body_data = sink,
+	};
+	CURLcode rc = client_setup(h, &client);
+	return rc != CURLE_OK ? rc : curl_easy_setopt(h, CURLOPT_URL, url);
 }
 
 static void try_once(const char *url, const struct fetch_opts *opts, struct sink *sink,

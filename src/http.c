@@ -6,17 +6,19 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "jsontext.h"
 #include "log.h"
 #include "metrics.h"
+#include "request.h"
 #include "seen.h"
 #include "semver.h"
 
@@ -41,12 +43,14 @@ extern const uint64_t gcs_openapi_json_len;
 /* Distinct clusters logged as "canary served" per process (4 MiB of
  * hashes); past it, further clusters are served but not logged. */
 #define CANARY_LOG_CLUSTERS 262144
+/* Seconds between the reaper's looks at the connections. */
+#define REAPER_PERIOD 0.25
 
 /* One body ready to queue, in every form a request can ask for; [closing]
  * variants carry Connection: close for use while draining. */
 struct served {
 	struct MHD_Response *plain[2], *gz[2], *not_modified[2], *not_modified_gz[2];
-	const struct cond_body *body;
+	const struct body *body;
 	int metric_id; /* v2 files: io_gathering_remote_configuration */
 };
 
@@ -74,7 +78,7 @@ struct http_server {
 	struct seen *canary_seen; /* clusters already logged as served the canary */
 	_Atomic bool canary_log_full;
 	struct served openapi;
-	struct cond_body openapi_body;
+	struct body openapi_body;
 	char address[128];
 	_Atomic bool draining;
 	_Atomic int in_flight;
@@ -93,13 +97,6 @@ struct http_server {
  * the connection if a response is queued on that call, so we queue on the
  * second. */
 static int first_call_marker;
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static struct MHD_Response *build(const char *data, size_t len, const char *etag,
                                   const char *channel, bool gzip, bool closing)
@@ -127,7 +124,7 @@ static struct MHD_Response *build(const char *data, size_t len, const char *etag
 	return r;
 }
 
-static bool served_init(struct served *s, const struct cond_body *body, const char *channel)
+static bool served_init(struct served *s, const struct body *body, const char *channel)
 {
 	s->body = body;
 	s->metric_id = -1;
@@ -153,128 +150,6 @@ static void served_free(struct served *s)
 	}
 }
 
-/* --- request parsing --- */
-
-/* True when Accept-Encoding admits gzip (token gzip, x-gzip or *, q > 0). */
-static bool accepts_gzip(const char *ae)
-{
-	if (!ae)
-		return false;
-	const char *p = ae;
-	while (*p) {
-		while (*p == ' ' || *p == ',' || *p == '\t')
-			p++;
-		const char *tok = p;
-		while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
-			p++;
-		size_t n = (size_t)(p - tok);
-		bool match = (n == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
-		             (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0) ||
-		             (n == 1 && *tok == '*');
-		double q = 1.0;
-		while (*p && *p != ',') {
-			while (*p == ' ' || *p == '\t' || *p == ';')
-				p++;
-			if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
-				q = strtod(p + 2, NULL);
-			}
-			while (*p && *p != ',' && *p != ';')
-				p++;
-		}
-		if (match && q > 0)
-			return true;
-	}
-	return false;
-}
-
-/* If-None-Match: "*", or a list of entity tags compared weakly. */
-static bool etag_matches(const char *inm, const char *etag)
-{
-	if (!inm)
-		return false;
-	size_t elen = strlen(etag);
-	const char *p = inm;
-	while (*p) {
-		while (*p == ' ' || *p == ',' || *p == '\t')
-			p++;
-		if (*p == '*')
-			return true;
-		if (p[0] == 'W' && p[1] == '/')
-			p += 2;
-		const char *tag = p;
-		if (*p == '"') {
-			p++;
-			while (*p && *p != '"')
-				p++;
-			if (*p == '"')
-				p++;
-		} else {
-			while (*p && *p != ',')
-				p++;
-		}
-		if ((size_t)(p - tag) == elen && memcmp(tag, etag, elen) == 0)
-			return true;
-		while (*p && *p != ',')
-			p++;
-	}
-	return false;
-}
-
-/* The cluster ID: what follows "cluster/" in the User-Agent, cut at the
- * first space or comma (as the service in the field does). */
-static const char *cluster_id_of(const char *ua, char *buf, size_t cap)
-{
-	if (!ua)
-		return NULL;
-	const char *p = strstr(ua, "cluster/");
-	if (!p)
-		return NULL;
-	p += strlen("cluster/");
-	size_t n = strcspn(p, " ,");
-	if (n == 0)
-		return NULL;
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(buf, p, n);
-	buf[n] = '\0';
-	return buf;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes one path segment strictly: a bad escape or %00 fails. */
-static bool decode_segment(const char *s, size_t n, char *out, size_t cap, size_t *out_len)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == '%') {
-			if (i + 2 >= n)
-				return false;
-			int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-			if (h < 0 || l < 0 || (h == 0 && l == 0))
-				return false;
-			c = (char)(h * 16 + l);
-			i += 2;
-		}
-		if (o + 1 >= cap)
-			return false;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	*out_len = o;
-	return true;
-}
-
 /* MHD would decode the whole URL before routing; we keep it raw so that
  * only the ocpVersion segment is decoded, and strictly. */
 static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
@@ -286,9 +161,27 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 
 /* --- responses --- */
 
-static enum MHD_Result queue_status(struct http_server *srv, struct MHD_Connection *conn,
-                                    unsigned code, const char *text, bool allow)
+/* One request being answered: what its handler reads, and the status it
+ * answered with (0 when nothing could be queued). */
+struct call {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const char *seg; /* the path's "*" segment, raw */
+	size_t seg_len;
+	unsigned code;
+};
+
+/* Answers {"status": text} with the text formatted from fmt; a 405 says
+ * which methods are allowed. */
+__attribute__((format(printf, 3, 4))) static enum MHD_Result
+queue_statusf(struct call *c, unsigned code, const char *fmt, ...)
 {
+	char text[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	c->code = code;
 	struct buf b = {0};
 	buf_puts(&b, "{\"status\":");
 	jsontext_string(&b, text, strlen(text));
@@ -300,32 +193,32 @@ static enum MHD_Result queue_status(struct http_server *srv, struct MHD_Connecti
 	    MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
 	if (r) {
 		MHD_add_response_header(r, "Content-Type", "application/json");
-		if (allow)
+		if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
 			MHD_add_response_header(r, "Allow", "GET, HEAD");
-		if (atomic_load(&srv->draining))
+		if (atomic_load(&c->srv->draining))
 			MHD_add_response_header(r, "Connection", "close");
-		ret = MHD_queue_response(conn, code, r);
+		ret = MHD_queue_response(c->conn, code, r);
 		MHD_destroy_response(r);
 	}
 	buf_free(&b);
 	return ret;
 }
 
-static enum MHD_Result queue_served(struct http_server *srv, struct MHD_Connection *conn,
-                                    const struct served *s, unsigned *code)
+static enum MHD_Result queue_served(struct call *c, const struct served *s)
 {
-	int closing = atomic_load_explicit(&srv->draining, memory_order_relaxed);
-	bool gz = accepts_gzip(
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+	int closing = atomic_load_explicit(&c->srv->draining, memory_order_relaxed);
+	bool gz = request_accepts_gzip(
+	    MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
 	const char *inm =
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-	if (inm && (etag_matches(inm, s->body->etag) || etag_matches(inm, s->body->etag_gz))) {
-		*code = MHD_HTTP_NOT_MODIFIED;
+	    MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	if (inm && (request_etag_matches(inm, s->body->etag) ||
+	            request_etag_matches(inm, s->body->etag_gz))) {
+		c->code = MHD_HTTP_NOT_MODIFIED;
 		return MHD_queue_response(
-		    conn, *code, gz ? s->not_modified_gz[closing] : s->not_modified[closing]);
+		    c->conn, c->code, gz ? s->not_modified_gz[closing] : s->not_modified[closing]);
 	}
-	*code = MHD_HTTP_OK;
-	return MHD_queue_response(conn, *code, gz ? s->gz[closing] : s->plain[closing]);
+	c->code = MHD_HTTP_OK;
+	return MHD_queue_response(c->conn, c->code, gz ? s->gz[closing] : s->plain[closing]);
 }
 
 /* inet_ntop goes through sprintf; this is on the request path. */
@@ -378,7 +271,7 @@ static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *c
 			          sizeof(addr));
 	}
 	struct route_request req = {
-	    .cluster_id = cluster_id_of(ua, c->idbuf, sizeof(c->idbuf)),
+	    .cluster_id = request_cluster_id(ua, c->idbuf, sizeof(c->idbuf)),
 	    .api = api,
 	    .ocp_version = ocp_version,
 	    .user_agent = ua,
@@ -419,80 +312,124 @@ static void note_canary(struct http_server *srv, const struct choice *c, unsigne
 	}
 }
 
-enum route { R_NONE, R_V1, R_V2, R_OPENAPI, R_METRICS, R_HEALTHZ, R_READYZ };
+/* --- endpoints --- */
 
-static enum route match_route(const char *url, const char **seg, size_t *seg_len)
+static enum MHD_Result handle_v1(struct call *c)
 {
-	static const struct {
-		const char *path;
-		enum route r;
-	} fixed[] = {
-	    {API "/gathering_rules", R_V1},
-	    {API "/v1/gathering_rules", R_V1},
-	    {API "/openapi.json", R_OPENAPI},
-	    {API "/v1/openapi.json", R_OPENAPI},
-	    {API "/v2/openapi.json", R_OPENAPI},
-	    {"/metrics", R_METRICS},
-	    {"/healthz", R_HEALTHZ},
-	    {"/readyz", R_READYZ},
-	};
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		if (strcmp(url, fixed[i].path) == 0)
-			return fixed[i].r;
-	static const char v2[] = API "/v2/", tail[] = "/gathering_rules";
-	if (strncmp(url, v2, sizeof(v2) - 1) == 0) {
-		const char *s = url + sizeof(v2) - 1;
-		const char *slash = strchr(s, '/');
-		if (slash && slash > s && strcmp(slash, tail) == 0) {
-			*seg = s;
-			*seg_len = (size_t)(slash - s);
-			return R_V2;
-		}
-	}
-	return R_NONE;
+	struct choice choice;
+	enum gcs_channel ch = choose(c->srv, c->conn, "v1", NULL, &choice);
+	enum MHD_Result ret = queue_served(c, &c->srv->ch[ch].v1);
+	if (c->code == MHD_HTTP_OK)
+		metrics_served(false, ch == GCS_CANARY);
+	note_canary(c->srv, &choice, c->code);
+	return ret;
 }
 
-static const enum metrics_endpoint route_endpoint[] = {
-    [R_NONE] = EP_OTHER,      [R_V1] = EP_V1,           [R_V2] = EP_V2,
-    [R_OPENAPI] = EP_OPENAPI, [R_METRICS] = EP_METRICS, [R_HEALTHZ] = EP_HEALTHZ,
-    [R_READYZ] = EP_READYZ,
-};
-
-static enum MHD_Result handle_v2(struct http_server *srv, struct MHD_Connection *conn,
-                                 const char *seg, size_t seg_len, unsigned *code)
+static enum MHD_Result handle_v2(struct call *c)
 {
-	char text[256], msg[400];
-	size_t len;
+	char text[256];
 	struct semver v;
-	if (!decode_segment(seg, seg_len, text, sizeof(text), &len) ||
-	    !semver_parse(text, len, &v)) {
+	if (!request_ocp_version(c->seg, c->seg_len, text, sizeof(text), &v)) {
 		struct buf q = {0};
-		jsontext_string(&q, seg, seg_len > 64 ? 64 : seg_len);
-		snprintf(msg, sizeof(msg), "invalid ocpVersion %s%s: not a SemVer 2.0.0 version",
-		         q.data ? q.data : "", seg_len > 64 ? "..." : "");
+		jsontext_string(&q, c->seg, c->seg_len > 64 ? 64 : c->seg_len);
+		enum MHD_Result ret = queue_statusf(
+		    c, MHD_HTTP_BAD_REQUEST, "invalid ocpVersion %s%s: not a SemVer 2.0.0 version",
+		    q.data ? q.data : "", c->seg_len > 64 ? "..." : "");
 		buf_free(&q);
-		*code = MHD_HTTP_BAD_REQUEST;
-		return queue_status(srv, conn, *code, msg, false);
+		return ret;
 	}
 	struct choice choice;
-	enum gcs_channel ch = choose(srv, conn, "v2", text, &choice);
-	const struct channel *c = &srv->ch[ch];
-	const struct cond_file *f = cond_lookup(c->set, &v);
-	if (!f) {
-		snprintf(msg, sizeof(msg),
-		         "no remote configuration for ocpVersion %s: the mapping starts at %s",
-		         text, c->set->map[0].text);
-		*code = MHD_HTTP_NOT_FOUND;
-		return queue_status(srv, conn, *code, msg, false);
-	}
-	const struct served *s = &c->v2[f - c->set->files];
-	enum MHD_Result ret = queue_served(srv, conn, s, code);
-	if (*code == MHD_HTTP_OK) {
+	enum gcs_channel ch = choose(c->srv, c->conn, "v2", text, &choice);
+	const struct channel *chan = &c->srv->ch[ch];
+	const struct cond_file *f = cond_lookup(chan->set, &v);
+	if (!f)
+		return queue_statusf(c, MHD_HTTP_NOT_FOUND,
+		                     "no remote configuration for ocpVersion %s: the mapping "
+		                     "starts at %s",
+		                     text, chan->set->map[0].text);
+	const struct served *s = &chan->v2[f - chan->set->files];
+	enum MHD_Result ret = queue_served(c, s);
+	if (c->code == MHD_HTTP_OK) {
 		metrics_config_served(s->metric_id);
 		metrics_served(true, ch == GCS_CANARY);
 	}
-	note_canary(srv, &choice, *code);
+	note_canary(c->srv, &choice, c->code);
 	return ret;
+}
+
+static enum MHD_Result handle_openapi(struct call *c)
+{
+	return queue_served(c, &c->srv->openapi);
+}
+
+static enum MHD_Result handle_metrics(struct call *c)
+{
+	struct buf b = {0};
+	metrics_render(&b);
+	struct MHD_Response *r =
+	    b.oom ? NULL : MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		buf_free(&b);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	c->code = MHD_HTTP_OK;
+	enum MHD_Result ret = MHD_queue_response(c->conn, c->code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result handle_healthz(struct call *c)
+{
+	return queue_statusf(c, MHD_HTTP_OK, "ok");
+}
+
+static enum MHD_Result handle_readyz(struct call *c)
+{
+	if (atomic_load(&c->srv->draining))
+		return queue_statusf(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down");
+	return queue_statusf(c, MHD_HTTP_OK, "ready");
+}
+
+/* Every path gcs answers; request_match's "*" is one segment. Anything
+ * else is 404. */
+static const struct endpoint {
+	const char *pattern;
+	enum metrics_endpoint metric;
+	enum MHD_Result (*handler)(struct call *c);
+} endpoints[] = {
+    {API "/gathering_rules", EP_V1, handle_v1},
+    {API "/v1/gathering_rules", EP_V1, handle_v1},
+    {API "/v2/*/gathering_rules", EP_V2, handle_v2},
+    {API "/openapi.json", EP_OPENAPI, handle_openapi},
+    {API "/v1/openapi.json", EP_OPENAPI, handle_openapi},
+    {API "/v2/openapi.json", EP_OPENAPI, handle_openapi},
+    {"/metrics", EP_METRICS, handle_metrics},
+    {"/healthz", EP_HEALTHZ, handle_healthz},
+    {"/readyz", EP_READYZ, handle_readyz},
+};
+
+static const struct endpoint *find_endpoint(const char *url, struct call *c)
+{
+	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+		if (request_match(endpoints[i].pattern, url, &c->seg, &c->seg_len))
+			return &endpoints[i];
+	return NULL;
+}
+
+/* The first call of a request: nothing is queued yet (see
+ * first_call_marker); the request now counts as in flight. */
+static enum MHD_Result request_started(struct http_server *srv, struct MHD_Connection *conn,
+                                       void **req_cls)
+{
+	*req_cls = &first_call_marker;
+	atomic_fetch_add(&srv->in_flight, 1);
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context)
+		atomic_store_explicit(&((struct conn_state *)ci->socket_context)->in_request, true,
+		                      memory_order_relaxed);
+	return MHD_YES;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -502,96 +439,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	(void)version;
 	(void)upload_data;
 	struct http_server *srv = cls;
-	if (*req_cls == NULL) {
-		*req_cls = &first_call_marker;
-		atomic_fetch_add(&srv->in_flight, 1);
-		const union MHD_ConnectionInfo *ci =
-		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-		if (ci && ci->socket_context)
-			atomic_store_explicit(
-			    &((struct conn_state *)ci->socket_context)->in_request, true,
-			    memory_order_relaxed);
-		return MHD_YES;
-	}
+	if (*req_cls == NULL)
+		return request_started(srv, conn, req_cls);
 	if (*upload_data_size) {
 		*upload_data_size = 0; /* ignore bodies; answered below once complete */
 		return MHD_YES;
 	}
-
-	double start = now_seconds();
-	const char *seg = NULL;
-	size_t seg_len = 0;
-	enum route r = match_route(url, &seg, &seg_len);
-	unsigned code = 0;
+	double start = deadline_now();
+	struct call c = {.srv = srv, .conn = conn};
+	const struct endpoint *e = find_endpoint(url, &c);
 	enum MHD_Result ret;
-	bool readable = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-
-	if (r == R_NONE) {
-		code = MHD_HTTP_NOT_FOUND;
-		ret = queue_status(srv, conn, code, "not found", false);
-	} else if (!readable) {
-		code = MHD_HTTP_METHOD_NOT_ALLOWED;
-		char msg[96];
-		snprintf(msg, sizeof(msg), "method %.32s not allowed", method);
-		ret = queue_status(srv, conn, code, msg, true);
-	} else {
-		switch (r) {
-		case R_V1: {
-			struct choice choice;
-			enum gcs_channel ch = choose(srv, conn, "v1", NULL, &choice);
-			ret = queue_served(srv, conn, &srv->ch[ch].v1, &code);
-			if (code == MHD_HTTP_OK)
-				metrics_served(false, ch == GCS_CANARY);
-			note_canary(srv, &choice, code);
-			break;
-		}
-		case R_V2:
-			ret = handle_v2(srv, conn, seg, seg_len, &code);
-			break;
-		case R_OPENAPI:
-			ret = queue_served(srv, conn, &srv->openapi, &code);
-			break;
-		case R_METRICS: {
-			struct buf b = {0};
-			metrics_render(&b);
-			struct MHD_Response *resp =
-			    b.oom ? NULL
-			          : MHD_create_response_from_buffer(b.len, b.data,
-			                                            MHD_RESPMEM_MUST_FREE);
-			if (!resp) {
-				buf_free(&b);
-				ret = MHD_NO;
-				break;
-			}
-			MHD_add_response_header(resp, "Content-Type",
-			                        "text/plain; version=0.0.4; charset=utf-8");
-			code = MHD_HTTP_OK;
-			ret = MHD_queue_response(conn, code, resp);
-			MHD_destroy_response(resp);
-			break;
-		}
-		case R_HEALTHZ:
-			code = MHD_HTTP_OK;
-			ret = queue_status(srv, conn, code, "ok", false);
-			break;
-		case R_READYZ:
-			if (atomic_load(&srv->draining)) {
-				code = MHD_HTTP_SERVICE_UNAVAILABLE;
-				ret = queue_status(srv, conn, code, "shutting down", false);
-			} else {
-				code = MHD_HTTP_OK;
-				ret = queue_status(srv, conn, code, "ready", false);
-			}
-			break;
-		default:
-			code = MHD_HTTP_NOT_FOUND;
-			ret = queue_status(srv, conn, code, "not found", false);
-		}
-	}
-	metrics_request(route_endpoint[r], code, now_seconds() - start);
+	if (!e)
+		ret = queue_statusf(&c, MHD_HTTP_NOT_FOUND, "not found");
+	else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		ret = queue_statusf(&c, MHD_HTTP_METHOD_NOT_ALLOWED, "method %.32s not allowed",
+		                    method);
+	else
+		ret = e->handler(&c);
+	metrics_request(e ? e->metric : EP_OTHER, c.code, deadline_now() - start);
 	if (log_enabled(LOGL_DEBUG)) {
 		char status[8];
-		snprintf(status, sizeof(status), "%u", code);
+		snprintf(status, sizeof(status), "%u", c.code);
 		log_msg(LOGL_DEBUG, "request", "method", method, "path", url, "status", status,
 		        NULL);
 	}
@@ -610,7 +478,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		if (ci && ci->socket_context) {
 			struct conn_state *cs = ci->socket_context;
-			atomic_store_explicit(&cs->since, now_seconds(), memory_order_relaxed);
+			atomic_store_explicit(&cs->since, deadline_now(), memory_order_relaxed);
 			atomic_store_explicit(&cs->in_request, false, memory_order_relaxed);
 		}
 	}
@@ -630,7 +498,7 @@ static void connection_notify(void *cls, struct MHD_Connection *conn, void **soc
 			return;
 		}
 		cs->fd = ci->connect_fd;
-		atomic_store(&cs->since, now_seconds());
+		atomic_store(&cs->since, deadline_now());
 		pthread_mutex_lock(&srv->conns_lock);
 		cs->next = srv->conns.next;
 		cs->prev = &srv->conns;
@@ -657,17 +525,11 @@ static void *reaper_main(void *arg)
 	struct http_server *srv = arg;
 	pthread_mutex_lock(&srv->stop_lock);
 	while (!srv->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&srv->stop_cond, &srv->stop_lock, &ts);
+		struct timespec until = deadline_after(REAPER_PERIOD);
+		deadline_wait(&srv->stop_cond, &srv->stop_lock, &until);
 		if (srv->stopping)
 			break;
-		double now = now_seconds();
+		double now = deadline_now();
 		pthread_mutex_lock(&srv->conns_lock);
 		for (struct conn_state *cs = srv->conns.next; cs != &srv->conns; cs = cs->next) {
 			if (cs->shut || atomic_load_explicit(&cs->in_request, memory_order_relaxed))
@@ -776,49 +638,31 @@ static unsigned cpu_count(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
-struct http_server *http_start(const struct gcs_config *cfg, const struct cond_set *stable,
-                               const struct cond_set *canary, struct routing *routing, char *err,
-                               size_t errlen)
+/* The responses every request picks from, built once. NULL, or why not. */
+static const char *responses_init(struct http_server *srv, const struct cond_set *stable,
+                                  const struct cond_set *canary)
 {
-	struct http_server *srv = calloc(1, sizeof(*srv));
-	if (!srv) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	srv->routing = routing;
-	srv->conn_deadline = cfg->connection_timeout;
-	srv->conns.next = srv->conns.prev = &srv->conns;
-	pthread_mutex_init(&srv->conns_lock, NULL);
-	pthread_mutex_init(&srv->stop_lock, NULL);
-	pthread_cond_init(&srv->stop_cond, NULL);
 	size_t openapi_len = (size_t)gcs_openapi_json_len;
 	char *openapi = malloc(openapi_len + 1);
 	if (openapi)
 		memcpy(openapi, gcs_openapi_json, openapi_len);
-	if (!openapi || cond_body_init(&srv->openapi_body, openapi, openapi_len) < 0) {
-		snprintf(err, errlen, "out of memory");
-		free(srv);
-		return NULL;
-	}
+	if (!openapi || body_init(&srv->openapi_body, openapi, openapi_len) < 0)
+		return "out of memory";
 	if (!channel_init(&srv->ch[GCS_STABLE], stable, "stable") ||
 	    !channel_init(&srv->ch[GCS_CANARY], canary, "canary") ||
 	    (canary && !(srv->canary_seen = seen_new(CANARY_LOG_CLUSTERS))) ||
-	    !served_init(&srv->openapi, &srv->openapi_body, NULL)) {
-		snprintf(err, errlen, "out of memory building responses");
-		http_stop(srv);
-		return NULL;
-	}
+	    !served_init(&srv->openapi, &srv->openapi_body, NULL))
+		return "out of memory building responses";
+	return NULL;
+}
 
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	if (parse_listen(cfg->listen, &ss, &sl, err, errlen) < 0) {
-		http_stop(srv);
-		return NULL;
-	}
+static struct MHD_Daemon *daemon_start(struct http_server *srv, const struct gcs_config *cfg,
+                                       const struct sockaddr_storage *ss)
+{
 	unsigned threads = cfg->threads ? cfg->threads : cpu_count();
 	unsigned flags =
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	if (ss.ss_family == AF_INET6)
+	if (ss->ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* One worker is libmicrohttpd's internal thread: it refuses a pool of
 	 * one (or none) with a warning. */
@@ -827,44 +671,77 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 	    {MHD_OPTION_END, 0, NULL},
 	};
 	/* The logger first: what the options below complain about is logged. */
-	srv->daemon = MHD_start_daemon(
+	return MHD_start_daemon(
 	    flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_ARRAY, pool,
+	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss, MHD_OPTION_ARRAY, pool,
 	    MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
 	    cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
 	    connection_notify, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+}
+
+/* "host:port" as bound, the port read back from the daemon (port 0). */
+static void note_address(struct http_server *srv, const struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+	const union MHD_DaemonInfo *di =
+	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	unsigned port = di ? di->port : 0;
+	if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host,
+		          sizeof(host));
+		snprintf(srv->address, sizeof(srv->address), "[%s]:%u", host, port);
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
+		snprintf(srv->address, sizeof(srv->address), "%s:%u", host, port);
+	}
+}
+
+struct http_server *http_start(const struct gcs_config *cfg, const struct cond_set *stable,
+                               const struct cond_set *canary, struct routing *routing, char *err,
+                               size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	if (!srv || deadline_cond_init(&srv->stop_cond) != 0) {
+		snprintf(err, errlen, "out of memory");
+		free(srv);
+		return NULL;
+	}
+	srv->routing = routing;
+	srv->conn_deadline = cfg->connection_timeout;
+	srv->conns.next = srv->conns.prev = &srv->conns;
+	pthread_mutex_init(&srv->conns_lock, NULL);
+	pthread_mutex_init(&srv->stop_lock, NULL);
+	const char *why = responses_init(srv, stable, canary);
+	if (why) {
+		snprintf(err, errlen, "%s", why);
+		goto fail;
+	}
+	if (parse_listen(cfg->listen, &ss, &sl, err, errlen) < 0)
+		goto fail;
+	srv->daemon = daemon_start(srv, cfg, &ss);
 	if (!srv->daemon) {
 		snprintf(err, errlen,
 		         "cannot listen on %s (address in use or not available, or too "
 		         "many threads for this machine)",
 		         cfg->listen);
-		http_stop(srv);
-		return NULL;
+		goto fail;
 	}
-
 	if (srv->conn_deadline > 0) {
 		if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
 			snprintf(err, errlen, "cannot start the connection reaper thread");
-			http_stop(srv);
-			return NULL;
+			goto fail;
 		}
 		srv->reaper_started = true;
 	}
-
-	char host[INET6_ADDRSTRLEN] = "";
-	const union MHD_DaemonInfo *di =
-	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	unsigned port = di ? di->port : 0;
-	if (ss.ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
-		snprintf(srv->address, sizeof(srv->address), "[%s]:%u", host, port);
-	} else {
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-		snprintf(srv->address, sizeof(srv->address), "%s:%u", host, port);
-	}
+	note_address(srv, &ss);
 	return srv;
+fail:
+	http_stop(srv);
+	return NULL;
 }
 
 const char *http_address(const struct http_server *srv)
@@ -879,11 +756,11 @@ void http_drain(struct http_server *srv, double grace)
 	MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
-	double deadline = now_seconds() + grace;
+	double deadline = deadline_now() + grace;
 	/* In-flight requests finish; idle keep-alive connections are closed
 	 * by MHD_stop_daemon afterwards, as Go's Shutdown does. */
 	int quiet = 0;
-	while (now_seconds() < deadline) {
+	while (deadline_now() < deadline) {
 		if (atomic_load(&srv->in_flight) == 0) {
 			if (++quiet >= 5)
 				break;
@@ -910,7 +787,7 @@ void http_stop(struct http_server *srv)
 	channel_free(&srv->ch[GCS_STABLE]);
 	channel_free(&srv->ch[GCS_CANARY]);
 	served_free(&srv->openapi);
-	cond_body_free(&srv->openapi_body);
+	body_free(&srv->openapi_body);
 	seen_free(srv->canary_seen);
 	pthread_mutex_destroy(&srv->conns_lock);
 	pthread_mutex_destroy(&srv->stop_lock);

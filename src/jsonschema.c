@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uri.h"
+
 #define JS_META_SCHEMA "https://json-schema.org/draft/2020-12/schema"
 
 /* Nested schema applications allowed in one validation. Instances parsed by
@@ -475,37 +477,15 @@ static char *uri_resolve(const char *base, const char *ref)
 	return out;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes %XX escapes of a URI fragment; NULL on a malformed escape. */
 static char *percent_decode(const char *s)
 {
-	char *out = malloc(strlen(s) + 1), *o = out;
-	if (!out)
+	size_t n = strlen(s), len;
+	char *out = malloc(n + 1);
+	if (out && !uri_decode(s, n, out, n + 1, &len)) {
+		free(out);
 		return NULL;
-	for (; *s; s++) {
-		if (*s != '%') {
-			*o++ = *s;
-			continue;
-		}
-		int hi = hex_digit(s[1]), lo = hi < 0 ? -1 : hex_digit(s[2]);
-		if (lo < 0) {
-			free(out);
-			return NULL;
-		}
-		*o++ = (char)(hi * 16 + lo);
-		s += 2;
 	}
-	*o = '\0';
 	return out;
 }
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "toggles.h"
 #include "log.h"
 #include "metrics.h"
@@ -609,18 +610,17 @@ static int setup_curl(struct unleash *u)
 	u->curl = curl_easy_init();
 	if (!u->curl)
 		return -1;
-	CURL *c = u->curl;
-	bool ok = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS) == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, TRANSFER_TIMEOUT_MS) == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_XFERINFODATA, u) == CURLE_OK &&
-	          curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
-	return ok ? 0 : -1;
+	const struct client_opts client = {
+	    .protocols = "http,https",
+	    .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+	    .timeout_ms = TRANSFER_TIMEOUT_MS,
+	    .accept_encoding = "",
+	    .on_body = on_body,
+	    .on_header = on_header,
+	    .on_progress = on_progress,
+	    .progress_data = u,
+	};
+	return client_setup(u->curl, &client) == CURLE_OK ? 0 : -1;
 }
 
 static void unleash_free(struct unleash *u)

@@ -119,7 +119,7 @@ static void test_bodies(void **state)
 	assert_memory_equal(set->v1.data, "{\"version\":\"1.1.3\",\"rules\":[{\"conditions\":", 41);
 	assert_int_equal(set->v1.data[set->v1.len - 1], '}');
 	for (size_t i = 0; i < set->nfiles; i++) {
-		const struct cond_body *b = &set->files[i].body;
+		const struct body *b = &set->files[i].body;
 		assert_memory_equal(b->data, "{\"conditional_gathering_rules\":[", 32);
 		assert_non_null(strstr(b->data, "],\"version\":\"1.1.3\"}"));
 		assert_int_equal(strlen(b->etag), 18);

@@ -1,0 +1,15 @@
+/* uri: percent-decoding, the one decoder of %XX escapes (request paths,
+ * JSON Schema $ref fragments). */
+#ifndef GCS_URI_H
+#define GCS_URI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Decodes the %XX escapes of s[0..n) into out (cap bytes), NUL-terminated,
+ * with its length in *len; %00 yields a NUL byte, which the caller may
+ * refuse. False when a '%' is not followed by two hex digits or when the
+ * result and its NUL do not fit in cap. */
+bool uri_decode(const char *s, size_t n, char *out, size_t cap, size_t *len);
+
+#endif
