@@ -34,6 +34,10 @@ static const struct var vars[] = {
      "total timeout per download try"},
     {"GCS_FETCH_TRIES", K_UINT, "4", OFF(fetch.max_tries),
      "tries for transient download failures (refused, reset, timeout, 5xx, 429)"},
+    {"GCS_FETCH_BACKOFF_MS", K_MS, "500", OFF(fetch.backoff_ms),
+     "wait before the first retry of a download; doubles each retry"},
+    {"GCS_FETCH_BUDGET_MS", K_MS, "20000", OFF(fetch.budget_ms),
+     "time per file after which no new download try starts"},
     {"GCS_LISTEN", K_STR, "0.0.0.0:8000", OFF(listen), "HTTP listen address host:port"},
     {"GCS_THREADS", K_UINT, "0", OFF(threads), "HTTP worker threads; 0: one per CPU"},
     {"GCS_CONNECTION_LIMIT", K_UINT, "1024", OFF(connection_limit), "concurrent connections"},
@@ -198,8 +202,6 @@ int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
 		            getenv("GCS_UNLEASH_METRICS_INTERVAL"),
 		            "must be 0 (off) or at least 0.1");
 	cfg->fetch.max_bytes = cfg->max_file_bytes;
-	cfg->fetch.backoff_ms = 500;
-	cfg->fetch.budget_ms = 20000;
 	return 0;
 }
 

@@ -13,9 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef GCS_VERSION
-#define GCS_VERSION "dev"
-#endif
+#include "deadline.h"
+#include "version.h"
 
 #define MAX_REDIRECTS 5L
 
@@ -290,13 +289,6 @@ static void describe(const struct attempt *a, const struct fetch_opts *opts, cha
 		snprintf(out, len, "%s", a->reason);
 }
 
-static long elapsed_ms(const struct timespec *since)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
-}
-
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
@@ -328,8 +320,7 @@ enum fetch_result fetch_get(const char *url, const struct fetch_opts *opts, stru
 		return FETCH_PERMANENT;
 	}
 
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	double start = deadline_now();
 	int max_tries = opts->max_tries > 0 ? opts->max_tries : 1;
 	struct attempt a;
 	int tries = 0;
@@ -366,7 +357,8 @@ enum fetch_result fetch_get(const char *url, const struct fetch_opts *opts, stru
 		if (tries >= max_tries)
 			break;
 		long wait = fetch_backoff_ms(opts, tries);
-		if (elapsed_ms(&start) + wait > opts->budget_ms)
+		long elapsed_ms = (long)((deadline_now() - start) * 1000);
+		if (elapsed_ms + wait > opts->budget_ms)
 			break;
 		sleep_ms(wait);
 	}

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
+
 static _Atomic int min_level = LOGL_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -132,4 +134,27 @@ void log_msg(enum log_level level, const char *msg, ...)
 	/* One write so concurrent lines never interleave. */
 	ssize_t w = write(STDERR_FILENO, l.buf, l.len);
 	(void)w;
+}
+
+bool log_throttle_pass(struct log_throttle *t, unsigned long *suppressed)
+{
+	double now = deadline_now();
+	bool pass = t->events == 0 || ((t->every_n == 0 || t->events % t->every_n == 0) &&
+	                               (t->every_s <= 0 || now - t->last >= t->every_s));
+	t->events++;
+	if (!pass) {
+		t->suppressed++;
+		return false;
+	}
+	if (suppressed)
+		*suppressed = t->suppressed;
+	t->suppressed = 0;
+	t->last = now;
+	return true;
+}
+
+void log_throttle_reset(struct log_throttle *t)
+{
+	t->events = 0;
+	t->suppressed = 0;
 }

@@ -21,10 +21,8 @@
 #include "routing.h"
 #include "semver.h"
 #include "unleash.h"
+#include "version.h"
 
-#ifndef GCS_VERSION
-#define GCS_VERSION "dev"
-#endif
 
 enum { EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
@@ -181,7 +179,7 @@ static int load_all(const struct gcs_config *cfg, struct loaded *l, FILE *summar
 	if (problems.count)
 		goto fail;
 
-	l->routing = routing_new(cfg, cfg->stable_version, cfg->canary_version, err, sizeof(err));
+	l->routing = routing_new(cfg, err, sizeof(err));
 	if (!l->routing) {
 		diag_add(&problems, "routing script: %s", err);
 		goto fail;

@@ -21,7 +21,6 @@ extern int luaopen_cjson_safe(lua_State *L);
 
 enum {
 	MEMORY_LIMIT = 32 << 20, /* bytes per lua_State */
-	CPU_BUDGET_MS = 50,      /* CPU time per call of route (and per chunk run), by default */
 	WATCH_EVERY_MS = 10,     /* how often the watchdog looks at the calls running */
 };
 
@@ -72,7 +71,7 @@ const char *sandbox_fail_name(enum sandbox_fail kind)
  * Lua 5.4 sends every VM instruction through its hook machinery while a
  * count hook is set: a budget counted that way cost a third of a routing
  * decision. So a call runs with no hook. A watchdog thread looks at the
- * calls running every WATCH_EVERY_MS; once one has used CPU_BUDGET_MS of
+ * calls running every WATCH_EVERY_MS; once one has used the budget of
  * its thread's CPU time it signals that thread, whose handler sets a count
  * hook of one instruction (lua_sethook is safe in a signal handler: lua.c
  * does the same on Ctrl-C). From then on the hook raises at every
@@ -80,7 +79,7 @@ const char *sandbox_fail_name(enum sandbox_fail kind)
 
 static void set_overrun_hook(struct limits *lim);
 
-static _Atomic long budget_ms = CPU_BUDGET_MS;
+static _Atomic long budget_ms; /* 0: not set, no limit */
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct limits *registry;
 static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
@@ -117,7 +116,8 @@ static void watch_one(struct limits *lim)
 	if (lim->seen_call != call) {
 		lim->seen_call = call;
 		lim->seen_cpu = now;
-	} else if (ms_between(&lim->seen_cpu, &now) >= atomic_load(&budget_ms)) {
+	} else if (atomic_load(&budget_ms) > 0 &&
+	           ms_between(&lim->seen_cpu, &now) >= atomic_load(&budget_ms)) {
 		atomic_store(&lim->kill_call, call);
 		pthread_kill(thread, OVERRUN_SIGNAL);
 	}

@@ -16,18 +16,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "toggles.h"
+#include "deadline.h"
 #include "log.h"
 #include "metrics.h"
+#include "toggles.h"
+#include "version.h"
 
-#ifndef GCS_VERSION
-#define GCS_VERSION "dev"
-#endif
 
 /* Startup never waits longer than this for Unleash: an outage must not
  * block a deployment. */
 #define FIRST_ANSWER_WAIT_MS 2000
 #define MAX_SKIPS            10
+#define FAIL_LOG_EVERY       10 /* poll failures in a row per warning */
 #define MAX_BODY_BYTES       (32u << 20)
 #define CONNECT_TIMEOUT_MS   3000L
 #define TRANSFER_TIMEOUT_MS  10000L
@@ -70,7 +70,7 @@ struct unleash {
 	bool known;      /* a state was published (fetch, backup or bootstrap) */
 	bool unfiltered; /* the toggle's parents are outside namePrefix */
 	unsigned skips;  /* poll intervals to skip (backoff) */
-	unsigned failures;
+	struct log_throttle poll_failures;
 	bool registered;
 	uint64_t yes, no; /* counts of a bucket not sent yet */
 	char bucket_start[32];
@@ -413,14 +413,14 @@ static void poll_once(struct unleash *u)
 	long status = call(u, path, NULL, u->cfg->unleash_refresh, &body, err, sizeof(err));
 	bool ok = false;
 	if (status == 304) {
-		metrics_unleash_fetch("not_modified");
+		metrics_unleash_fetch(METRICS_POLL_NOT_MODIFIED);
 		ok = true;
 	} else if (status == 200) {
 		char *data = body.data ? body.data : calloc(1, 1);
 		body.data = NULL;
 		ok = data && adopt(u, data, body.len, "unleash");
 		if (ok)
-			metrics_unleash_fetch("ok");
+			metrics_unleash_fetch(METRICS_POLL_OK);
 		else {
 			/* A state we cannot read is not a state: ask again in full. */
 			free(u->etag);
@@ -434,15 +434,16 @@ static void poll_once(struct unleash *u)
 	metrics_unleash_backoff(u->skips);
 	if (ok) {
 		metrics_unleash_success((double)time(NULL));
-		if (u->failures > 0)
+		if (u->poll_failures.events > 0)
 			log_msg(LOGL_INFO, "Unleash reachable again", NULL);
-		u->failures = 0;
+		log_throttle_reset(&u->poll_failures);
 		/* Switched to the unfiltered list: fetch it now. */
 		if (u->unfiltered && !was_unfiltered)
 			poll_once(u);
 		return;
 	}
-	metrics_unleash_fetch("error");
+	metrics_unleash_fetch(METRICS_POLL_ERROR);
+	bool pass = log_throttle_pass(&u->poll_failures, NULL);
 	if (status == 401 || status == 403 || status == 404) {
 		char st[16];
 		snprintf(st, sizeof(st), "%ld", status);
@@ -450,12 +451,11 @@ static void poll_once(struct unleash *u)
 		        status == 404 ? "Unleash answered 404: is GCS_UNLEASH_URL the API root?"
 		                      : "Unleash refused the token (GCS_UNLEASH_TOKEN)",
 		        "status", st, "error", err, "skipped_intervals", "10", NULL);
-	} else if (u->failures % 10 == 0 || before == 0) {
+	} else if (pass || before == 0) {
 		/* The first failure of a run, then every tenth, not every poll. */
 		log_msg(LOGL_WARN, "Unleash poll failed; keeping the last known state", "error",
 		        err, "state", u->known ? "known" : "none", NULL);
 	}
-	u->failures++;
 }
 
 /* ---- registration and metrics ---- */
@@ -540,29 +540,14 @@ static void send_metrics(struct unleash *u)
 
 /* ---- the thread ---- */
 
-static struct timespec after(double seconds)
+/* Waits until the moment `at` (deadline_now's clock) or a stop; returns
+ * true on stop. */
+static bool wait_until(struct unleash *u, double at)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	long long ns = ts.tv_nsec + (long long)((seconds - (long long)seconds) * 1e9);
-	ts.tv_sec += (time_t)seconds + (time_t)(ns / 1000000000LL);
-	ts.tv_nsec = (long)(ns % 1000000000LL);
-	return ts;
-}
-
-static bool before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-/* Waits until the deadline or a stop; returns true on stop. */
-static bool wait_until(struct unleash *u, const struct timespec *until)
-{
+	struct timespec until = deadline_after(at - deadline_now());
 	pthread_mutex_lock(&u->mu);
-	while (!u->stop) {
-		if (pthread_cond_timedwait(&u->cond, &u->mu, until) == ETIMEDOUT)
-			break;
-	}
+	while (!u->stop && !deadline_wait(&u->cond, &u->mu, &until))
+		;
 	bool stop = u->stop;
 	pthread_mutex_unlock(&u->mu);
 	return stop;
@@ -574,21 +559,21 @@ static void *poll_loop(void *arg)
 	double metrics_every = u->report ? u->cfg->unleash_metrics_interval : 0;
 	if (metrics_every > 0)
 		register_instance(u);
-	struct timespec next_metrics = after(metrics_every);
+	double next_metrics = deadline_now() + metrics_every;
 	for (;;) {
 		poll_once(u);
 		pthread_mutex_lock(&u->mu);
 		u->answered = true;
 		pthread_cond_broadcast(&u->cond);
 		pthread_mutex_unlock(&u->mu);
-		struct timespec next_poll = after(u->cfg->unleash_refresh * (1 + u->skips));
-		while (metrics_every > 0 && before(&next_metrics, &next_poll)) {
-			if (wait_until(u, &next_metrics))
+		double next_poll = deadline_now() + u->cfg->unleash_refresh * (1 + u->skips);
+		while (metrics_every > 0 && next_metrics < next_poll) {
+			if (wait_until(u, next_metrics))
 				goto stopped;
 			send_metrics(u);
-			next_metrics = after(metrics_every);
+			next_metrics = deadline_now() + metrics_every;
 		}
-		if (wait_until(u, &next_poll))
+		if (wait_until(u, next_poll))
 			goto stopped;
 	}
 stopped:
@@ -643,14 +628,10 @@ static bool start_thread(struct unleash *u)
 		log_msg(LOGL_ERROR, "Unleash disabled: cannot set up libcurl", NULL);
 		return false;
 	}
-	pthread_condattr_t attr;
-	if (pthread_condattr_init(&attr) != 0 ||
-	    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&u->cond, &attr) != 0) {
+	if (deadline_cond_init(&u->cond) != 0) {
 		log_msg(LOGL_ERROR, "Unleash disabled: cannot create a condition variable", NULL);
 		return false;
 	}
-	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&u->mu, NULL);
 	int err = pthread_create(&u->thread, NULL, poll_loop, u);
 	if (err != 0) {
@@ -663,11 +644,9 @@ static bool start_thread(struct unleash *u)
 	u->thread_started = true;
 
 	pthread_mutex_lock(&u->mu);
-	struct timespec until = after(FIRST_ANSWER_WAIT_MS / 1000.0);
-	while (!u->answered) {
-		if (pthread_cond_timedwait(&u->cond, &u->mu, &until) == ETIMEDOUT)
-			break;
-	}
+	struct timespec until = deadline_after(FIRST_ANSWER_WAIT_MS / 1000.0);
+	while (!u->answered && !deadline_wait(&u->cond, &u->mu, &until))
+		;
 	bool answered = u->answered;
 	pthread_mutex_unlock(&u->mu);
 	if (!answered)
@@ -688,6 +667,7 @@ struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *rout
 	u->cfg = cfg;
 	u->routing = routing;
 	u->report = report;
+	u->poll_failures.every_n = FAIL_LOG_EVERY;
 	char host[256] = "unknown";
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "unknown");
