@@ -52,6 +52,24 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+void buf_pointer_token(struct buf *b, const char *token)
+{
+	buf_put(b, "/", 1);
+	for (const char *t = token; *t; t++) {
+		if (*t == '~')
+			buf_put(b, "~0", 2);
+		else if (*t == '/')
+			buf_put(b, "~1", 2);
+		else
+			buf_put(b, t, 1);
+	}
+}
+
+const char *buf_str(const struct buf *b)
+{
+	return b->data ? b->data : "";
+}
+
 void buf_truncate(struct buf *b, size_t len)
 {
 	if (len < b->len) {

@@ -119,11 +119,11 @@ static void *alloc_array(struct parser *p, size_t n, size_t size)
 /* "/features/3/strategies/0" and the like. */
 static void child_ptr(char *out, size_t cap, const char *base, const char *key, long index)
 {
-	char tok[256];
 	if (key) {
-		tok[0] = '\0';
-		jsontext_pointer_push(tok, sizeof(tok), key);
-		fmt_cut(out, cap, "%s%s", base, tok);
+		struct buf tok = {0};
+		buf_pointer_token(&tok, key);
+		fmt_cut(out, cap, "%s%s", base, buf_str(&tok));
+		buf_free(&tok);
 	} else {
 		fmt_cut(out, cap, "%s/%ld", base, index);
 	}

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "deadline.h"
 #include "log.h"
 #include "metrics.h"
@@ -166,37 +167,32 @@ static int read_whole(const char *path, char **out, size_t *len, char *err, size
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 65536;
-			char *grown = cap <= MAX_BODY_BYTES ? realloc(buf, cap + 1) : NULL;
-			if (!grown) {
-				snprintf(err, errlen, "%s: larger than %u bytes", path,
-				         MAX_BODY_BYTES);
-				free(buf);
-				fclose(f);
-				return -1;
-			}
-			buf = grown;
+	int rc = -1;
+	struct buf b = {0};
+	char chunk[16384];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (b.len + got >= MAX_BODY_BYTES) {
+			snprintf(err, errlen, "%s: larger than %u bytes", path, MAX_BODY_BYTES);
+			goto out;
 		}
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
+		buf_put(&b, chunk, got);
 	}
-	bool bad = ferror(f);
-	fclose(f);
-	if (bad) {
+	if (ferror(f)) {
 		snprintf(err, errlen, "%s: cannot read", path);
-		free(buf);
-		return -1;
+		goto out;
 	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 1;
+	*len = b.len;
+	*out = buf_take(&b);
+	if (!*out) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	rc = 1;
+out:
+	buf_free(&b);
+	fclose(f);
+	return rc;
 }
 
 /* ---- publishing a state ---- */
@@ -267,8 +263,7 @@ static bool adopt_file(struct unleash *u, const char *path, const char *source)
 /* ---- HTTP ---- */
 
 struct body {
-	char *data;
-	size_t len;
+	struct buf bytes;
 	bool too_large;
 };
 
@@ -276,18 +271,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct body *b = userdata;
 	size_t n = size * nmemb;
-	if (b->len + n > MAX_BODY_BYTES) {
+	if (b->bytes.len + n > MAX_BODY_BYTES) {
 		b->too_large = true;
 		return 0;
 	}
-	char *grown = realloc(b->data, b->len + n + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + b->len, ptr, n);
-	b->data = grown;
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+	buf_put(&b->bytes, ptr, n);
+	return b->bytes.oom ? 0 : n;
 }
 
 /* Keeps the ETag of the answer, for the next If-None-Match. */
@@ -416,9 +405,9 @@ static void poll_once(struct unleash *u)
 		metrics_unleash_fetch(METRICS_POLL_NOT_MODIFIED);
 		ok = true;
 	} else if (status == 200) {
-		char *data = body.data ? body.data : calloc(1, 1);
-		body.data = NULL;
-		ok = data && adopt(u, data, body.len, "unleash");
+		size_t len = body.bytes.len;
+		char *data = buf_take(&body.bytes);
+		ok = data && adopt(u, data, len, "unleash");
 		if (ok)
 			metrics_unleash_fetch(METRICS_POLL_OK);
 		else {
@@ -428,7 +417,7 @@ static void poll_once(struct unleash *u)
 			snprintf(err, sizeof(err), "the answer was refused (logged above)");
 		}
 	}
-	free(body.data);
+	buf_free(&body.bytes);
 	unsigned before = u->skips;
 	u->skips = unleash_backoff(u->skips, ok ? 200 : status);
 	metrics_unleash_backoff(u->skips);
@@ -479,7 +468,7 @@ static bool post_json(struct unleash *u, const char *path, json_t *doc, bool met
 		status =
 		    call(u, path, text, u->cfg->unleash_metrics_interval, &body, err, sizeof(err));
 	free(text);
-	free(body.data);
+	buf_free(&body.bytes);
 	bool ok = status >= 200 && status < 300;
 	metrics_unleash_post(metrics, ok);
 	if (!ok)
