@@ -407,19 +407,18 @@ static char *uri_resolve(const char *base, const char *ref)
 		start = os + 2 + strcspn(out + os + 2, "/?#");
 	size_t end = start + strcspn(out + start, "?#");
 	char *tail = strdup(out + end);
-	if (!tail) {
-		free(out);
-		return NULL;
-	}
+	if (!tail)
+		goto fail;
 	out[end] = '\0';
-	if (!uri_remove_dots(out + start)) {
-		free(out);
-		free(tail);
-		return NULL;
-	}
+	if (!uri_remove_dots(out + start))
+		goto fail;
 	strcat(out, tail);
 	free(tail);
 	return out;
+fail:
+	free(out);
+	free(tail);
+	return NULL;
 }
 
 static int hex_digit(char c)

@@ -365,6 +365,35 @@ enum gcs_channel routing_decide(struct routing *r, const struct route_request *r
 
 /* ---- lifecycle ---- */
 
+/* The settings routing keeps for its lifetime; false when out of memory. */
+static bool copy_settings(struct routing *r, const struct gcs_config *cfg)
+{
+	r->script_path = strdup(cfg->routing_script);
+	r->stable_version = dup_or_null(cfg->stable_version);
+	r->canary_version = dup_or_null(cfg->canary_version);
+	r->app_name = dup_or_null(cfg->unleash_app_name);
+	r->environment = dup_or_null(cfg->unleash_environment);
+	r->toggle_name = strdup(cfg->unleash_toggle);
+	r->reload_interval = cfg->reload_interval;
+	return r->script_path && !dup_failed(cfg->stable_version, r->stable_version) &&
+	       !dup_failed(cfg->canary_version, r->canary_version) &&
+	       !dup_failed(cfg->unleash_app_name, r->app_name) &&
+	       !dup_failed(cfg->unleash_environment, r->environment) && r->toggle_name;
+}
+
+/* One line for the caller: the traceback, if any, is noise at startup. Lua
+ * shortens long file names in its messages, so the full path goes in front
+ * when it is not there already. */
+static void startup_error(const struct routing *r, const char *msg, char *err, size_t errlen)
+{
+	char line[ERR_MAX / 2];
+	first_line(line, sizeof(line), msg);
+	if (strncmp(line, r->script_path, strlen(r->script_path)) == 0)
+		snprintf(err, errlen, "%s", line);
+	else
+		snprintf(err, errlen, "%s: %s", r->script_path, line);
+}
+
 struct routing *routing_new(const struct gcs_config *cfg, char *err, size_t errlen)
 {
 	struct routing *r = calloc(1, sizeof(*r));
@@ -380,28 +409,15 @@ struct routing *routing_new(const struct gcs_config *cfg, char *err, size_t errl
 	for (size_t i = 0; i < SANDBOX_FAILS; i++)
 		r->fails[i].every_s = FAIL_LOG_EVERY_S;
 	atomic_init(&r->generation, 0);
-
-	r->script_path = strdup(cfg->routing_script);
-	r->stable_version = dup_or_null(cfg->stable_version);
-	r->canary_version = dup_or_null(cfg->canary_version);
-	r->app_name = dup_or_null(cfg->unleash_app_name);
-	r->environment = dup_or_null(cfg->unleash_environment);
-	r->toggle_name = strdup(cfg->unleash_toggle);
-	r->reload_interval = cfg->reload_interval;
 	sandbox_set_budget(cfg->routing_budget_ms);
-	if (!r->script_path || dup_failed(cfg->stable_version, r->stable_version) ||
-	    dup_failed(cfg->canary_version, r->canary_version) ||
-	    dup_failed(cfg->unleash_app_name, r->app_name) ||
-	    dup_failed(cfg->unleash_environment, r->environment) || !r->toggle_name) {
+	if (!copy_settings(r, cfg)) {
 		snprintf(err, errlen, "routing: out of memory");
-		routing_free(r);
-		return NULL;
+		goto fail;
 	}
 	int rc = pthread_key_create(&r->worker_key, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "routing: pthread_key_create: %s", strerror(rc));
-		routing_free(r);
-		return NULL;
+		goto fail;
 	}
 	r->key_created = true;
 
@@ -410,22 +426,16 @@ struct routing *routing_new(const struct gcs_config *cfg, char *err, size_t errl
 	struct script *s = load_checked(r, msg, sizeof(msg));
 	pthread_mutex_unlock(&r->reload_mu);
 	if (!s) {
-		/* One line for the caller: the traceback, if any, is noise at
-		 * startup. Lua shortens long file names in its messages, so the
-		 * full path goes in front when it is not there already. */
-		char line[ERR_MAX / 2];
-		first_line(line, sizeof(line), msg);
-		if (strncmp(line, r->script_path, strlen(r->script_path)) == 0)
-			snprintf(err, errlen, "%s", line);
-		else
-			snprintf(err, errlen, "%s: %s", r->script_path, line);
-		routing_free(r);
-		return NULL;
+		startup_error(r, msg, err, errlen);
+		goto fail;
 	}
 	r->script = s;
 	atomic_store(&r->generation, 1);
 	log_msg(LOGL_INFO, "routing script loaded", "script", r->script_path, NULL);
 	return r;
+fail:
+	routing_free(r);
+	return NULL;
 }
 
 int routing_reload(struct routing *r)

@@ -200,17 +200,17 @@ struct script *script_read(const char *path, char *err, size_t errlen)
 		s->dir = strndup(path, (size_t)(slash - path));
 	if (!s->path || !s->chunkname || !s->dir) {
 		snprintf(err, errlen, "%s: out of memory", path);
-		script_unref(s);
-		return NULL;
+		goto fail;
 	}
 	/* "@" makes Lua name the file in messages: "path:line: why". */
 	s->chunkname[0] = '@';
 	strcpy(s->chunkname + 1, path);
-	if (read_file(path, &s->source, &s->len, &s->id, err, errlen) != 0) {
-		script_unref(s);
-		return NULL;
-	}
+	if (read_file(path, &s->source, &s->len, &s->id, err, errlen) != 0)
+		goto fail;
 	return s;
+fail:
+	script_unref(s);
+	return NULL;
 }
 
 struct sandbox_chunk script_chunk(const struct script *s)
@@ -270,10 +270,8 @@ static int add_module(struct script *s, const char *name, const char *path, char
                       size_t len, struct file_id id)
 {
 	struct module_src *mods = realloc(s->mods, (s->nmods + 1) * sizeof(*mods));
-	if (!mods) {
-		free(source);
-		return -1;
-	}
+	if (!mods)
+		goto fail;
 	s->mods = mods;
 	struct module_src *m = &mods[s->nmods];
 	m->name = strdup(name);
@@ -284,11 +282,13 @@ static int add_module(struct script *s, const char *name, const char *path, char
 	if (!m->name || !m->path) {
 		free(m->name);
 		free(m->path);
-		free(source);
-		return -1;
+		goto fail;
 	}
 	s->nmods++;
 	return 0;
+fail:
+	free(source);
+	return -1;
 }
 
 static int out_of_memory(const char *name, char *why, size_t whylen)

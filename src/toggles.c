@@ -548,17 +548,15 @@ static bool prepare_semver(struct parser *p, json_t *value, struct toggle_constr
 	if (*text == 'v' || *text == '=')
 		text++;
 	struct toggle_semver *v = calloc(1, sizeof(*v));
-	if (!v || !(v->text = strdup(text))) {
-		free(v);
-		return oom(p);
-	}
-	if (!semver_parse(v->text, strlen(v->text), &v->ver)) {
-		free(v->text);
-		free(v);
+	bool ok = v && (v->text = strdup(text));
+	if (ok && semver_parse(v->text, strlen(v->text), &v->ver)) {
+		c->semver = v;
 		return true;
 	}
-	c->semver = v;
-	return true;
+	if (v)
+		free(v->text);
+	free(v);
+	return ok ? true : oom(p);
 }
 
 static bool prepare_value(struct parser *p, json_t *jc, const char *ptr,
