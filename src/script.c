@@ -91,29 +91,6 @@ static bool same_id(const struct file_id *a, const struct file_id *b)
 	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
-/* Reads from fd until the end into b, never more than MAX_SCRIPT_BYTES:
- * the file may grow while it is read. */
-static int read_all(int fd, const char *path, struct buf *b, char *err, size_t errlen)
-{
-	char chunk[16384];
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			return -1;
-		}
-		if (n == 0)
-			return 0;
-		if (b->len + (size_t)n >= (size_t)MAX_SCRIPT_BYTES) {
-			snprintf(err, errlen, "%s: larger than %d bytes", path, MAX_SCRIPT_BYTES);
-			return -1;
-		}
-		buf_put(b, chunk, (size_t)n);
-	}
-}
-
 /* Reads a whole file through one descriptor, so that the identity recorded
  * for the watch is the identity of the bytes read. */
 static int read_file(const char *path, char **out, size_t *outlen, struct file_id *id, char *err,
@@ -139,8 +116,15 @@ static int read_file(const char *path, char **out, size_t *outlen, struct file_i
 		snprintf(err, errlen, "%s: larger than %d bytes", path, MAX_SCRIPT_BYTES);
 		goto out;
 	}
-	if (read_all(fd, path, &b, err, errlen) != 0)
+	/* never more than MAX_SCRIPT_BYTES: the file may grow while it is read */
+	int got = buf_read_fd(&b, fd, MAX_SCRIPT_BYTES);
+	if (got != 0) {
+		if (got < 0)
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		else
+			snprintf(err, errlen, "%s: larger than %d bytes", path, MAX_SCRIPT_BYTES);
 		goto out;
+	}
 	*outlen = b.len;
 	*out = buf_take(&b);
 	if (!*out) {

@@ -160,39 +160,28 @@ out:
 static int read_whole(const char *path, char **out, size_t *len, char *err, size_t errlen)
 {
 	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	int rc = -1;
 	struct buf b = {0};
-	char chunk[16384];
-	size_t got;
-	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (b.len + got >= MAX_BODY_BYTES) {
-			snprintf(err, errlen, "%s: larger than %u bytes", path, MAX_BODY_BYTES);
-			goto out;
-		}
-		buf_put(&b, chunk, got);
+	int got = buf_read_fd(&b, fd, MAX_BODY_BYTES);
+	close(fd);
+	if (got == 0) {
+		*len = b.len;
+		*out = buf_take(&b);
 	}
-	if (ferror(f)) {
+	if (got < 0)
 		snprintf(err, errlen, "%s: cannot read", path);
-		goto out;
-	}
-	*len = b.len;
-	*out = buf_take(&b);
-	if (!*out) {
+	else if (got > 0)
+		snprintf(err, errlen, "%s: larger than %u bytes", path, MAX_BODY_BYTES);
+	else if (!*out)
 		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	rc = 1;
-out:
 	buf_free(&b);
-	fclose(f);
-	return rc;
+	return *out ? 1 : -1;
 }
 
 /* ---- publishing a state ---- */
