@@ -91,6 +91,40 @@ static bool version_text_ok(const char *v)
 	return true;
 }
 
+/* K_UINT, K_SIZE and K_MS: decimal digits, then each kind's range. */
+static int set_whole(struct gcs_config *cfg, const struct var *v, const char *text, char *err,
+                     size_t errlen)
+{
+	char *field = (char *)cfg + v->offset;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(text, &end, 10);
+	/* strtoull also takes leading blanks, '+' and '-' (negated): a whole
+	 * number here is decimal digits only */
+	if (errno || end == text || *end || !(text[0] >= '0' && text[0] <= '9'))
+		return fail(err, errlen, v->name, text, "not a whole number");
+	if (v->kind == K_UINT) {
+		if (n > 1000000)
+			return fail(err, errlen, v->name, text, "too large");
+		if (v->offset == OFF(fetch.max_tries)) {
+			if (n < 1)
+				return fail(err, errlen, v->name, text, "must be at least 1");
+			*(int *)field = (int)n;
+		} else {
+			*(unsigned *)field = (unsigned)n;
+		}
+	} else if (v->kind == K_SIZE) {
+		if (n < 1024)
+			return fail(err, errlen, v->name, text, "must be at least 1024");
+		*(size_t *)field = (size_t)n;
+	} else {
+		if (n < 1 || n > 3600000)
+			return fail(err, errlen, v->name, text, "must be 1 to 3600000 ms");
+		*(long *)field = (long)n;
+	}
+	return 0;
+}
+
 static int set_var(struct gcs_config *cfg, const struct var *v, const char *text, char *err,
                    size_t errlen)
 {
@@ -117,35 +151,8 @@ static int set_var(struct gcs_config *cfg, const struct var *v, const char *text
 		return 0;
 	case K_UINT:
 	case K_SIZE:
-	case K_MS: {
-		errno = 0;
-		unsigned long long n = strtoull(text, &end, 10);
-		/* strtoull also takes leading blanks, '+' and '-' (negated): a
-		 * whole number here is decimal digits only */
-		if (errno || end == text || *end || !(text[0] >= '0' && text[0] <= '9'))
-			return fail(err, errlen, v->name, text, "not a whole number");
-		if (v->kind == K_UINT) {
-			if (n > 1000000)
-				return fail(err, errlen, v->name, text, "too large");
-			if (v->offset == OFF(fetch.max_tries)) {
-				if (n < 1)
-					return fail(err, errlen, v->name, text,
-					            "must be at least 1");
-				*(int *)field = (int)n;
-			} else {
-				*(unsigned *)field = (unsigned)n;
-			}
-		} else if (v->kind == K_SIZE) {
-			if (n < 1024)
-				return fail(err, errlen, v->name, text, "must be at least 1024");
-			*(size_t *)field = (size_t)n;
-		} else {
-			if (n < 1 || n > 3600000)
-				return fail(err, errlen, v->name, text, "must be 1 to 3600000 ms");
-			*(long *)field = (long)n;
-		}
-		return 0;
-	}
+	case K_MS:
+		return set_whole(cfg, v, text, err, errlen);
 	case K_SECONDS: {
 		errno = 0;
 		double d = strtod(text, &end);

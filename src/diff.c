@@ -879,9 +879,10 @@ static void schema_problem(void *ud, const char *pointer, const char *message)
 		diag_add(ud, "%s", message);
 }
 
-int diff_run(const struct gcs_config *cfg, const char *old_label, const char *old_version,
-             const char *new_label, const char *new_version, enum diff_format format, FILE *out)
+int diff_run(const struct gcs_config *cfg, const char *old_label, const char *new_label,
+             enum diff_format format, FILE *out)
 {
+	const char *old_version = cfg->stable_version, *new_version = cfg->canary_version;
 	struct diag problems = {.prefix = "schemas: "};
 	struct cond_set *old = NULL, *new = NULL;
 	struct js_registry *schemas = js_registry_new();

@@ -23,7 +23,6 @@
 #include "unleash.h"
 #include "version.h"
 
-
 enum { EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
 struct options {
@@ -332,9 +331,8 @@ int main(int argc, char **argv)
 			                "NEW\n");
 			return EXIT_USAGE;
 		}
-		return diff_run(&cfg, named ? "old" : "stable", cfg.stable_version,
-		                named ? "new" : "canary", cfg.canary_version, o.diff_format,
-		                stdout);
+		return diff_run(&cfg, named ? "old" : "stable", named ? "new" : "canary",
+		                o.diff_format, stdout);
 	}
 
 	struct loaded l = {0};

@@ -8,7 +8,6 @@
 
 #include "version.h"
 
-
 static const char *const endpoint_names[EP_COUNT] = {"v1",      "v2",     "openapi", "metrics",
                                                      "healthz", "readyz", "other"};
 static const unsigned codes[] = {200, 304, 400, 404, 405, 413, 414, 431, 500, 503};

@@ -23,7 +23,6 @@
 #include "toggles.h"
 #include "version.h"
 
-
 /* Startup never waits longer than this for Unleash: an outage must not
  * block a deployment. */
 #define FIRST_ANSWER_WAIT_MS 2000
