@@ -271,13 +271,6 @@ static void describe(const struct attempt *a, const struct fetch_opts *opts, cha
 		snprintf(out, len, "%s", a->reason);
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 static bool is_http_ok(const struct attempt *a)
 {
 	/* file:// has no status; http(s) must end on a 2xx (a 3xx left over
@@ -339,7 +332,7 @@ enum fetch_result fetch_get(const char *url, const struct fetch_opts *opts, stru
 		long elapsed_ms = (long)((deadline_now() - start) * 1000);
 		if (elapsed_ms + wait > opts->budget_ms)
 			break;
-		sleep_ms(wait);
+		deadline_sleep((double)wait / 1000);
 	}
 	describe(&a, opts, reason, sizeof(reason));
 	if (a.code == CURLE_HTTP_RETURNED_ERROR)

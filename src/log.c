@@ -92,19 +92,24 @@ static void put_json_string(struct line *l, const char *s)
 	put(l, "\"", 1);
 }
 
+void log_utc_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
 void log_msg(enum log_level level, const char *msg, ...)
 {
 	if (!log_enabled(level))
 		return;
 
 	struct line l = {.len = 0};
-	struct timespec ts;
-	struct tm tm;
 	char when[64];
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	log_utc_now(when, sizeof(when));
 
 	put_str(&l, "{\"time\":\"");
 	put_str(&l, when);

@@ -14,6 +14,7 @@
 
 #include <lua-cjson.h>
 
+#include "deadline.h"
 #include "log.h"
 
 /* lua-cjson's header names only the main entry point. */
@@ -45,7 +46,7 @@ struct limits {
 	_Atomic unsigned long thread;    /* pthread_t of the thread running it */
 	_Atomic unsigned long kill_call; /* the call the watchdog signalled */
 	unsigned long seen_call;         /* watchdog only */
-	struct timespec seen_cpu;        /* watchdog only: CPU clock when first seen */
+	double seen_cpu;                 /* watchdog only: CPU seconds when first seen */
 	struct limits *next, *prev;      /* under registry_mu */
 };
 
@@ -96,11 +97,6 @@ static void on_overrun(int sig)
 	}
 }
 
-static long ms_between(const struct timespec *a, const struct timespec *b)
-{
-	return (long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
-}
-
 static void watch_one(struct limits *lim)
 {
 	if (!atomic_load(&lim->running)) {
@@ -109,15 +105,14 @@ static void watch_one(struct limits *lim)
 	}
 	unsigned long call = atomic_load(&lim->call);
 	pthread_t thread = (pthread_t)atomic_load(&lim->thread);
-	clockid_t clock;
-	struct timespec now;
-	if (pthread_getcpuclockid(thread, &clock) != 0 || clock_gettime(clock, &now) != 0)
+	double now;
+	if (!deadline_thread_cpu(thread, &now))
 		return;
 	if (lim->seen_call != call) {
 		lim->seen_call = call;
 		lim->seen_cpu = now;
 	} else if (atomic_load(&budget_ms) > 0 &&
-	           ms_between(&lim->seen_cpu, &now) >= atomic_load(&budget_ms)) {
+	           (now - lim->seen_cpu) * 1000 >= (double)atomic_load(&budget_ms)) {
 		atomic_store(&lim->kill_call, call);
 		pthread_kill(thread, OVERRUN_SIGNAL);
 	}
@@ -126,9 +121,8 @@ static void watch_one(struct limits *lim)
 static void *watchdog(void *arg)
 {
 	(void)arg;
-	struct timespec every = {0, WATCH_EVERY_MS * 1000000L};
 	for (;;) {
-		nanosleep(&every, NULL);
+		deadline_sleep(WATCH_EVERY_MS / 1000.0);
 		pthread_mutex_lock(&registry_mu);
 		for (struct limits *lim = registry; lim; lim = lim->next)
 			watch_one(lim);

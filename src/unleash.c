@@ -87,16 +87,6 @@ unsigned unleash_backoff(unsigned skips, long status)
 	return skips < MAX_SKIPS ? skips + 1 : MAX_SKIPS;
 }
 
-static void iso_now(char *buf, size_t len)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
 /* A random (version 4) UUID: one per process, as the SDKs' connection ID. */
 static void new_uuid(char out[40])
 {
@@ -496,7 +486,7 @@ static void send_metrics(struct unleash *u)
 	u->yes += yes;
 	u->no += no;
 	char stop[32];
-	iso_now(stop, sizeof(stop));
+	log_utc_now(stop, sizeof(stop));
 	if (u->yes + u->no == 0) {
 		snprintf(u->bucket_start, sizeof(u->bucket_start), "%s", stop);
 		return;
@@ -651,7 +641,7 @@ struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *rout
 	host[sizeof(host) - 1] = '\0';
 	snprintf(u->instance_id, sizeof(u->instance_id), "%s-%ld", host, (long)getpid());
 	new_uuid(u->connection_id);
-	iso_now(u->started, sizeof(u->started));
+	log_utc_now(u->started, sizeof(u->started));
 	snprintf(u->bucket_start, sizeof(u->bucket_start), "%s", u->started);
 	if (cfg->unleash_url) /* a bootstrap file alone is never stale */
 		metrics_unleash_interval(cfg->unleash_refresh);
