@@ -1,9 +1,11 @@
 #include "buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static bool reserve(struct buf *b, size_t n)
 {
@@ -50,6 +52,41 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+}
+
+int buf_read_fd(struct buf *b, int fd, size_t limit)
+{
+	char chunk[16384];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		if (b->len + (size_t)n >= limit)
+			return 1;
+		buf_put(b, chunk, (size_t)n);
+	}
+}
+
+void buf_pointer_token(struct buf *b, const char *token)
+{
+	buf_put(b, "/", 1);
+	for (const char *t = token; *t; t++) {
+		if (*t == '~')
+			buf_put(b, "~0", 2);
+		else if (*t == '/')
+			buf_put(b, "~1", 2);
+		else
+			buf_put(b, t, 1);
+	}
+}
+
+const char *buf_str(const struct buf *b)
+{
+	return b->data ? b->data : "";
 }
 
 void buf_truncate(struct buf *b, size_t len)

@@ -16,6 +16,17 @@ void buf_put(struct buf *b, const char *s, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Appends "/" and token escaped as an RFC 6901 JSON pointer reference
+ * token: ~ as ~0, / as ~1. */
+void buf_pointer_token(struct buf *b, const char *token);
+
+/* The bytes as a C string, "" before anything was written. */
+const char *buf_str(const struct buf *b);
+
+/* Appends what fd holds, up to its end. Returns 0; -1 with errno on a read
+ * error; 1 as soon as b would hold `limit` bytes or more. */
+int buf_read_fd(struct buf *b, int fd, size_t limit);
+
 /* Drops the bytes after the first `len` (a length taken earlier). */
 void buf_truncate(struct buf *b, size_t len);
 

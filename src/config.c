@@ -34,6 +34,10 @@ static const struct var vars[] = {
      "total timeout per download try"},
     {"GCS_FETCH_TRIES", K_UINT, "4", OFF(fetch.max_tries),
      "tries for transient download failures (refused, reset, timeout, 5xx, 429)"},
+    {"GCS_FETCH_BACKOFF_MS", K_MS, "500", OFF(fetch.backoff_ms),
+     "wait before the first retry of a download; doubles each retry"},
+    {"GCS_FETCH_BUDGET_MS", K_MS, "20000", OFF(fetch.budget_ms),
+     "time per file after which no new download try starts"},
     {"GCS_LISTEN", K_STR, "0.0.0.0:8000", OFF(listen), "HTTP listen address host:port"},
     {"GCS_THREADS", K_UINT, "0", OFF(threads), "HTTP worker threads; 0: one per CPU"},
     {"GCS_CONNECTION_LIMIT", K_UINT, "1024", OFF(connection_limit), "concurrent connections"},
@@ -87,6 +91,40 @@ static bool version_text_ok(const char *v)
 	return true;
 }
 
+/* K_UINT, K_SIZE and K_MS: decimal digits, then each kind's range. */
+static int set_whole(struct gcs_config *cfg, const struct var *v, const char *text, char *err,
+                     size_t errlen)
+{
+	char *field = (char *)cfg + v->offset;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(text, &end, 10);
+	/* strtoull also takes leading blanks, '+' and '-' (negated): a whole
+	 * number here is decimal digits only */
+	if (errno || end == text || *end || !(text[0] >= '0' && text[0] <= '9'))
+		return fail(err, errlen, v->name, text, "not a whole number");
+	if (v->kind == K_UINT) {
+		if (n > 1000000)
+			return fail(err, errlen, v->name, text, "too large");
+		if (v->offset == OFF(fetch.max_tries)) {
+			if (n < 1)
+				return fail(err, errlen, v->name, text, "must be at least 1");
+			*(int *)field = (int)n;
+		} else {
+			*(unsigned *)field = (unsigned)n;
+		}
+	} else if (v->kind == K_SIZE) {
+		if (n < 1024)
+			return fail(err, errlen, v->name, text, "must be at least 1024");
+		*(size_t *)field = (size_t)n;
+	} else {
+		if (n < 1 || n > 3600000)
+			return fail(err, errlen, v->name, text, "must be 1 to 3600000 ms");
+		*(long *)field = (long)n;
+	}
+	return 0;
+}
+
 static int set_var(struct gcs_config *cfg, const struct var *v, const char *text, char *err,
                    size_t errlen)
 {
@@ -113,35 +151,8 @@ static int set_var(struct gcs_config *cfg, const struct var *v, const char *text
 		return 0;
 	case K_UINT:
 	case K_SIZE:
-	case K_MS: {
-		errno = 0;
-		unsigned long long n = strtoull(text, &end, 10);
-		/* strtoull also takes leading blanks, '+' and '-' (negated): a
-		 * whole number here is decimal digits only */
-		if (errno || end == text || *end || !(text[0] >= '0' && text[0] <= '9'))
-			return fail(err, errlen, v->name, text, "not a whole number");
-		if (v->kind == K_UINT) {
-			if (n > 1000000)
-				return fail(err, errlen, v->name, text, "too large");
-			if (v->offset == OFF(fetch.max_tries)) {
-				if (n < 1)
-					return fail(err, errlen, v->name, text,
-					            "must be at least 1");
-				*(int *)field = (int)n;
-			} else {
-				*(unsigned *)field = (unsigned)n;
-			}
-		} else if (v->kind == K_SIZE) {
-			if (n < 1024)
-				return fail(err, errlen, v->name, text, "must be at least 1024");
-			*(size_t *)field = (size_t)n;
-		} else {
-			if (n < 1 || n > 3600000)
-				return fail(err, errlen, v->name, text, "must be 1 to 3600000 ms");
-			*(long *)field = (long)n;
-		}
-		return 0;
-	}
+	case K_MS:
+		return set_whole(cfg, v, text, err, errlen);
 	case K_SECONDS: {
 		errno = 0;
 		double d = strtod(text, &end);
@@ -198,8 +209,6 @@ int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
 		            getenv("GCS_UNLEASH_METRICS_INTERVAL"),
 		            "must be 0 (off) or at least 0.1");
 	cfg->fetch.max_bytes = cfg->max_file_bytes;
-	cfg->fetch.backoff_ms = 500;
-	cfg->fetch.budget_ms = 20000;
 	return 0;
 }
 

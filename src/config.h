@@ -17,7 +17,8 @@ struct gcs_config {
 	const char *conditions_url; /* GCS_CONDITIONS_URL, template with {version} */
 	const char *schema_dir;     /* GCS_SCHEMA_DIR */
 	size_t max_file_bytes;      /* GCS_MAX_FILE_BYTES */
-	/* GCS_FETCH_CONNECT_TIMEOUT_MS, GCS_FETCH_TIMEOUT_MS, GCS_FETCH_TRIES */
+	/* GCS_FETCH_CONNECT_TIMEOUT_MS, GCS_FETCH_TIMEOUT_MS, GCS_FETCH_TRIES,
+	 * GCS_FETCH_BACKOFF_MS, GCS_FETCH_BUDGET_MS */
 	struct fetch_opts fetch;
 
 	/* HTTP */

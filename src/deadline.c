@@ -22,6 +22,26 @@ struct timespec deadline_after(double seconds)
 	return ts;
 }
 
+bool deadline_thread_cpu(pthread_t thread, double *seconds)
+{
+	clockid_t clock;
+	struct timespec ts;
+	if (pthread_getcpuclockid(thread, &clock) != 0 || clock_gettime(clock, &ts) != 0)
+		return false;
+	*seconds = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return true;
+}
+
+void deadline_sleep(double seconds)
+{
+	if (seconds <= 0)
+		return;
+	time_t whole = (time_t)seconds;
+	struct timespec ts = {.tv_sec = whole, .tv_nsec = (long)((seconds - (double)whole) * 1e9)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 int deadline_cond_init(pthread_cond_t *cond)
 {
 	pthread_condattr_t attr;

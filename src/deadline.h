@@ -13,6 +13,12 @@ double deadline_now(void);
 /* The moment `seconds` from now, for deadline_wait. */
 struct timespec deadline_after(double seconds);
 
+/* The CPU time thread has used, in seconds; false when it cannot be read. */
+bool deadline_thread_cpu(pthread_t thread, double *seconds);
+
+/* Sleeps `seconds`, resuming after a signal. */
+void deadline_sleep(double seconds);
+
 /* Makes a condition variable whose timed waits use the monotonic clock. */
 int deadline_cond_init(pthread_cond_t *cond);
 

@@ -59,9 +59,7 @@ static char *go_text(const json_t *v)
 		jsontext_encode(&b, v);
 	else
 		buf_puts(&b, "null");
-	buf_put(&b, "", 1);
-	need(b.oom ? NULL : b.data);
-	return b.data;
+	return need(buf_take(&b));
 }
 
 static void put_json(struct buf *b, const json_t *v)
@@ -69,13 +67,6 @@ static void put_json(struct buf *b, const json_t *v)
 	char *s = compact(v);
 	buf_puts(b, s);
 	free(s);
-}
-
-static char *jbuf_take(struct buf *b)
-{
-	buf_put(b, "", 1);
-	need(b->oom ? NULL : b->data);
-	return b->data;
 }
 
 /* --- comparing --- */
@@ -261,7 +252,7 @@ static char *rule_key(const json_t *rule)
 		free(texts[i]);
 	}
 	free(texts);
-	return jbuf_take(&b);
+	return need(buf_take(&b));
 }
 
 /* "alert KubePodNotReady and cluster version \">=4.17\"" */
@@ -292,7 +283,7 @@ static char *rule_name(const json_t *rule)
 			put_json(&b, cond);
 		}
 	}
-	return jbuf_take(&b);
+	return need(buf_take(&b));
 }
 
 static json_t *rule_details(const json_t *old, const json_t *new)
@@ -318,7 +309,7 @@ static char *log_name(const json_t *log)
 	buf_puts(&b, json_string_value(json_object_get(log, "namespace")));
 	buf_puts(&b, ", pods ");
 	put_json(&b, json_object_get(log, "pod_name_regex"));
-	return jbuf_take(&b);
+	return need(buf_take(&b));
 }
 
 static json_t *log_details(const json_t *old, const json_t *new)
@@ -888,9 +879,10 @@ static void schema_problem(void *ud, const char *pointer, const char *message)
 		diag_add(ud, "%s", message);
 }
 
-int diff_run(const struct gcs_config *cfg, const char *old_label, const char *old_version,
-             const char *new_label, const char *new_version, enum diff_format format, FILE *out)
+int diff_run(const struct gcs_config *cfg, const char *old_label, const char *new_label,
+             enum diff_format format, FILE *out)
 {
+	const char *old_version = cfg->stable_version, *new_version = cfg->canary_version;
 	struct diag problems = {.prefix = "schemas: "};
 	struct cond_set *old = NULL, *new = NULL;
 	struct js_registry *schemas = js_registry_new();

@@ -14,11 +14,12 @@ enum diff_format { DIFF_TEXT, DIFF_MARKDOWN, DIFF_JSON };
 /* "text", "markdown" or "json". */
 bool diff_parse_format(const char *text, enum diff_format *out);
 
-/* Downloads and validates old_version and new_version exactly as startup
- * does (problems go to stderr as --check reports them, each version named
- * "<label> <version>"), then prints the differences to out. Returns the exit
- * status of diff(1): 0 identical, 1 different, 2 trouble. */
-int diff_run(const struct gcs_config *cfg, const char *old_label, const char *old_version,
-             const char *new_label, const char *new_version, enum diff_format format, FILE *out);
+/* Downloads and validates cfg->stable_version (old) and cfg->canary_version
+ * (new) exactly as startup does (problems go to stderr as --check reports
+ * them, each version named "<label> <version>"), then prints the
+ * differences to out. Returns the exit status of diff(1): 0 identical, 1
+ * different, 2 trouble. */
+int diff_run(const struct gcs_config *cfg, const char *old_label, const char *new_label,
+             enum diff_format format, FILE *out);
 
 #endif

@@ -13,11 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "client.h"
-
-#ifndef GCS_VERSION
-#define GCS_VERSION "dev"
-#endif
+#include "deadline.h"
+#include "version.h"
 
 #define MAX_REDIRECTS 5L
 
@@ -85,40 +84,21 @@ long fetch_backoff_ms(const struct fetch_opts *opts, int retry)
 /* The body being received; a transfer that would exceed max_bytes is
  * aborted from here, before the excess is stored. */
 struct sink {
-	char *data;
-	size_t len;
-	size_t cap;
+	struct buf body;
 	size_t max_bytes;
 	bool too_large;
-	bool out_of_memory;
 };
 
 static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct sink *s = userdata;
 	size_t n = size * nmemb;
-	if (n > s->max_bytes - s->len) {
+	if (n > s->max_bytes - s->body.len) {
 		s->too_large = true;
 		return 0;
 	}
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 16384;
-		while (cap < s->len + n + 1)
-			cap *= 2;
-		if (cap > s->max_bytes + 1)
-			cap = s->max_bytes + 1;
-		char *data = realloc(s->data, cap);
-		if (!data) {
-			s->out_of_memory = true;
-			return 0;
-		}
-		s->data = data;
-		s->cap = cap;
-	}
-	memcpy(s->data + s->len, ptr, n);
-	s->len += n;
-	s->data[s->len] = '\0';
-	return n;
+	buf_put(&s->body, ptr, n);
+	return s->body.oom ? 0 : n;
 }
 
 /* What one try ended with, enough to decide on a retry and to explain. */
@@ -204,7 +184,7 @@ static void try_once(const char *url, const struct fetch_opts *opts, struct sink
 		a->code = CURLE_HTTP_RETURNED_ERROR;
 		a->too_large = false;
 	}
-	a->out_of_memory = sink->out_of_memory;
+	a->out_of_memory = sink->body.oom;
 	curl_easy_cleanup(h);
 }
 
@@ -275,20 +255,6 @@ static void describe(const struct attempt *a, const struct fetch_opts *opts, cha
 		snprintf(out, len, "%s", a->reason);
 }
 
-static long elapsed_ms(const struct timespec *since)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 static bool is_http_ok(const struct attempt *a)
 {
 	/* file:// has no status; http(s) must end on a 2xx (a 3xx left over
@@ -313,8 +279,7 @@ enum fetch_result fetch_get(const char *url, const struct fetch_opts *opts, stru
 		return FETCH_PERMANENT;
 	}
 
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	double start = deadline_now();
 	int max_tries = opts->max_tries > 0 ? opts->max_tries : 1;
 	struct attempt a;
 	int tries = 0;
@@ -323,19 +288,16 @@ enum fetch_result fetch_get(const char *url, const struct fetch_opts *opts, stru
 		tries++;
 		try_once(url, opts, &sink, &a);
 		if (is_http_ok(&a) && !a.too_large) {
-			if (!sink.data) {
-				sink.data = malloc(1);
-				if (!sink.data) {
-					snprintf(err, errlen, "%s: out of memory", url);
-					return FETCH_PERMANENT;
-				}
-				sink.data[0] = '\0';
+			out->len = sink.body.len;
+			out->data = buf_take(&sink.body);
+			if (!out->data) {
+				out->len = 0;
+				snprintf(err, errlen, "%s: out of memory", url);
+				return FETCH_PERMANENT;
 			}
-			out->data = sink.data;
-			out->len = sink.len;
 			return FETCH_OK;
 		}
-		free(sink.data);
+		buf_free(&sink.body);
 		if (a.code == CURLE_OK && !a.too_large) {
 			/* e.g. a 3xx curl did not follow or a 1xx: nothing to
 			 * retry, and not a body either. */
@@ -351,9 +313,10 @@ enum fetch_result fetch_get(const char *url, const struct fetch_opts *opts, stru
 		if (tries >= max_tries)
 			break;
 		long wait = fetch_backoff_ms(opts, tries);
-		if (elapsed_ms(&start) + wait > opts->budget_ms)
+		long elapsed_ms = (long)((deadline_now() - start) * 1000);
+		if (elapsed_ms + wait > opts->budget_ms)
 			break;
-		sleep_ms(wait);
+		deadline_sleep((double)wait / 1000);
 	}
 	describe(&a, opts, reason, sizeof(reason));
 	if (a.code == CURLE_HTTP_RETURNED_ERROR)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "uri.h"
 
 #define JS_META_SCHEMA "https://json-schema.org/draft/2020-12/schema"
@@ -133,61 +134,6 @@ static bool grow(void **v, size_t *cap, size_t need, size_t size)
 	*v = v2;
 	*cap = cap2;
 	return true;
-}
-
-/* A growable string used for JSON pointers; on allocation failure it keeps
- * what it has and remembers the failure. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void sb_append(struct sbuf *b, const char *s, size_t n)
-{
-	if (!grow((void **)&b->s, &b->cap, b->len + n + 1, 1)) {
-		b->failed = true;
-		return;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static const char *sb_str(const struct sbuf *b)
-{
-	return b->s ? b->s : "";
-}
-
-/* Appends "/token" with RFC 6901 escaping; returns the length to pop back to. */
-static size_t sb_push(struct sbuf *b, const char *token)
-{
-	size_t mark = b->len;
-	sb_append(b, "/", 1);
-	for (const char *p = token; *p; p++) {
-		if (*p == '~')
-			sb_append(b, "~0", 2);
-		else if (*p == '/')
-			sb_append(b, "~1", 2);
-		else
-			sb_append(b, p, 1);
-	}
-	return mark;
-}
-
-static size_t sb_push_index(struct sbuf *b, size_t i)
-{
-	char num[32];
-	snprintf(num, sizeof(num), "%zu", i);
-	return sb_push(b, num);
-}
-
-static void sb_pop(struct sbuf *b, size_t mark)
-{
-	if (b->s && mark <= b->len) {
-		b->len = mark;
-		b->s[mark] = '\0';
-	}
 }
 
 static size_t utf8_length(const char *s, size_t bytes)
@@ -462,19 +408,18 @@ static char *uri_resolve(const char *base, const char *ref)
 		start = os + 2 + strcspn(out + os + 2, "/?#");
 	size_t end = start + strcspn(out + start, "?#");
 	char *tail = strdup(out + end);
-	if (!tail) {
-		free(out);
-		return NULL;
-	}
+	if (!tail)
+		goto fail;
 	out[end] = '\0';
-	if (!uri_remove_dots(out + start)) {
-		free(out);
-		free(tail);
-		return NULL;
-	}
+	if (!uri_remove_dots(out + start))
+		goto fail;
 	strcat(out, tail);
 	free(tail);
 	return out;
+fail:
+	free(out);
+	free(tail);
+	return NULL;
 }
 
 /* Decodes %XX escapes of a URI fragment; NULL on a malformed escape. */
@@ -493,7 +438,7 @@ static char *percent_decode(const char *s)
 
 struct cctx {
 	struct js_doc *doc;
-	struct sbuf where;
+	struct buf where;
 	const char *base;
 	struct js_node *resource;
 	js_report_fn report;
@@ -514,7 +459,7 @@ __attribute__((format(printf, 2, 3))) static void schema_error(struct cctx *c, c
 	}
 	c->problems++;
 	if (c->report)
-		c->report(c->ud, sb_str(&c->where), msg);
+		c->report(c->ud, buf_str(&c->where), msg);
 }
 
 static void node_free(struct js_node *n)
@@ -556,9 +501,10 @@ static struct js_node *compile(struct cctx *c, const json_t *json);
 
 static struct js_node *compile_child(struct cctx *c, const json_t *json, const char *token)
 {
-	size_t mark = sb_push(&c->where, token);
+	size_t mark = c->where.len;
+	buf_pointer_token(&c->where, token);
 	struct js_node *n = compile(c, json);
-	sb_pop(&c->where, mark);
+	buf_truncate(&c->where, mark);
 	return n;
 }
 
@@ -611,7 +557,7 @@ static const char *const js_categories[][2] = {
 };
 
 /* Writes the PCRE2 spelling of the ECMA-262 property name (len bytes). */
-static void ecma_property(struct sbuf *out, const char *name, size_t len)
+static void ecma_property(struct buf *out, const char *name, size_t len)
 {
 	static const char *const prefixes[][2] = {
 	    {"General_Category=", ""},      {"gc=", ""},      {"Script=", "sc:"}, {"sc=", "sc:"},
@@ -620,7 +566,7 @@ static void ecma_property(struct sbuf *out, const char *name, size_t len)
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		size_t pl = strlen(prefixes[i][0]);
 		if (len > pl && strncmp(name, prefixes[i][0], pl) == 0) {
-			sb_append(out, prefixes[i][1], strlen(prefixes[i][1]));
+			buf_put(out, prefixes[i][1], strlen(prefixes[i][1]));
 			name += pl;
 			len -= pl;
 			break;
@@ -629,11 +575,11 @@ static void ecma_property(struct sbuf *out, const char *name, size_t len)
 	for (size_t i = 0; i < sizeof(js_categories) / sizeof(js_categories[0]); i++) {
 		if (strlen(js_categories[i][0]) == len &&
 		    strncmp(name, js_categories[i][0], len) == 0) {
-			sb_append(out, js_categories[i][1], strlen(js_categories[i][1]));
+			buf_put(out, js_categories[i][1], strlen(js_categories[i][1]));
 			return;
 		}
 	}
-	sb_append(out, name, len);
+	buf_put(out, name, len);
 }
 
 /* Rewrites \p{...} and \P{...} of an ECMA-262 pattern for PCRE2; the rest of
@@ -641,29 +587,24 @@ static void ecma_property(struct sbuf *out, const char *name, size_t len)
  * sets). Returns a malloc'd string or NULL. */
 static char *ecma_to_pcre2(const char *source)
 {
-	struct sbuf out = {0};
-	sb_append(&out, "", 0);
+	struct buf out = {0};
 	for (const char *p = source; *p; p++) {
 		if (*p != '\\' || !p[1]) {
-			sb_append(&out, p, 1);
+			buf_put(&out, p, 1);
 			continue;
 		}
 		const char *close = strchr(p + 2, '}');
 		if ((p[1] == 'p' || p[1] == 'P') && p[2] == '{' && close) {
-			sb_append(&out, p, 3);
+			buf_put(&out, p, 3);
 			ecma_property(&out, p + 3, (size_t)(close - p - 3));
-			sb_append(&out, "}", 1);
+			buf_put(&out, "}", 1);
 			p = close;
 		} else {
-			sb_append(&out, p, 2);
+			buf_put(&out, p, 2);
 			p++;
 		}
 	}
-	if (out.failed) {
-		free(out.s);
-		return NULL;
-	}
-	return out.s;
+	return buf_take(&out);
 }
 
 static bool compile_pattern(struct cctx *c, const char *source, pcre2_code **code)
@@ -726,9 +667,10 @@ static bool compile_list(struct cctx *c, const json_t *v, const char *kw, struct
 	}
 	out->n = json_array_size(v);
 	for (size_t i = 0; i < out->n; i++) {
-		size_t mark = sb_push_index(&c->where, i);
+		size_t mark = c->where.len;
+		buf_printf(&c->where, "/%zu", i);
 		out->v[i] = compile(c, json_array_get(v, i));
-		sb_pop(&c->where, mark);
+		buf_truncate(&c->where, mark);
 	}
 	return true;
 }
@@ -961,10 +903,11 @@ static void kw_pattern_properties(struct cctx *c, struct js_node *n, const json_
 	{
 		struct js_pattern *p = &n->pattern_properties[n->n_pattern_properties++];
 		p->source = key;
-		size_t mark = sb_push(&c->where, key);
+		size_t mark = c->where.len;
+		buf_pointer_token(&c->where, key);
 		compile_pattern(c, key, &p->code);
 		p->node = compile(c, sub);
-		sb_pop(&c->where, mark);
+		buf_truncate(&c->where, mark);
 	}
 }
 
@@ -1052,7 +995,7 @@ static struct js_node *new_node(struct cctx *c)
 {
 	struct js_doc *d = c->doc;
 	struct js_node *n = calloc(1, sizeof(*n));
-	char *where = strdup(sb_str(&c->where));
+	char *where = strdup(buf_str(&c->where));
 	if (!n || !where ||
 	    !grow((void **)&d->nodes, &d->cap_nodes, d->n_nodes + 1, sizeof(*d->nodes))) {
 		free(n);
@@ -1138,9 +1081,10 @@ static struct js_node *compile(struct cctx *c, const json_t *json)
 	struct js_node *saved_resource = c->resource;
 	const json_t *id = json_object_get(json, "$id");
 	if (id) {
-		size_t mark = sb_push(&c->where, "$id");
+		size_t mark = c->where.len;
+		buf_pointer_token(&c->where, "$id");
 		enter_resource(c, n, id);
-		sb_pop(&c->where, mark);
+		buf_truncate(&c->where, mark);
 	}
 	n->base = c->base;
 	n->resource = c->resource;
@@ -1149,13 +1093,14 @@ static struct js_node *compile(struct cctx *c, const json_t *json)
 	json_t *v;
 	json_object_foreach((json_t *)json, key, v)
 	{
-		size_t mark = sb_push(&c->where, key);
+		size_t mark = c->where.len;
+		buf_pointer_token(&c->where, key);
 		kw_fn fn = keyword_handler(key);
 		if (fn)
 			fn(c, n, v, key);
 		else
 			schema_error(c, "unsupported keyword \"%s\"", key);
-		sb_pop(&c->where, mark);
+		buf_truncate(&c->where, mark);
 	}
 	c->base = saved_base;
 	c->resource = saved_resource;
@@ -1272,17 +1217,17 @@ static enum resolve_result resolve_ref(const struct js_registry *reg, const stru
 /* Reports a problem of n's $ref, which may belong to another document. */
 static void ref_error(struct cctx *c, const struct js_node *n, const char *why)
 {
-	struct sbuf saved = c->where;
+	struct buf saved = c->where;
 	struct js_doc *saved_doc = c->doc;
-	struct sbuf at = {0};
-	sb_append(&at, n->where, strlen(n->where));
-	sb_push(&at, "$ref");
+	struct buf at = {0};
+	buf_put(&at, n->where, strlen(n->where));
+	buf_pointer_token(&at, "$ref");
 	c->where = at;
 	c->doc = n->doc;
 	schema_error(c, "$ref \"%s\" %s", n->ref, why);
 	c->where = saved;
 	c->doc = saved_doc;
-	free(at.s);
+	buf_free(&at);
 }
 
 /* Links the $refs of doc. A reference to a resource not (yet) known is
@@ -1387,7 +1332,7 @@ static struct js_doc *doc_compile(struct cctx *c, const json_t *schema, const ch
 		return d;
 	struct js_node *root = compile(c, schema);
 	d->resources[0].root = root;
-	if (c->where.failed)
+	if (c->where.oom)
 		schema_error(c, "out of memory");
 	return d;
 }
@@ -1420,7 +1365,7 @@ int js_registry_add(struct js_registry *reg, json_t *schema, const char *origin,
 	}
 	if (c.problems > 0) {
 		doc_free(d);
-		free(c.where.s);
+		buf_free(&c.where);
 		return c.problems;
 	}
 	reg->docs[reg->n_docs++] = d;
@@ -1440,7 +1385,7 @@ int js_registry_add(struct js_registry *reg, json_t *schema, const char *origin,
 		reg->n_docs--;
 		doc_free(d);
 	}
-	free(c.where.s);
+	buf_free(&c.where);
 	return c.problems;
 }
 
@@ -1510,7 +1455,7 @@ int js_registry_load_dir(struct js_registry *reg, const char *dir, js_report_fn 
 		struct cctx c = {.report = report, .ud = ud, .doc = reg->docs[i]};
 		link_doc(&c, reg, reg->docs[i], true, true);
 		problems += c.problems;
-		free(c.where.s);
+		buf_free(&c.where);
 	}
 	return problems;
 }
@@ -1518,7 +1463,7 @@ int js_registry_load_dir(struct js_registry *reg, const char *dir, js_report_fn 
 /* ---- validation ---- */
 
 struct vctx {
-	struct sbuf ptr; /* JSON pointer of the instance value being checked */
+	struct buf ptr; /* JSON pointer of the instance value being checked */
 	pcre2_match_data *match;
 	js_report_fn report;
 	void *ud;
@@ -1535,23 +1480,25 @@ __attribute__((format(printf, 2, 3))) static void fail(struct vctx *v, const cha
 	va_end(ap);
 	v->problems++;
 	if (v->report)
-		v->report(v->ud, sb_str(&v->ptr), msg);
+		v->report(v->ud, buf_str(&v->ptr), msg);
 }
 
 static void validate(struct vctx *v, const struct js_node *n, const json_t *x);
 
 static void validate_at(struct vctx *v, const struct js_node *n, const json_t *x, const char *token)
 {
-	size_t mark = sb_push(&v->ptr, token);
+	size_t mark = v->ptr.len;
+	buf_pointer_token(&v->ptr, token);
 	validate(v, n, x);
-	sb_pop(&v->ptr, mark);
+	buf_truncate(&v->ptr, mark);
 }
 
 static void validate_index(struct vctx *v, const struct js_node *n, const json_t *x, size_t i)
 {
-	size_t mark = sb_push_index(&v->ptr, i);
+	size_t mark = v->ptr.len;
+	buf_printf(&v->ptr, "/%zu", i);
 	validate(v, n, x);
-	sb_pop(&v->ptr, mark);
+	buf_truncate(&v->ptr, mark);
 }
 
 static bool type_matches(unsigned types, const json_t *x)
@@ -1917,10 +1864,10 @@ static int run(const struct js_node *root, const json_t *instance, js_report_fn 
 		return v.problems;
 	}
 	validate(&v, root, instance);
-	if (v.ptr.failed)
+	if (v.ptr.oom)
 		fail(&v, "out of memory while validating");
 	pcre2_match_data_free(v.match);
-	free(v.ptr.s);
+	buf_free(&v.ptr);
 	return v.problems;
 }
 
@@ -1953,6 +1900,6 @@ int js_validate_with(const struct js_registry *reg, const json_t *schema, const 
 	if (problems == 0)
 		problems = run(d->resources[0].root, instance, report, ud);
 	doc_free(d);
-	free(c.where.s);
+	buf_free(&c.where);
 	return problems;
 }

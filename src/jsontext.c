@@ -212,23 +212,3 @@ void jsontext_encode(struct buf *b, const json_t *v)
 		return;
 	}
 }
-
-void jsontext_pointer_push(char *ptr, size_t cap, const char *token)
-{
-	size_t n = strlen(ptr);
-	if (n + 1 >= cap)
-		return;
-	ptr[n++] = '/';
-	for (const char *t = token; *t && n + 2 < cap; t++) {
-		if (*t == '~') {
-			ptr[n++] = '~';
-			ptr[n++] = '0';
-		} else if (*t == '/') {
-			ptr[n++] = '~';
-			ptr[n++] = '1';
-		} else {
-			ptr[n++] = *t;
-		}
-	}
-	ptr[n] = '\0';
-}

@@ -19,7 +19,4 @@ json_t *jsontext_parse(const char *buf, size_t len, char *err, size_t errlen);
 void jsontext_encode(struct buf *b, const json_t *v);
 void jsontext_string(struct buf *b, const char *s, size_t len);
 
-/* Appends a JSON pointer token (RFC 6901: ~ and / escaped). */
-void jsontext_pointer_push(char *ptr, size_t cap, const char *token);
-
 #endif

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
+
 static _Atomic int min_level = LOGL_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -90,19 +92,24 @@ static void put_json_string(struct line *l, const char *s)
 	put(l, "\"", 1);
 }
 
+void log_utc_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
 void log_msg(enum log_level level, const char *msg, ...)
 {
 	if (!log_enabled(level))
 		return;
 
 	struct line l = {.len = 0};
-	struct timespec ts;
-	struct tm tm;
 	char when[64];
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	log_utc_now(when, sizeof(when));
 
 	put_str(&l, "{\"time\":\"");
 	put_str(&l, when);
@@ -132,4 +139,27 @@ void log_msg(enum log_level level, const char *msg, ...)
 	/* One write so concurrent lines never interleave. */
 	ssize_t w = write(STDERR_FILENO, l.buf, l.len);
 	(void)w;
+}
+
+bool log_throttle_pass(struct log_throttle *t, unsigned long *suppressed)
+{
+	double now = deadline_now();
+	bool pass = t->events == 0 || ((t->every_n == 0 || t->events % t->every_n == 0) &&
+	                               (t->every_s <= 0 || now - t->last >= t->every_s));
+	t->events++;
+	if (!pass) {
+		t->suppressed++;
+		return false;
+	}
+	if (suppressed)
+		*suppressed = t->suppressed;
+	t->suppressed = 0;
+	t->last = now;
+	return true;
+}
+
+void log_throttle_reset(struct log_throttle *t)
+{
+	t->events = 0;
+	t->suppressed = 0;
 }

@@ -21,10 +21,7 @@
 #include "routing.h"
 #include "semver.h"
 #include "unleash.h"
-
-#ifndef GCS_VERSION
-#define GCS_VERSION "dev"
-#endif
+#include "version.h"
 
 enum { EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
@@ -181,7 +178,7 @@ static int load_all(const struct gcs_config *cfg, struct loaded *l, FILE *summar
 	if (problems.count)
 		goto fail;
 
-	l->routing = routing_new(cfg, cfg->stable_version, cfg->canary_version, err, sizeof(err));
+	l->routing = routing_new(cfg, err, sizeof(err));
 	if (!l->routing) {
 		diag_add(&problems, "routing script: %s", err);
 		goto fail;
@@ -334,9 +331,8 @@ int main(int argc, char **argv)
 			                "NEW\n");
 			return EXIT_USAGE;
 		}
-		return diff_run(&cfg, named ? "old" : "stable", cfg.stable_version,
-		                named ? "new" : "canary", cfg.canary_version, o.diff_format,
-		                stdout);
+		return diff_run(&cfg, named ? "old" : "stable", named ? "new" : "canary",
+		                o.diff_format, stdout);
 	}
 
 	struct loaded l = {0};

@@ -6,11 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "jsontext.h"
-
-#ifndef GCS_VERSION
-#define GCS_VERSION "dev"
-#endif
+#include "version.h"
 
 static const char *const endpoint_names[EP_COUNT] = {"v1",      "v2",     "openapi", "metrics",
                                                      "healthz", "readyz", "other"};
@@ -36,17 +32,14 @@ static int nconfigs;
 
 static const char *stable_version, *canary_version;
 
-static const char *const routing_kinds[] = {"error", "budget", "memory", "result"};
-#define NKINDS (sizeof(routing_kinds) / sizeof(routing_kinds[0]))
-static _Atomic uint64_t routing_errors[NKINDS];
+static _Atomic uint64_t routing_errors[SANDBOX_FAILS];
 static _Atomic uint64_t routing_reloads[2]; /* [ok] */
 /* The last reload's outcome: a rejected script leaves the previous one
  * serving until a later reload succeeds, which only a gauge can show. */
 static _Atomic int routing_last_reload_failed;
 
-static const char *const unleash_results[] = {"ok", "not_modified", "error"};
-#define NRESULTS (sizeof(unleash_results) / sizeof(unleash_results[0]))
-static _Atomic uint64_t unleash_fetches[NRESULTS];
+static const char *const poll_results[METRICS_POLLS] = {"ok", "not_modified", "error"};
+static _Atomic uint64_t unleash_fetches[METRICS_POLLS];
 static _Atomic uint64_t unleash_success_ms;
 static _Atomic int64_t unleash_rollout_milli = -1000;
 static _Atomic uint64_t unleash_interval_ms; /* 0: no Unleash configured */
@@ -103,11 +96,10 @@ void metrics_config_served(int id)
 		atomic_fetch_add_explicit(&configs[id].count, 1, RELAXED);
 }
 
-void metrics_routing_error(const char *kind)
+void metrics_routing_error(enum sandbox_fail kind)
 {
-	for (size_t i = 0; i < NKINDS; i++)
-		if (strcmp(kind, routing_kinds[i]) == 0)
-			atomic_fetch_add_explicit(&routing_errors[i], 1, RELAXED);
+	if (kind >= 0 && kind < SANDBOX_FAILS)
+		atomic_fetch_add_explicit(&routing_errors[kind], 1, RELAXED);
 }
 
 void metrics_routing_reload(bool ok)
@@ -116,11 +108,10 @@ void metrics_routing_reload(bool ok)
 	atomic_store_explicit(&routing_last_reload_failed, !ok, RELAXED);
 }
 
-void metrics_unleash_fetch(const char *result)
+void metrics_unleash_fetch(enum metrics_poll result)
 {
-	for (size_t i = 0; i < NRESULTS; i++)
-		if (strcmp(result, unleash_results[i]) == 0)
-			atomic_fetch_add_explicit(&unleash_fetches[i], 1, RELAXED);
+	if (result >= 0 && result < METRICS_POLLS)
+		atomic_fetch_add_explicit(&unleash_fetches[result], 1, RELAXED);
 }
 
 void metrics_unleash_success(double unix_time)
@@ -173,7 +164,7 @@ static void help(struct buf *out, const char *name, const char *type, const char
 
 /* Label values here come from validated versions and mapping paths
  * ([A-Za-z0-9._/-]), which need no escaping; versions are checked by config. */
-void metrics_render(struct buf *out)
+static void render_configs(struct buf *out)
 {
 	help(out, "io_gathering_remote_configuration", "counter",
 	     "Remote configurations served by the v2 API, by mapping file and version");
@@ -181,7 +172,10 @@ void metrics_render(struct buf *out)
 		line(out, "io_gathering_remote_configuration{file=\"%s\",version=\"%s\"} %llu\n",
 		     configs[i].file, configs[i].version,
 		     (unsigned long long)atomic_load_explicit(&configs[i].count, RELAXED));
+}
 
+static void render_requests(struct buf *out)
+{
 	help(out, "gcs_http_requests_total", "counter", "HTTP requests by endpoint and status");
 	for (int ep = 0; ep < EP_COUNT; ep++) {
 		for (size_t c = 0; c <= NCODES; c++) {
@@ -196,7 +190,10 @@ void metrics_render(struct buf *out)
 			     (unsigned long long)n);
 		}
 	}
+}
 
+static void render_durations(struct buf *out)
+{
 	help(out, "gcs_http_request_duration_seconds", "histogram",
 	     "Time from request to response queued");
 	for (int ep = 0; ep < EP_COUNT; ep++) {
@@ -217,7 +214,10 @@ void metrics_render(struct buf *out)
 		line(out, "gcs_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
 		     endpoint_names[ep], (unsigned long long)cum);
 	}
+}
 
+static void render_versions(struct buf *out)
+{
 	help(out, "gcs_served_total", "counter", "Conditions served by api, channel and version");
 	for (int v2 = 0; v2 < 2; v2++) {
 		for (int canary = 0; canary < 2; canary++) {
@@ -242,11 +242,15 @@ void metrics_render(struct buf *out)
 
 	help(out, "gcs_build_info", "gauge", "Build of this gcs binary");
 	line(out, "gcs_build_info{version=\"%s\"} 1\n", GCS_VERSION);
+}
 
+static void render_routing(struct buf *out)
+{
 	help(out, "gcs_routing_errors_total", "counter",
 	     "Routing script calls that failed and answered stable, by kind");
-	for (size_t i = 0; i < NKINDS; i++)
-		line(out, "gcs_routing_errors_total{kind=\"%s\"} %llu\n", routing_kinds[i],
+	for (int i = 0; i < SANDBOX_FAILS; i++)
+		line(out, "gcs_routing_errors_total{kind=\"%s\"} %llu\n",
+		     sandbox_fail_name((enum sandbox_fail)i),
 		     (unsigned long long)atomic_load_explicit(&routing_errors[i], RELAXED));
 
 	help(out, "gcs_routing_reloads_total", "counter", "Routing script reloads by result");
@@ -259,10 +263,13 @@ void metrics_render(struct buf *out)
 	     "serves");
 	line(out, "gcs_routing_last_reload_failed %d\n",
 	     atomic_load_explicit(&routing_last_reload_failed, RELAXED));
+}
 
+static void render_unleash_polls(struct buf *out)
+{
 	help(out, "gcs_unleash_fetch_total", "counter", "Unleash polls by result");
-	for (size_t i = 0; i < NRESULTS; i++)
-		line(out, "gcs_unleash_fetch_total{result=\"%s\"} %llu\n", unleash_results[i],
+	for (size_t i = 0; i < METRICS_POLLS; i++)
+		line(out, "gcs_unleash_fetch_total{result=\"%s\"} %llu\n", poll_results[i],
 		     (unsigned long long)atomic_load_explicit(&unleash_fetches[i], RELAXED));
 	help(out, "gcs_unleash_last_success_timestamp_seconds", "gauge",
 	     "Unix time of the last successful Unleash poll (0: never)");
@@ -278,6 +285,10 @@ void metrics_render(struct buf *out)
 	     "Poll intervals skipped after Unleash errors before the next poll");
 	line(out, "gcs_unleash_backoff_intervals %llu\n",
 	     (unsigned long long)atomic_load_explicit(&unleash_backoff, RELAXED));
+}
+
+static void render_unleash_state(struct buf *out)
+{
 	help(out, "gcs_unleash_unusable_constraints", "gauge",
 	     "Constraints of the current Unleash state that can never hold (bad pattern, unknown "
 	     "operator)");
@@ -300,4 +311,15 @@ void metrics_render(struct buf *out)
 		     "Rollout of the toggle's single flexibleRollout strategy");
 		line(out, "gcs_unleash_rollout_percent %g\n", rollout / 1000.0);
 	}
+}
+
+void metrics_render(struct buf *out)
+{
+	render_configs(out);
+	render_requests(out);
+	render_durations(out);
+	render_versions(out);
+	render_routing(out);
+	render_unleash_polls(out);
+	render_unleash_state(out);
 }

@@ -6,7 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "jsontext.h"
+#include "buf.h"
+#include "sandbox.h"
 
 enum metrics_endpoint {
 	EP_V1,
@@ -32,13 +33,14 @@ void metrics_config_served(int id);
 /* Appends the Prometheus text exposition (format 0.0.4). */
 void metrics_render(struct buf *out);
 
-/* routing (kind: "error", "budget", "memory", "result") */
-void metrics_routing_error(const char *kind);
+/* routing: a failed call, labelled kind= sandbox_fail_name(kind) */
+void metrics_routing_error(enum sandbox_fail kind);
 /* Counts the reload and remembers its outcome for gcs_routing_last_reload_failed. */
 void metrics_routing_reload(bool ok);
 
-/* unleash (result: "ok", "not_modified", "error") */
-void metrics_unleash_fetch(const char *result);
+/* unleash: a poll, labelled result="ok", "not_modified", "error" */
+enum metrics_poll { METRICS_POLL_OK, METRICS_POLL_NOT_MODIFIED, METRICS_POLL_ERROR, METRICS_POLLS };
+void metrics_unleash_fetch(enum metrics_poll result);
 void metrics_unleash_success(double unix_time);
 /* The configured GCS_UNLEASH_REFRESH: alerts on a stale state scale with it. */
 void metrics_unleash_interval(double seconds);

@@ -1,6 +1,5 @@
 #include "routing.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -8,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "deadline.h"
 #include "log.h"
 #include "metrics.h"
 #include "sandbox.h"
@@ -29,12 +28,6 @@ struct worker {
 	struct luagcs_decision decided; /* what the last call made of the toggle */
 	uint64_t seen_gen;
 	uint64_t unleash_gen;
-};
-
-struct fail_log {
-	bool logged;
-	struct timespec last;
-	unsigned long suppressed;
 };
 
 struct routing {
@@ -69,7 +62,7 @@ struct routing {
 	pthread_t watch_thread;
 
 	pthread_mutex_t fail_mu;
-	struct fail_log fails[SANDBOX_FAILS];
+	struct log_throttle fails[SANDBOX_FAILS];
 };
 
 /* ---- small helpers ---- */
@@ -240,22 +233,14 @@ static struct script *load_checked(struct routing *r, char *err, size_t errlen)
 
 static void report_failure(struct routing *r, enum sandbox_fail kind, const char *message)
 {
-	const char *name = sandbox_fail_name(kind);
-	metrics_routing_error(name);
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	metrics_routing_error(kind);
+	unsigned long suppressed;
 	pthread_mutex_lock(&r->fail_mu);
-	struct fail_log *f = &r->fails[kind];
-	if (f->logged && now.tv_sec - f->last.tv_sec < FAIL_LOG_EVERY_S) {
-		f->suppressed++;
-		pthread_mutex_unlock(&r->fail_mu);
-		return;
-	}
-	unsigned long suppressed = f->suppressed;
-	f->suppressed = 0;
-	f->logged = true;
-	f->last = now;
+	bool pass = log_throttle_pass(&r->fails[kind], &suppressed);
 	pthread_mutex_unlock(&r->fail_mu);
+	if (!pass)
+		return;
+	const char *name = sandbox_fail_name(kind);
 	char count[32];
 	snprintf(count, sizeof(count), "%lu", suppressed);
 	log_msg(LOGL_ERROR, "routing script failed; answering stable", "kind", name, "script",
@@ -380,8 +365,36 @@ enum gcs_channel routing_decide(struct routing *r, const struct route_request *r
 
 /* ---- lifecycle ---- */
 
-struct routing *routing_new(const struct gcs_config *cfg, const char *stable_version,
-                            const char *canary_version, char *err, size_t errlen)
+/* The settings routing keeps for its lifetime; false when out of memory. */
+static bool copy_settings(struct routing *r, const struct gcs_config *cfg)
+{
+	r->script_path = strdup(cfg->routing_script);
+	r->stable_version = dup_or_null(cfg->stable_version);
+	r->canary_version = dup_or_null(cfg->canary_version);
+	r->app_name = dup_or_null(cfg->unleash_app_name);
+	r->environment = dup_or_null(cfg->unleash_environment);
+	r->toggle_name = strdup(cfg->unleash_toggle);
+	r->reload_interval = cfg->reload_interval;
+	return r->script_path && !dup_failed(cfg->stable_version, r->stable_version) &&
+	       !dup_failed(cfg->canary_version, r->canary_version) &&
+	       !dup_failed(cfg->unleash_app_name, r->app_name) &&
+	       !dup_failed(cfg->unleash_environment, r->environment) && r->toggle_name;
+}
+
+/* One line for the caller: the traceback, if any, is noise at startup. Lua
+ * shortens long file names in its messages, so the full path goes in front
+ * when it is not there already. */
+static void startup_error(const struct routing *r, const char *msg, char *err, size_t errlen)
+{
+	char line[ERR_MAX / 2];
+	first_line(line, sizeof(line), msg);
+	if (strncmp(line, r->script_path, strlen(r->script_path)) == 0)
+		snprintf(err, errlen, "%s", line);
+	else
+		snprintf(err, errlen, "%s: %s", r->script_path, line);
+}
+
+struct routing *routing_new(const struct gcs_config *cfg, char *err, size_t errlen)
 {
 	struct routing *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -392,38 +405,19 @@ struct routing *routing_new(const struct gcs_config *cfg, const char *stable_ver
 	pthread_mutex_init(&r->reload_mu, NULL);
 	pthread_mutex_init(&r->watch_mu, NULL);
 	pthread_mutex_init(&r->fail_mu, NULL);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->watch_cond, &attr);
-	pthread_condattr_destroy(&attr);
+	deadline_cond_init(&r->watch_cond);
+	for (size_t i = 0; i < SANDBOX_FAILS; i++)
+		r->fails[i].every_s = FAIL_LOG_EVERY_S;
 	atomic_init(&r->generation, 0);
-
-	const char *toggle = cfg->unleash_toggle ? cfg->unleash_toggle
-	                                         : "insights-operator-gathering-conditions-service";
-	r->script_path =
-	    dup_or_null(cfg->routing_script ? cfg->routing_script : "scripts/routing.lua");
-	r->stable_version = dup_or_null(stable_version);
-	r->canary_version = dup_or_null(canary_version);
-	r->app_name = dup_or_null(cfg->unleash_app_name);
-	r->environment = dup_or_null(cfg->unleash_environment);
-	r->toggle_name = strdup(toggle);
-	r->reload_interval = cfg->reload_interval > 0 ? cfg->reload_interval : 2.0;
-	if (cfg->routing_budget_ms > 0)
-		sandbox_set_budget(cfg->routing_budget_ms);
-	if (!r->script_path || dup_failed(stable_version, r->stable_version) ||
-	    dup_failed(canary_version, r->canary_version) ||
-	    dup_failed(cfg->unleash_app_name, r->app_name) ||
-	    dup_failed(cfg->unleash_environment, r->environment) || !r->toggle_name) {
+	sandbox_set_budget(cfg->routing_budget_ms);
+	if (!copy_settings(r, cfg)) {
 		snprintf(err, errlen, "routing: out of memory");
-		routing_free(r);
-		return NULL;
+		goto fail;
 	}
 	int rc = pthread_key_create(&r->worker_key, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "routing: pthread_key_create: %s", strerror(rc));
-		routing_free(r);
-		return NULL;
+		goto fail;
 	}
 	r->key_created = true;
 
@@ -432,22 +426,16 @@ struct routing *routing_new(const struct gcs_config *cfg, const char *stable_ver
 	struct script *s = load_checked(r, msg, sizeof(msg));
 	pthread_mutex_unlock(&r->reload_mu);
 	if (!s) {
-		/* One line for the caller: the traceback, if any, is noise at
-		 * startup. Lua shortens long file names in its messages, so the
-		 * full path goes in front when it is not there already. */
-		char line[ERR_MAX / 2];
-		first_line(line, sizeof(line), msg);
-		if (strncmp(line, r->script_path, strlen(r->script_path)) == 0)
-			snprintf(err, errlen, "%s", line);
-		else
-			snprintf(err, errlen, "%s: %s", r->script_path, line);
-		routing_free(r);
-		return NULL;
+		startup_error(r, msg, err, errlen);
+		goto fail;
 	}
 	r->script = s;
 	atomic_store(&r->generation, 1);
 	log_msg(LOGL_INFO, "routing script loaded", "script", r->script_path, NULL);
 	return r;
+fail:
+	routing_free(r);
+	return NULL;
 }
 
 int routing_reload(struct routing *r)
@@ -501,17 +489,8 @@ static void *watch_main(void *arg)
 	struct routing *r = arg;
 	pthread_mutex_lock(&r->watch_mu);
 	while (!r->watch_stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		double whole = (double)(long)r->reload_interval;
-		until.tv_sec += (time_t)whole;
-		until.tv_nsec += (long)((r->reload_interval - whole) * 1e9);
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!r->watch_stop &&
-		       pthread_cond_timedwait(&r->watch_cond, &r->watch_mu, &until) != ETIMEDOUT)
+		struct timespec until = deadline_after(r->reload_interval);
+		while (!r->watch_stop && !deadline_wait(&r->watch_cond, &r->watch_mu, &until))
 			;
 		if (r->watch_stop)
 			break;

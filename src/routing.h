@@ -23,10 +23,10 @@ struct route_request {
 struct routing;
 
 /* Loads and checks the script (cfg->routing_script) as a reload would.
- * Strict: any problem is an error with file and line in err. canary_version
- * NULL means routing_decide always answers stable without calling Lua. */
-struct routing *routing_new(const struct gcs_config *cfg, const char *stable_version,
-                            const char *canary_version, char *err, size_t errlen);
+ * Strict: any problem is an error with file and line in err. No
+ * cfg->canary_version means routing_decide always answers stable without
+ * calling Lua. */
+struct routing *routing_new(const struct gcs_config *cfg, char *err, size_t errlen);
 void routing_free(struct routing *r);
 
 /* Starts the polling thread (cfg->reload_interval) that reloads on change. */

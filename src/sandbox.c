@@ -14,6 +14,7 @@
 
 #include <lua-cjson.h>
 
+#include "deadline.h"
 #include "log.h"
 
 /* lua-cjson's header names only the main entry point. */
@@ -21,7 +22,6 @@ extern int luaopen_cjson_safe(lua_State *L);
 
 enum {
 	MEMORY_LIMIT = 32 << 20, /* bytes per lua_State */
-	CPU_BUDGET_MS = 50,      /* CPU time per call of route (and per chunk run), by default */
 	WATCH_EVERY_MS = 10,     /* how often the watchdog looks at the calls running */
 	REQUEST_FIELDS = 5,      /* fields of the request table */
 };
@@ -47,7 +47,7 @@ struct limits {
 	_Atomic unsigned long thread;    /* pthread_t of the thread running it */
 	_Atomic unsigned long kill_call; /* the call the watchdog signalled */
 	unsigned long seen_call;         /* watchdog only */
-	struct timespec seen_cpu;        /* watchdog only: CPU clock when first seen */
+	double seen_cpu;                 /* watchdog only: CPU seconds when first seen */
 	struct limits *next, *prev;      /* under registry_mu */
 };
 
@@ -74,7 +74,7 @@ const char *sandbox_fail_name(enum sandbox_fail kind)
  * Lua 5.4 sends every VM instruction through its hook machinery while a
  * count hook is set: a budget counted that way cost a third of a routing
  * decision. So a call runs with no hook. A watchdog thread looks at the
- * calls running every WATCH_EVERY_MS; once one has used CPU_BUDGET_MS of
+ * calls running every WATCH_EVERY_MS; once one has used the budget of
  * its thread's CPU time it signals that thread, whose handler sets a count
  * hook of one instruction (lua_sethook is safe in a signal handler: lua.c
  * does the same on Ctrl-C). From then on the hook raises at every
@@ -82,7 +82,7 @@ const char *sandbox_fail_name(enum sandbox_fail kind)
 
 static void set_overrun_hook(struct limits *lim);
 
-static _Atomic long budget_ms = CPU_BUDGET_MS;
+static _Atomic long budget_ms; /* 0: not set, no limit */
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct limits *registry;
 static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
@@ -99,11 +99,6 @@ static void on_overrun(int sig)
 	}
 }
 
-static long ms_between(const struct timespec *a, const struct timespec *b)
-{
-	return (long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
-}
-
 static void watch_one(struct limits *lim)
 {
 	if (!atomic_load(&lim->running)) {
@@ -112,14 +107,14 @@ static void watch_one(struct limits *lim)
 	}
 	unsigned long call = atomic_load(&lim->call);
 	pthread_t thread = (pthread_t)atomic_load(&lim->thread);
-	clockid_t clock;
-	struct timespec now;
-	if (pthread_getcpuclockid(thread, &clock) != 0 || clock_gettime(clock, &now) != 0)
+	double now;
+	if (!deadline_thread_cpu(thread, &now))
 		return;
 	if (lim->seen_call != call) {
 		lim->seen_call = call;
 		lim->seen_cpu = now;
-	} else if (ms_between(&lim->seen_cpu, &now) >= atomic_load(&budget_ms)) {
+	} else if (atomic_load(&budget_ms) > 0 &&
+	           (now - lim->seen_cpu) * 1000 >= (double)atomic_load(&budget_ms)) {
 		atomic_store(&lim->kill_call, call);
 		pthread_kill(thread, OVERRUN_SIGNAL);
 	}
@@ -128,9 +123,8 @@ static void watch_one(struct limits *lim)
 static void *watchdog(void *arg)
 {
 	(void)arg;
-	struct timespec every = {0, WATCH_EVERY_MS * 1000000L};
 	for (;;) {
-		nanosleep(&every, NULL);
+		deadline_sleep(WATCH_EVERY_MS / 1000.0);
 		pthread_mutex_lock(&registry_mu);
 		for (struct limits *lim = registry; lim; lim = lim->next)
 			watch_one(lim);

@@ -65,8 +65,8 @@ struct sandbox_context {
 
 struct sandbox;
 
-/* The CPU time one call may use (CPU_BUDGET_MS until set), for every
- * sandbox of the process. */
+/* The CPU time one call of route (and one chunk run) may use, for every
+ * sandbox of the process (GCS_ROUTING_BUDGET_MS); no limit until set. */
 void sandbox_set_budget(long ms);
 
 /* Creates the state and runs the chunk, which must return a table with a

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+
 enum {
 	MAX_SCRIPT_BYTES = 1 << 20, /* a routing script or module larger than this is a mistake */
 };
@@ -89,52 +91,6 @@ static bool same_id(const struct file_id *a, const struct file_id *b)
 	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
-static int fail_read(int fd, char *buf, char *err, size_t errlen, const char *path, const char *why)
-{
-	snprintf(err, errlen, "%s: %s", path, why);
-	free(buf);
-	close(fd);
-	return -1;
-}
-
-/* Reads from fd until the end, into buf of cap bytes (one kept for the
- * terminator), never more than MAX_SCRIPT_BYTES. */
-static int read_all(int fd, const char *path, char **buf, size_t cap, size_t *outlen, char *err,
-                    size_t errlen)
-{
-	size_t len = 0;
-	for (;;) {
-		if (len == cap - 1) {
-			/* the file grew while we read it: read no more than the cap */
-			if (cap > MAX_SCRIPT_BYTES) {
-				snprintf(err, errlen, "%s: larger than %d bytes", path,
-				         MAX_SCRIPT_BYTES);
-				return -1;
-			}
-			char *bigger = realloc(*buf, cap * 2);
-			if (!bigger) {
-				snprintf(err, errlen, "%s: out of memory", path);
-				return -1;
-			}
-			*buf = bigger;
-			cap *= 2;
-		}
-		ssize_t n = read(fd, *buf + len, cap - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			return -1;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	(*buf)[len] = '\0';
-	*outlen = len;
-	return 0;
-}
-
 /* Reads a whole file through one descriptor, so that the identity recorded
  * for the watch is the identity of the bytes read. */
 static int read_file(const char *path, char **out, size_t *outlen, struct file_id *id, char *err,
@@ -145,30 +101,42 @@ static int read_file(const char *path, char **out, size_t *outlen, struct file_i
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	int rc = -1;
+	struct buf b = {0};
 	struct stat st;
-	if (fstat(fd, &st) != 0)
-		return fail_read(fd, NULL, err, errlen, path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return fail_read(fd, NULL, err, errlen, path, "not a regular file");
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
 	if (st.st_size > MAX_SCRIPT_BYTES) {
-		char why[64];
-		snprintf(why, sizeof(why), "larger than %d bytes", MAX_SCRIPT_BYTES);
-		return fail_read(fd, NULL, err, errlen, path, why);
+		snprintf(err, errlen, "%s: larger than %d bytes", path, MAX_SCRIPT_BYTES);
+		goto out;
 	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return fail_read(fd, NULL, err, errlen, path, "out of memory");
-	size_t len;
-	if (read_all(fd, path, &buf, (size_t)st.st_size + 1, &len, err, errlen) != 0) {
-		free(buf);
-		close(fd);
-		return -1;
+	/* never more than MAX_SCRIPT_BYTES: the file may grow while it is read */
+	int got = buf_read_fd(&b, fd, MAX_SCRIPT_BYTES);
+	if (got != 0) {
+		if (got < 0)
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		else
+			snprintf(err, errlen, "%s: larger than %d bytes", path, MAX_SCRIPT_BYTES);
+		goto out;
 	}
-	close(fd);
-	*out = buf;
-	*outlen = len;
+	*outlen = b.len;
+	*out = buf_take(&b);
+	if (!*out) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
 	*id = id_of_stat(&st);
-	return 0;
+	rc = 0;
+out:
+	buf_free(&b);
+	close(fd);
+	return rc;
 }
 
 /* ---- the snapshot ---- */
@@ -216,17 +184,17 @@ struct script *script_read(const char *path, char *err, size_t errlen)
 		s->dir = strndup(path, (size_t)(slash - path));
 	if (!s->path || !s->chunkname || !s->dir) {
 		snprintf(err, errlen, "%s: out of memory", path);
-		script_unref(s);
-		return NULL;
+		goto fail;
 	}
 	/* "@" makes Lua name the file in messages: "path:line: why". */
 	s->chunkname[0] = '@';
 	strcpy(s->chunkname + 1, path);
-	if (read_file(path, &s->source, &s->len, &s->id, err, errlen) != 0) {
-		script_unref(s);
-		return NULL;
-	}
+	if (read_file(path, &s->source, &s->len, &s->id, err, errlen) != 0)
+		goto fail;
 	return s;
+fail:
+	script_unref(s);
+	return NULL;
 }
 
 struct sandbox_chunk script_chunk(const struct script *s)
@@ -286,10 +254,8 @@ static int add_module(struct script *s, const char *name, const char *path, char
                       size_t len, struct file_id id)
 {
 	struct module_src *mods = realloc(s->mods, (s->nmods + 1) * sizeof(*mods));
-	if (!mods) {
-		free(source);
-		return -1;
-	}
+	if (!mods)
+		goto fail;
 	s->mods = mods;
 	struct module_src *m = &mods[s->nmods];
 	m->name = strdup(name);
@@ -300,11 +266,13 @@ static int add_module(struct script *s, const char *name, const char *path, char
 	if (!m->name || !m->path) {
 		free(m->name);
 		free(m->path);
-		free(source);
-		return -1;
+		goto fail;
 	}
 	s->nmods++;
 	return 0;
+fail:
+	free(source);
+	return -1;
 }
 
 static int out_of_memory(const char *name, char *why, size_t whylen)

@@ -119,11 +119,11 @@ static void *alloc_array(struct parser *p, size_t n, size_t size)
 /* "/features/3/strategies/0" and the like. */
 static void child_ptr(char *out, size_t cap, const char *base, const char *key, long index)
 {
-	char tok[256];
 	if (key) {
-		tok[0] = '\0';
-		jsontext_pointer_push(tok, sizeof(tok), key);
-		fmt_cut(out, cap, "%s%s", base, tok);
+		struct buf tok = {0};
+		buf_pointer_token(&tok, key);
+		fmt_cut(out, cap, "%s%s", base, buf_str(&tok));
+		buf_free(&tok);
 	} else {
 		fmt_cut(out, cap, "%s/%ld", base, index);
 	}
@@ -548,17 +548,15 @@ static bool prepare_semver(struct parser *p, json_t *value, struct toggle_constr
 	if (*text == 'v' || *text == '=')
 		text++;
 	struct toggle_semver *v = calloc(1, sizeof(*v));
-	if (!v || !(v->text = strdup(text))) {
-		free(v);
-		return oom(p);
-	}
-	if (!semver_parse(v->text, strlen(v->text), &v->ver)) {
-		free(v->text);
-		free(v);
+	bool ok = v && (v->text = strdup(text));
+	if (ok && semver_parse(v->text, strlen(v->text), &v->ver)) {
+		c->semver = v;
 		return true;
 	}
-	c->semver = v;
-	return true;
+	if (v)
+		free(v->text);
+	free(v);
+	return ok ? true : oom(p);
 }
 
 static bool prepare_value(struct parser *p, json_t *jc, const char *ptr,

@@ -16,19 +16,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "client.h"
-#include "toggles.h"
+#include "deadline.h"
 #include "log.h"
 #include "metrics.h"
-
-#ifndef GCS_VERSION
-#define GCS_VERSION "dev"
-#endif
+#include "toggles.h"
+#include "version.h"
 
 /* Startup never waits longer than this for Unleash: an outage must not
  * block a deployment. */
 #define FIRST_ANSWER_WAIT_MS 2000
 #define MAX_SKIPS            10
+#define FAIL_LOG_EVERY       10 /* poll failures in a row per warning */
 #define MAX_BODY_BYTES       (32u << 20)
 #define CONNECT_TIMEOUT_MS   3000L
 #define TRANSFER_TIMEOUT_MS  10000L
@@ -71,7 +71,7 @@ struct unleash {
 	bool known;      /* a state was published (fetch, backup or bootstrap) */
 	bool unfiltered; /* the toggle's parents are outside namePrefix */
 	unsigned skips;  /* poll intervals to skip (backoff) */
-	unsigned failures;
+	struct log_throttle poll_failures;
 	bool registered;
 	uint64_t yes, no; /* counts of a bucket not sent yet */
 	char bucket_start[32];
@@ -86,16 +86,6 @@ unsigned unleash_backoff(unsigned skips, long status)
 	if (status == 401 || status == 403 || status == 404)
 		return MAX_SKIPS;
 	return skips < MAX_SKIPS ? skips + 1 : MAX_SKIPS;
-}
-
-static void iso_now(char *buf, size_t len)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
 /* A random (version 4) UUID: one per process, as the SDKs' connection ID. */
@@ -160,44 +150,28 @@ out:
 static int read_whole(const char *path, char **out, size_t *len, char *err, size_t errlen)
 {
 	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 65536;
-			char *grown = cap <= MAX_BODY_BYTES ? realloc(buf, cap + 1) : NULL;
-			if (!grown) {
-				snprintf(err, errlen, "%s: larger than %u bytes", path,
-				         MAX_BODY_BYTES);
-				free(buf);
-				fclose(f);
-				return -1;
-			}
-			buf = grown;
-		}
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
+	struct buf b = {0};
+	int got = buf_read_fd(&b, fd, MAX_BODY_BYTES);
+	close(fd);
+	if (got == 0) {
+		*len = b.len;
+		*out = buf_take(&b);
 	}
-	bool bad = ferror(f);
-	fclose(f);
-	if (bad) {
+	if (got < 0)
 		snprintf(err, errlen, "%s: cannot read", path);
-		free(buf);
-		return -1;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 1;
+	else if (got > 0)
+		snprintf(err, errlen, "%s: larger than %u bytes", path, MAX_BODY_BYTES);
+	else if (!*out)
+		snprintf(err, errlen, "%s: out of memory", path);
+	buf_free(&b);
+	return *out ? 1 : -1;
 }
 
 /* ---- publishing a state ---- */
@@ -268,8 +242,7 @@ static bool adopt_file(struct unleash *u, const char *path, const char *source)
 /* ---- HTTP ---- */
 
 struct body {
-	char *data;
-	size_t len;
+	struct buf bytes;
 	bool too_large;
 };
 
@@ -277,18 +250,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct body *b = userdata;
 	size_t n = size * nmemb;
-	if (b->len + n > MAX_BODY_BYTES) {
+	if (b->bytes.len + n > MAX_BODY_BYTES) {
 		b->too_large = true;
 		return 0;
 	}
-	char *grown = realloc(b->data, b->len + n + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + b->len, ptr, n);
-	b->data = grown;
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+	buf_put(&b->bytes, ptr, n);
+	return b->bytes.oom ? 0 : n;
 }
 
 /* Keeps the ETag of the answer, for the next If-None-Match. */
@@ -414,14 +381,14 @@ static void poll_once(struct unleash *u)
 	long status = call(u, path, NULL, u->cfg->unleash_refresh, &body, err, sizeof(err));
 	bool ok = false;
 	if (status == 304) {
-		metrics_unleash_fetch("not_modified");
+		metrics_unleash_fetch(METRICS_POLL_NOT_MODIFIED);
 		ok = true;
 	} else if (status == 200) {
-		char *data = body.data ? body.data : calloc(1, 1);
-		body.data = NULL;
-		ok = data && adopt(u, data, body.len, "unleash");
+		size_t len = body.bytes.len;
+		char *data = buf_take(&body.bytes);
+		ok = data && adopt(u, data, len, "unleash");
 		if (ok)
-			metrics_unleash_fetch("ok");
+			metrics_unleash_fetch(METRICS_POLL_OK);
 		else {
 			/* A state we cannot read is not a state: ask again in full. */
 			free(u->etag);
@@ -429,21 +396,22 @@ static void poll_once(struct unleash *u)
 			snprintf(err, sizeof(err), "the answer was refused (logged above)");
 		}
 	}
-	free(body.data);
+	buf_free(&body.bytes);
 	unsigned before = u->skips;
 	u->skips = unleash_backoff(u->skips, ok ? 200 : status);
 	metrics_unleash_backoff(u->skips);
 	if (ok) {
 		metrics_unleash_success((double)time(NULL));
-		if (u->failures > 0)
+		if (u->poll_failures.events > 0)
 			log_msg(LOGL_INFO, "Unleash reachable again", NULL);
-		u->failures = 0;
+		log_throttle_reset(&u->poll_failures);
 		/* Switched to the unfiltered list: fetch it now. */
 		if (u->unfiltered && !was_unfiltered)
 			poll_once(u);
 		return;
 	}
-	metrics_unleash_fetch("error");
+	metrics_unleash_fetch(METRICS_POLL_ERROR);
+	bool pass = log_throttle_pass(&u->poll_failures, NULL);
 	if (status == 401 || status == 403 || status == 404) {
 		char st[16];
 		snprintf(st, sizeof(st), "%ld", status);
@@ -451,12 +419,11 @@ static void poll_once(struct unleash *u)
 		        status == 404 ? "Unleash answered 404: is GCS_UNLEASH_URL the API root?"
 		                      : "Unleash refused the token (GCS_UNLEASH_TOKEN)",
 		        "status", st, "error", err, "skipped_intervals", "10", NULL);
-	} else if (u->failures % 10 == 0 || before == 0) {
+	} else if (pass || before == 0) {
 		/* The first failure of a run, then every tenth, not every poll. */
 		log_msg(LOGL_WARN, "Unleash poll failed; keeping the last known state", "error",
 		        err, "state", u->known ? "known" : "none", NULL);
 	}
-	u->failures++;
 }
 
 /* ---- registration and metrics ---- */
@@ -480,7 +447,7 @@ static bool post_json(struct unleash *u, const char *path, json_t *doc, bool met
 		status =
 		    call(u, path, text, u->cfg->unleash_metrics_interval, &body, err, sizeof(err));
 	free(text);
-	free(body.data);
+	buf_free(&body.bytes);
 	bool ok = status >= 200 && status < 300;
 	metrics_unleash_post(metrics, ok);
 	if (!ok)
@@ -520,7 +487,7 @@ static void send_metrics(struct unleash *u)
 	u->yes += yes;
 	u->no += no;
 	char stop[32];
-	iso_now(stop, sizeof(stop));
+	log_utc_now(stop, sizeof(stop));
 	if (u->yes + u->no == 0) {
 		snprintf(u->bucket_start, sizeof(u->bucket_start), "%s", stop);
 		return;
@@ -541,29 +508,14 @@ static void send_metrics(struct unleash *u)
 
 /* ---- the thread ---- */
 
-static struct timespec after(double seconds)
+/* Waits until the moment `at` (deadline_now's clock) or a stop; returns
+ * true on stop. */
+static bool wait_until(struct unleash *u, double at)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	long long ns = ts.tv_nsec + (long long)((seconds - (long long)seconds) * 1e9);
-	ts.tv_sec += (time_t)seconds + (time_t)(ns / 1000000000LL);
-	ts.tv_nsec = (long)(ns % 1000000000LL);
-	return ts;
-}
-
-static bool before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-/* Waits until the deadline or a stop; returns true on stop. */
-static bool wait_until(struct unleash *u, const struct timespec *until)
-{
+	struct timespec until = deadline_after(at - deadline_now());
 	pthread_mutex_lock(&u->mu);
-	while (!u->stop) {
-		if (pthread_cond_timedwait(&u->cond, &u->mu, until) == ETIMEDOUT)
-			break;
-	}
+	while (!u->stop && !deadline_wait(&u->cond, &u->mu, &until))
+		;
 	bool stop = u->stop;
 	pthread_mutex_unlock(&u->mu);
 	return stop;
@@ -575,21 +527,21 @@ static void *poll_loop(void *arg)
 	double metrics_every = u->report ? u->cfg->unleash_metrics_interval : 0;
 	if (metrics_every > 0)
 		register_instance(u);
-	struct timespec next_metrics = after(metrics_every);
+	double next_metrics = deadline_now() + metrics_every;
 	for (;;) {
 		poll_once(u);
 		pthread_mutex_lock(&u->mu);
 		u->answered = true;
 		pthread_cond_broadcast(&u->cond);
 		pthread_mutex_unlock(&u->mu);
-		struct timespec next_poll = after(u->cfg->unleash_refresh * (1 + u->skips));
-		while (metrics_every > 0 && before(&next_metrics, &next_poll)) {
-			if (wait_until(u, &next_metrics))
+		double next_poll = deadline_now() + u->cfg->unleash_refresh * (1 + u->skips);
+		while (metrics_every > 0 && next_metrics < next_poll) {
+			if (wait_until(u, next_metrics))
 				goto stopped;
 			send_metrics(u);
-			next_metrics = after(metrics_every);
+			next_metrics = deadline_now() + metrics_every;
 		}
-		if (wait_until(u, &next_poll))
+		if (wait_until(u, next_poll))
 			goto stopped;
 	}
 stopped:
@@ -643,14 +595,10 @@ static bool start_thread(struct unleash *u)
 		log_msg(LOGL_ERROR, "Unleash disabled: cannot set up libcurl", NULL);
 		return false;
 	}
-	pthread_condattr_t attr;
-	if (pthread_condattr_init(&attr) != 0 ||
-	    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&u->cond, &attr) != 0) {
+	if (deadline_cond_init(&u->cond) != 0) {
 		log_msg(LOGL_ERROR, "Unleash disabled: cannot create a condition variable", NULL);
 		return false;
 	}
-	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&u->mu, NULL);
 	int err = pthread_create(&u->thread, NULL, poll_loop, u);
 	if (err != 0) {
@@ -663,11 +611,9 @@ static bool start_thread(struct unleash *u)
 	u->thread_started = true;
 
 	pthread_mutex_lock(&u->mu);
-	struct timespec until = after(FIRST_ANSWER_WAIT_MS / 1000.0);
-	while (!u->answered) {
-		if (pthread_cond_timedwait(&u->cond, &u->mu, &until) == ETIMEDOUT)
-			break;
-	}
+	struct timespec until = deadline_after(FIRST_ANSWER_WAIT_MS / 1000.0);
+	while (!u->answered && !deadline_wait(&u->cond, &u->mu, &until))
+		;
 	bool answered = u->answered;
 	pthread_mutex_unlock(&u->mu);
 	if (!answered)
@@ -688,13 +634,14 @@ struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *rout
 	u->cfg = cfg;
 	u->routing = routing;
 	u->report = report;
+	u->poll_failures.every_n = FAIL_LOG_EVERY;
 	char host[256] = "unknown";
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(u->instance_id, sizeof(u->instance_id), "%s-%ld", host, (long)getpid());
 	new_uuid(u->connection_id);
-	iso_now(u->started, sizeof(u->started));
+	log_utc_now(u->started, sizeof(u->started));
 	snprintf(u->bucket_start, sizeof(u->bucket_start), "%s", u->started);
 	if (cfg->unleash_url) /* a bootstrap file alone is never stale */
 		metrics_unleash_interval(cfg->unleash_refresh);

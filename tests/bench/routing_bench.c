@@ -104,6 +104,7 @@ int main(int argc, char **argv)
 	long warmup = count_arg(argv[1]), calls = count_arg(argv[2]);
 	log_set_level(LOGL_ERROR);
 	setenv("STABLE_VERSION", "1.1.3", 1);
+	setenv("CANARY_VERSION", "1.2.0", 1);
 	setenv("GCS_ROUTING_SCRIPT", argv[3], 1);
 	if (argc == 6)
 		setenv("GCS_UNLEASH_TOGGLE", argv[5], 1);
@@ -111,7 +112,7 @@ int main(int argc, char **argv)
 	char err[512];
 	if (config_from_env(&cfg, err, sizeof(err)) < 0)
 		die("environment", err);
-	struct routing *r = routing_new(&cfg, "1.1.3", "1.2.0", err, sizeof(err));
+	struct routing *r = routing_new(&cfg, err, sizeof(err));
 	if (!r)
 		die(argv[3], err);
 	if (argc == 6) {

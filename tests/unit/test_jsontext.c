@@ -116,11 +116,12 @@ static void test_go_encoding(void **state)
 static void test_pointer(void **state)
 {
 	(void)state;
-	char p[64] = "";
-	jsontext_pointer_push(p, sizeof(p), "a/b");
-	jsontext_pointer_push(p, sizeof(p), "m~n");
-	jsontext_pointer_push(p, sizeof(p), "3");
-	assert_string_equal(p, "/a~1b/m~0n/3");
+	struct buf p = {0};
+	buf_pointer_token(&p, "a/b");
+	buf_pointer_token(&p, "m~n");
+	buf_pointer_token(&p, "3");
+	assert_string_equal(buf_str(&p), "/a~1b/m~0n/3");
+	buf_free(&p);
 }
 
 int main(void)

@@ -54,8 +54,11 @@ static int setup(void **state)
 	strcpy(fx->dir, "/tmp/gcs-routing-XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
 	snprintf(fx->script, sizeof(fx->script), "%s/routing.lua", fx->dir);
+	fx->cfg.stable_version = "1.1.3";
+	fx->cfg.canary_version = "1.2.0";
 	fx->cfg.routing_script = fx->script;
 	fx->cfg.reload_interval = 0.05;
+	fx->cfg.routing_budget_ms = 50;
 	fx->cfg.unleash_app_name = "gcs";
 	fx->cfg.unleash_environment = "production";
 	fx->cfg.unleash_toggle = "gcs-canary";
@@ -78,7 +81,7 @@ static struct routing *load(struct fixture *fx, const char *source, char *err, s
 {
 	write_text(fx->script, source);
 	err[0] = '\0';
-	return routing_new(&fx->cfg, "1.1.3", "1.2.0", err, errlen);
+	return routing_new(&fx->cfg, err, errlen);
 }
 
 static struct routing *load_ok(struct fixture *fx, const char *source)
@@ -160,7 +163,8 @@ static void test_no_canary_never_calls_the_script(void **state)
 	struct fixture *fx = *state;
 	write_text(fx->script, "return { route = function() return 'canary', 'always' end }\n");
 	char err[256];
-	struct routing *r = routing_new(&fx->cfg, "1.1.3", NULL, err, sizeof(err));
+	fx->cfg.canary_version = NULL;
+	struct routing *r = routing_new(&fx->cfg, err, sizeof(err));
 	assert_non_null(r);
 	char reason[64];
 	assert_int_equal(decide(r, "c-1", reason, sizeof(reason)), GCS_STABLE);
@@ -249,7 +253,7 @@ static void test_missing_file(void **state)
 	struct fixture *fx = *state;
 	char err[512];
 	snprintf(fx->script, sizeof(fx->script), "%s/absent.lua", fx->dir);
-	assert_null(routing_new(&fx->cfg, "1.1.3", "1.2.0", err, sizeof(err)));
+	assert_null(routing_new(&fx->cfg, err, sizeof(err)));
 	assert_non_null(strstr(err, fx->script));
 	assert_non_null(strstr(err, "No such file"));
 }

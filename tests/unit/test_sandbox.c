@@ -224,6 +224,7 @@ static void test_failure_kinds(void **state)
 int main(void)
 {
 	log_set_level(LOGL_ERROR);
+	sandbox_set_budget(50);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_borrowed_text_is_compiled),
 	    cmocka_unit_test(test_owned_text_is_compiled_and_freed),
