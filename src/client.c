@@ -64,3 +64,15 @@ CURLcode client_setup(CURL *h, const struct client_opts *o)
 		return rc;
 	return set_callbacks(h, o);
 }
+
+size_t client_sink_write(char *ptr, size_t size, size_t nmemb, void *sink)
+{
+	struct client_sink *s = sink;
+	size_t n = size * nmemb;
+	if (n > s->max_bytes - s->bytes.len) {
+		s->too_large = true;
+		return 0;
+	}
+	buf_put(&s->bytes, ptr, n);
+	return s->bytes.oom ? 0 : n;
+}

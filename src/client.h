@@ -6,6 +6,9 @@
 
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
 
 /* Zero or NULL leaves a setting at libcurl's default. */
 struct client_opts {
@@ -30,5 +33,16 @@ struct client_opts {
  * timeouts hold). TLS stays at libcurl's defaults: peer and host verified
  * against the system's CAs. Returns the first failing option's code, or CURLE_OK. */
 CURLcode client_setup(CURL *h, const struct client_opts *opts);
+
+/* A body received into memory: a transfer that would take it past max_bytes
+ * is aborted from the write callback, before the excess is stored. */
+struct client_sink {
+	struct buf bytes;
+	size_t max_bytes;
+	bool too_large;
+};
+
+/* The write callback of a client_sink: opts.on_body, the sink as its data. */
+size_t client_sink_write(char *ptr, size_t size, size_t nmemb, void *sink);
 
 #endif

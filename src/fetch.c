@@ -81,26 +81,6 @@ long fetch_backoff_ms(const struct fetch_opts *opts, int retry)
 	return ms;
 }
 
-/* The body being received; a transfer that would exceed max_bytes is
- * aborted from here, before the excess is stored. */
-struct sink {
-	struct buf body;
-	size_t max_bytes;
-	bool too_large;
-};
-
-static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct sink *s = userdata;
-	size_t n = size * nmemb;
-	if (n > s->max_bytes - s->body.len) {
-		s->too_large = true;
-		return 0;
-	}
-	buf_put(&s->body, ptr, n);
-	return s->body.oom ? 0 : n;
-}
-
 /* What one try ended with, enough to decide on a retry and to explain. */
 struct attempt {
 	CURLcode code;
@@ -121,7 +101,7 @@ static void trim_reason(char *reason)
 }
 
 static CURLcode set_options(CURL *h, const char *url, const struct fetch_opts *opts,
-                            struct sink *sink, char *errbuf)
+                            struct client_sink *sink, char *errbuf)
 {
 	const struct client_opts client = {
 	    .protocols = "file,http,https",
@@ -130,7 +110,7 @@ static CURLcode set_options(CURL *h, const char *url, const struct fetch_opts *o
 	    .connect_timeout_ms = opts->connect_timeout_ms,
 	    .timeout_ms = opts->timeout_ms,
 	    /* Rejects early when the server announces a larger Content-Length;
-	     * sink_write enforces the cap when it does not. */
+	     * client_sink_write enforces the cap when it does not. */
 	    .max_bytes =
 	        opts->max_bytes > (size_t)INT64_MAX ? INT64_MAX : (curl_off_t)opts->max_bytes,
 	    /* A 4xx/5xx body is never wanted; stopping at the status also keeps
@@ -138,14 +118,14 @@ static CURLcode set_options(CURL *h, const char *url, const struct fetch_opts *o
 	    .fail_on_error = true,
 	    .user_agent = "gcs/" GCS_VERSION,
 	    .errbuf = errbuf,
-	    .on_body = sink_write,
+	    .on_body = client_sink_write,
 	    .body_data = sink,
 	};
 	CURLcode rc = client_setup(h, &client);
 	return rc != CURLE_OK ? rc : curl_easy_setopt(h, CURLOPT_URL, url);
 }
 
-static void try_once(const char *url, const struct fetch_opts *opts, struct sink *sink,
+static void try_once(const char *url, const struct fetch_opts *opts, struct client_sink *sink,
                      struct attempt *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -184,7 +164,7 @@ static void try_once(const char *url, const struct fetch_opts *opts, struct sink
 		a->code = CURLE_HTTP_RETURNED_ERROR;
 		a->too_large = false;
 	}
-	a->out_of_memory = sink->body.oom;
+	a->out_of_memory = sink->bytes.oom;
 	curl_easy_cleanup(h);
 }
 
@@ -284,12 +264,12 @@ enum fetch_result fetch_get(const char *url, const struct fetch_opts *opts, stru
 	struct attempt a;
 	int tries = 0;
 	for (;;) {
-		struct sink sink = {.max_bytes = opts->max_bytes};
+		struct client_sink sink = {.max_bytes = opts->max_bytes};
 		tries++;
 		try_once(url, opts, &sink, &a);
 		if (is_http_ok(&a) && !a.too_large) {
-			out->len = sink.body.len;
-			out->data = buf_take(&sink.body);
+			out->len = sink.bytes.len;
+			out->data = buf_take(&sink.bytes);
 			if (!out->data) {
 				out->len = 0;
 				snprintf(err, errlen, "%s: out of memory", url);
@@ -297,7 +277,7 @@ enum fetch_result fetch_get(const char *url, const struct fetch_opts *opts, stru
 			}
 			return FETCH_OK;
 		}
-		buf_free(&sink.body);
+		buf_free(&sink.bytes);
 		if (a.code == CURLE_OK && !a.too_large) {
 			/* e.g. a 3xx curl did not follow or a 1xx: nothing to
 			 * retry, and not a body either. */

@@ -241,23 +241,6 @@ static bool adopt_file(struct unleash *u, const char *path, const char *source)
 
 /* ---- HTTP ---- */
 
-struct body {
-	struct buf bytes;
-	bool too_large;
-};
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct body *b = userdata;
-	size_t n = size * nmemb;
-	if (b->bytes.len + n > MAX_BODY_BYTES) {
-		b->too_large = true;
-		return 0;
-	}
-	buf_put(&b->bytes, ptr, n);
-	return b->bytes.oom ? 0 : n;
-}
-
 /* Keeps the ETag of the answer, for the next If-None-Match. */
 static size_t on_header(char *buffer, size_t size, size_t nitems, void *userdata)
 {
@@ -329,7 +312,7 @@ static struct curl_slist *request_headers(const struct unleash *u, double interv
 /* One request to {url}/client/{path}: a GET, or a POST of post. Returns the
  * HTTP status, 0 with err when there was no answer. */
 static long call(struct unleash *u, const char *path, const char *post, double interval,
-                 struct body *out, char *err, size_t errlen)
+                 struct client_sink *out, char *err, size_t errlen)
 {
 	char url[2048];
 	snprintf(url, sizeof(url), "%s/client/%s", u->base_url, path);
@@ -369,7 +352,7 @@ static void poll_once(struct unleash *u)
 {
 	char err[2200] = "";
 	char path[1024];
-	struct body body = {0};
+	struct client_sink body = {.max_bytes = MAX_BODY_BYTES};
 	if (u->unfiltered) {
 		snprintf(path, sizeof(path), "features");
 	} else {
@@ -442,7 +425,7 @@ static bool post_json(struct unleash *u, const char *path, json_t *doc, bool met
 	json_decref(doc);
 	char err[2200] = "out of memory";
 	long status = 0;
-	struct body body = {0};
+	struct client_sink body = {.max_bytes = MAX_BODY_BYTES};
 	if (text)
 		status =
 		    call(u, path, text, u->cfg->unleash_metrics_interval, &body, err, sizeof(err));
@@ -567,7 +550,7 @@ static int setup_curl(struct unleash *u)
 	    .connect_timeout_ms = CONNECT_TIMEOUT_MS,
 	    .timeout_ms = TRANSFER_TIMEOUT_MS,
 	    .accept_encoding = "",
-	    .on_body = on_body,
+	    .on_body = client_sink_write,
 	    .on_header = on_header,
 	    .on_progress = on_progress,
 	    .progress_data = u,
