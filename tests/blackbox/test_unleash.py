@@ -687,11 +687,23 @@ def test_segments_apart_and_inlined_decide_alike(unleash, server_factory, tmp_pa
         (served_toggle(admin, name) or {"strategies": [{}]})["strategies"][0].get(
             "constraints", [])) == 2, timeout=30)
 
-    apart_text = admin.client_features_text(spec="5.2.0")
-    inline_text = admin.client_features_text()
+    # Unleash caches each form of the client API answer on its own: wait
+    # until both carry the updated strategy, not only the form read above.
+    def strategy_in(text):
+        toggle = [t for t in json.loads(text)["features"] if t["name"] == name]
+        return toggle[0]["strategies"][0] if toggle and toggle[0]["strategies"] else {}
+
+    def both_forms():
+        apart_text = admin.client_features_text(spec="5.2.0")
+        inline_text = admin.client_features_text()
+        if len(strategy_in(apart_text).get("segments", [])) == 2 and \
+                len(strategy_in(inline_text).get("constraints", [])) == 2:
+            return apart_text, inline_text
+        return None
+
+    apart_text, inline_text = wait_until("both forms of the answer updated", both_forms, timeout=30)
     apart, inline = json.loads(apart_text), json.loads(inline_text)
-    served_apart = [t for t in apart["features"] if t["name"] == name][0]["strategies"][0]
-    served_inline = [t for t in inline["features"] if t["name"] == name][0]["strategies"][0]
+    served_apart, served_inline = strategy_in(apart_text), strategy_in(inline_text)
     assert sorted(served_apart["segments"]) == sorted([tail, deny]), served_apart
     assert served_apart["constraints"] == [] and {s["id"] for s in apart["segments"]} >= {tail, deny}
     assert len(served_inline["constraints"]) == 2 and not inline.get("segments"), served_inline
