@@ -26,10 +26,11 @@ import time
 import uuid
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, RULES, base_env, run_gcs
+from conftest import ROOT, base_env, run_gcs
+import metrics as M
 from rolling import Client, Deployment, Service, user_agent
+from trees import Tree
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from download_server import DownloadServer  # noqa: E402
@@ -106,8 +107,9 @@ def downloads():
     """The download server holding every version the flow uses."""
     root = tempfile.mkdtemp(prefix="gcs-release-conditions.")
     try:
+        tree = Tree(root)
         for version in VERSIONS:
-            build_tree(os.path.join(root, version), version)
+            build_tree(tree, version)
         srv = DownloadServer(root).start()
         yield srv
         srv.stop()
@@ -115,21 +117,17 @@ def downloads():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def build_tree(target, version):
-    """rules/1.2.0 with every file's "version" set to version, so that each
-    version's bodies differ and name it."""
-    shutil.copytree(os.path.join(RULES, "1.2.0"), target, copy_function=shutil.copyfile)
+def build_tree(tree, version):
+    """rules/1.2.0 copied as version with every file's "version" set to
+    version, so that each version's bodies differ and name it."""
+    target = tree.copy("1.2.0", as_version=version)
     for d, _, files in os.walk(target):
-        os.chmod(d, 0o755)
         for name in files:
-            path = os.path.join(d, name)
-            os.chmod(path, 0o644)
-            with open(path, encoding="utf-8") as f:
-                doc = json.load(f)
+            rel = os.path.relpath(os.path.join(d, name), target)
+            doc = tree.load(version, rel)
             if isinstance(doc, dict) and "version" in doc:
                 doc["version"] = version
-                with open(path, "w", encoding="utf-8") as f:
-                    json.dump(doc, f, indent=2, ensure_ascii=False)
+                tree.dump(version, rel, doc)
 
 
 # --- what a cluster receives ---------------------------------------------------
@@ -159,22 +157,6 @@ def wait_receives(service, cluster, want, timeout):
         if time.monotonic() - start > timeout:
             assert got == want, "still %s after %ss" % (got, timeout)
         time.sleep(0.05)
-
-
-def metrics(p):
-    """[(sample name, {label: value}, value)] from /metrics."""
-    status, _, body = p.get("/metrics")
-    assert status == 200
-    return [(s.name, s.labels, s.value)
-            for family in text_string_to_metric_families(body.decode())
-            for s in family.samples]
-
-
-def metric(p, name, **labels):
-    """The sum of name's samples carrying labels (None when there is none)."""
-    values = [v for n, ls, v in metrics(p)
-              if n == name and all(ls.get(k) == w for k, w in labels.items())]
-    return sum(values) if values else None
 
 
 def wait_unleash_serves(admin, percent, timeout=20):
@@ -270,8 +252,8 @@ def test_canary_release_flow(unleash, downloads):
 
         # 2. The Rules Team's pull request: CANARY 1.0.2, population still 0%.
         p = roll("1.0.1", "1.0.2")
-        assert metric(p, "gcs_conditions_info", channel="canary", version="1.0.2") == 1
-        assert metric(p, "gcs_conditions_info", channel="stable", version="1.0.1") == 1
+        assert M.total(M.scrape(p), "gcs_conditions_info", channel="canary", version="1.0.2") == 1
+        assert M.total(M.scrape(p), "gcs_conditions_info", channel="stable", version="1.0.1") == 1
         expect(both("1.0.1", "stable"), both("1.0.1", "stable"))
 
         # 3. A version that is not on the download server: CrashLoopBackOff,
@@ -283,7 +265,7 @@ def test_canary_release_flow(unleash, downloads):
         # 4. The Rules Team raises the population to X%.
         raise_rollout(ROLLOUT, both("1.0.2", "canary"))
         expect(both("1.0.2", "canary"), both("1.0.1", "stable"))
-        assert metric(service.target, "gcs_unleash_rollout_percent") == ROLLOUT
+        assert M.total(M.scrape(service.target), "gcs_unleash_rollout_percent") == ROLLOUT
         # The runbook's check of one cluster, against the same Unleash state.
         got = route(env("1.0.1", "1.0.2"), canary_cluster)
         assert (got["channel"], got["version"]) == ("canary", "1.0.2"), got
@@ -305,15 +287,16 @@ def test_canary_release_flow(unleash, downloads):
         # 6. The archives look fine: promote, then the population back to 0%.
         p = roll("1.0.2")
         expect(both("1.0.2", "stable"), both("1.0.2", "stable"))
-        assert metric(p, "gcs_conditions_info", channel="canary") is None
+        assert M.total(M.scrape(p), "gcs_conditions_info", channel="canary") is None
         client.expect(canary_cluster, "stable")  # for the next canary, at 0%
-        polls = metric(p, "gcs_unleash_fetch_total") or 0
+        polls = M.total(M.scrape(p), "gcs_unleash_fetch_total") or 0
         unleash.set_rollout(TOGGLE, 0)
         wait_unleash_serves(unleash, 0)
         # Let two polls pass after the change if the poller runs without a
         # canary; the answer must not depend on it either way.
         deadline = time.monotonic() + REFRESH * 3 + 2
-        while (metric(p, "gcs_unleash_fetch_total") or 0) < polls + 2 and time.monotonic() < deadline:
+        while ((M.total(M.scrape(p), "gcs_unleash_fetch_total") or 0) < polls + 2
+               and time.monotonic() < deadline):
             time.sleep(0.1)
         expect(both("1.0.2", "stable"), both("1.0.2", "stable"))
 

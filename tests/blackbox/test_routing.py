@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import metrics as M
 from conftest import base_env, run_gcs
 
 STABLE, CANARY = "1.1.3", "1.2.0"
@@ -93,21 +94,19 @@ def channel(srv, cluster=CLUSTER):
     return got
 
 
-def metric(srv, series):
-    status, _, body = srv.get("/metrics")
-    assert status == 200
-    for line in body.decode().splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    raise AssertionError("no series %s in /metrics" % series)
+def present(srv, name, **labels):
+    """The value of a series that must be on /metrics."""
+    got = M.read(srv, name, **labels)
+    assert got is not None, "no series %s%s in /metrics" % (name, labels)
+    return got
 
 
 def errors(srv, kind):
-    return metric(srv, 'gcs_routing_errors_total{kind="%s"}' % kind)
+    return present(srv, "gcs_routing_errors_total", kind=kind)
 
 
 def reloads(srv, result):
-    return metric(srv, 'gcs_routing_reloads_total{result="%s"}' % result)
+    return present(srv, "gcs_routing_reloads_total", result=result)
 
 
 def wait_for(predicate, what):

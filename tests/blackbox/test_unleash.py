@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import ROOT, base_env, run_gcs
+import metrics as M
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from unleash_fault_server import FaultServer  # noqa: E402
@@ -174,17 +175,10 @@ def lua_decisions(toggle, ids, context=None):
     return dict(zip(ids, json.loads(out.stdout)))
 
 
-def metric(srv, name):
-    status, _, body = srv.get("/metrics")
-    assert status == 200
-    m = re.search(r"^" + re.escape(name) + r" (\S+)$", body.decode(), re.M)
-    return float(m.group(1)) if m else None
-
-
 def wait_metric(srv, name, value, timeout):
     deadline = time.time() + timeout
-    while metric(srv, name) != value:
-        assert time.time() < deadline, f"{name} never became {value}: {metric(srv, name)}"
+    while M.read(srv, name) != value:
+        assert time.time() < deadline, f"{name} never became {value}: {M.read(srv, name)}"
         time.sleep(0.1)
 
 
@@ -272,7 +266,7 @@ def backoff_from(srv, fault, status, n, timeout=10):
     for j in range(n):
         fault.wait_polls(at[0] + j + 1, timeout)
         time.sleep(0.04)
-        seen.append(metric(srv, "gcs_unleash_backoff_intervals"))
+        seen.append(M.read(srv, "gcs_unleash_backoff_intervals"))
     return seen, fault.polls()[at[0] - 1:at[0] + n]
 
 
@@ -308,7 +302,7 @@ def test_backoff_adds_one_interval_per_failure(server_factory, status):
     check_gaps(polls, [0, 1, 2, 3, 2, 1])
     warned = gcs_log(srv, "Unleash poll failed")
     assert warned and f"HTTP {status}" in warned[0]["error"], warned
-    assert metric(srv, 'gcs_unleash_fetch_total{result="error"}') == 3.0
+    assert M.read(srv, "gcs_unleash_fetch_total", result="error") == 3.0
     assert Channels(srv).one(cluster_ids(1, "failures")[0]) == "canary"
 
 
@@ -411,7 +405,7 @@ def test_bootstrap_until_the_first_poll_and_the_backup_wins(server_factory, tmp_
     env = base_env(GCS_UNLEASH_BOOTSTRAP=boot, GCS_UNLEASH_TOGGLE="t", CANARY_VERSION=CANARY)
     srv = server_factory(env)
     assert set(Channels(srv).many(ids).values()) == {"canary"}
-    assert metric(srv, "gcs_unleash_rollout_percent") == 100.0
+    assert M.read(srv, "gcs_unleash_rollout_percent") == 100.0
 
 
 def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_factory):
@@ -425,7 +419,7 @@ def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_f
         srv = server_factory(fault_env(fault, "t"))
         got = Channels(srv).many(ids + nines)
         assert all(got[i] == ("canary" if i.startswith("9") else "stable") for i in got)
-        assert metric(srv, "gcs_unleash_unusable_constraints") == 0.0
+        assert M.read(srv, "gcs_unleash_unusable_constraints") == 0.0
 
         fault.features = {"features": [rollout_feature("t", 100, [regex_on_user("^(?=9)")])]}
         wait_metric(srv, "gcs_unleash_unusable_constraints", 1.0, timeout=5)
@@ -545,7 +539,7 @@ def test_toggle_off_or_zero_percent_is_all_stable(unleash, server_factory):
     time.sleep(REFRESH + 1)
     got = Channels(srv).many(ids)
     assert set(got.values()) == {"stable"}
-    ok = metric(srv, 'gcs_unleash_fetch_total{result="ok"}')
+    ok = M.read(srv, "gcs_unleash_fetch_total", result="ok")
     assert ok is not None and ok >= 1
 
 
@@ -764,9 +758,9 @@ def test_rollout_follows_unleash_and_survives_its_outage(unleash, server_factory
     # Polls back off exponentially once they fail (the harness's stop may
     # already have caused failures), so wait for the next one rather than a
     # fixed time.
-    errors_before = metric(a, 'gcs_unleash_fetch_total{result="error"}') or 0
+    errors_before = M.read(a, "gcs_unleash_fetch_total", result="error") or 0
     deadline = time.time() + 40
-    while (metric(a, 'gcs_unleash_fetch_total{result="error"}') or 0) <= errors_before:
+    while (M.read(a, "gcs_unleash_fetch_total", result="error") or 0) <= errors_before:
         assert time.time() < deadline, "no failed Unleash poll counted after the outage"
         time.sleep(0.2)
     assert Channels(a).many(ids) == at70, "answers changed when Unleash went away"
