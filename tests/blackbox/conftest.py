@@ -6,6 +6,7 @@ reads the bound address from its log line {"msg": "listening", "address": ...}.
 import filecmp
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -16,6 +17,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 
 import pytest
 
@@ -45,6 +47,12 @@ def npm_installed(package_dir, cache):
     return cache
 
 
+def cluster_ids(n, seed):
+    """n cluster IDs (UUID v4), the same for the same seed."""
+    rnd = random.Random(seed)
+    return [str(uuid.UUID(int=rnd.getrandbits(128), version=4)) for _ in range(n)]
+
+
 def base_env(**overrides):
     """Environment for gcs: the repository's rules and schemas, no Unleash."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GCS_") and k not in ("STABLE_VERSION", "CANARY_VERSION")}
@@ -61,6 +69,15 @@ def base_env(**overrides):
         else:
             env[k] = str(v)
     return env
+
+
+def unleash_env(state, toggle, **overrides):
+    """base_env for a gcs following toggle on the test Unleash server that
+    state (unleash.sh's state file, read) describes, environment development."""
+    env = {"GCS_UNLEASH_URL": state["UNLEASH_URL"], "GCS_UNLEASH_TOKEN": state["UNLEASH_BACKEND_TOKEN"],
+           "GCS_UNLEASH_ENVIRONMENT": "development", "GCS_UNLEASH_TOGGLE": toggle}
+    env.update(overrides)
+    return base_env(**env)
 
 
 # What AddressSanitizer, LeakSanitizer and UBSan print when they find

@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 import metrics as M
-from conftest import ROOT, GcsServer, base_env
+from conftest import ROOT, GcsServer, base_env, unleash_env
 
 RULES = os.path.join(ROOT, "deploy", "base", "prometheusrule.yaml")
 DASHBOARD = os.path.join(ROOT, "deploy", "base", "grafana-dashboard-gcs.configmap.yaml")
@@ -447,10 +447,7 @@ def stack(unleash):
     try:
         toggle = "e2e-monitoring"
         admin.set_rollout(toggle, 40)
-        env = base_env(CANARY_VERSION="1.2.0", GCS_UNLEASH_URL=state["UNLEASH_URL"],
-                       GCS_UNLEASH_TOKEN=state["UNLEASH_BACKEND_TOKEN"],
-                       GCS_UNLEASH_ENVIRONMENT="development", GCS_UNLEASH_REFRESH="1",
-                       GCS_UNLEASH_TOGGLE=toggle)
+        env = unleash_env(state, toggle, CANARY_VERSION="1.2.0", GCS_UNLEASH_REFRESH="1")
         # The routing scripts as a pod mounts them, so that a test can edit them.
         scripts = os.path.join(state_dir, "routing")
         shutil.copytree(os.path.join(ROOT, "scripts"), scripts,

@@ -33,7 +33,7 @@ import pytest
 
 import conftest
 import metrics as M
-from conftest import ROOT, RULES, base_env
+from conftest import ROOT, RULES, base_env, unleash_env
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from download_server import DownloadServer  # noqa: E402
@@ -465,11 +465,9 @@ def test_requests_keep_their_latency_behind_a_slow_unleash(faults, downloads, un
     admin.set_rollout(toggle, 50)
     port = int(re.search(r":(\d+)/", state["UNLEASH_URL"]).group(1))
     unleash_relay = Relay(faults, port, delay=1.5)
-    env = base_env(STABLE_VERSION=STABLE, CANARY_VERSION=CANARY,
-                   GCS_UNLEASH_URL="http://%s/api" % unleash_relay.addr,
-                   GCS_UNLEASH_TOKEN=state["UNLEASH_BACKEND_TOKEN"],
-                   GCS_UNLEASH_ENVIRONMENT="development", GCS_UNLEASH_REFRESH=0.5,
-                   GCS_UNLEASH_TOGGLE=toggle, GCS_UNLEASH_METRICS_INTERVAL=0)
+    env = unleash_env(state, toggle, STABLE_VERSION=STABLE, CANARY_VERSION=CANARY,
+                      GCS_UNLEASH_URL="http://%s/api" % unleash_relay.addr,
+                      GCS_UNLEASH_REFRESH=0.5, GCS_UNLEASH_METRICS_INTERVAL=0)
     srv, _, status, lines = start(faults, env)
     assert srv is not None, "\n".join(lines)
     try:

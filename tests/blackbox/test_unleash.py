@@ -11,7 +11,6 @@ the outage behaviour, so it stays last in this file.
 import http.client
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -22,74 +21,24 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import ROOT, base_env, run_gcs
+from conftest import ROOT, base_env, cluster_ids, run_gcs, unleash_env
 import metrics as M
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from unleash_fault_server import FaultServer  # noqa: E402
 
+sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
+import node_sdk  # noqa: E402
+
 HARNESS = os.path.join(ROOT, "tests", "support", "unleash.sh")
-NODE_MODULES = os.path.join(ROOT, "tests", ".cache", "unleash", "node_modules")
-EVALUATE_JS = os.path.join(ROOT, "tests", "support", "unleash", "evaluate.js")
 STABLE, CANARY = "1.1.3", "1.2.0"
 REFRESH = 1
 V1 = "/api/gathering/gathering_rules"
 
 
-@pytest.fixture
-def server_factory(server_factory):
-    """conftest's, checking at the end that every gcs it started exited 0
-    with no sanitizer report: this suite also runs against build/asan/gcs,
-    where the poller's threads, state swaps and shutdown bucket are what
-    is exercised."""
-    started = []
-
-    def start(env=None, args=()):
-        srv = server_factory(env, args)
-        started.append(srv)
-        return srv
-
-    yield start
-    bad = []
-    for srv in started:
-        code = srv.stop()
-        report = [line for line in srv.log_lines if "Sanitizer" in line or "runtime error" in line]
-        if code != 0 or report:
-            bad.append(f"gcs pid {srv.proc.pid} exited {code}: " + "\n".join(report[:20]))
-    assert not bad, "\n".join(bad)
-
-
 def gcs_env(state, toggle, **extra):
-    return base_env(
-        GCS_UNLEASH_URL=state["UNLEASH_URL"],
-        GCS_UNLEASH_TOKEN=state["UNLEASH_BACKEND_TOKEN"],
-        GCS_UNLEASH_ENVIRONMENT="development",
-        GCS_UNLEASH_REFRESH=REFRESH,
-        GCS_UNLEASH_TOGGLE=toggle,
-        CANARY_VERSION=CANARY,
-        STABLE_VERSION=STABLE,
-        **extra)
-
-
-def served_toggle(admin, name):
-    for f in admin.client_features()["features"]:
-        if f["name"] == name:
-            return f
-    return None
-
-
-def wait_served(admin, name, enabled, rollout=None, timeout=30):
-    """Waits until the client API serves the change (it lags about a second)
-    and returns the toggle as served."""
-    deadline = time.time() + timeout
-    while True:
-        t = served_toggle(admin, name)
-        if t is not None and t["enabled"] == enabled and (
-                rollout is None or [s["parameters"].get("rollout") for s in t["strategies"]]
-                == [str(rollout)]):
-            return t
-        assert time.time() < deadline, f"Unleash never served {name} enabled={enabled} {rollout}"
-        time.sleep(0.2)
+    return unleash_env(state, toggle, GCS_UNLEASH_REFRESH=REFRESH, CANARY_VERSION=CANARY,
+                       STABLE_VERSION=STABLE, **extra)
 
 
 class Channels:
@@ -141,12 +90,8 @@ def node_decisions(toggle, ids, context=None):
 def node_decisions_answer(answer, name, ids, context=None):
     """The Node SDK's isEnabled of toggle name in a whole client API answer
     (its parents and segments included) for each user ID."""
-    req = {"features": answer["features"], "segments": answer.get("segments") or [],
-           "toggle": name, "context": context or {}, "userIds": list(ids)}
-    out = subprocess.run(["node", EVALUATE_JS], input=json.dumps(req), capture_output=True,
-                         text=True, check=True, timeout=120,
-                         env=dict(os.environ, NODE_PATH=NODE_MODULES))
-    return dict(zip(ids, json.loads(out.stdout)))
+    return dict(zip(ids, node_sdk.decisions(answer["features"], name, ids, context,
+                                            answer.get("segments") or [])))
 
 
 def lua_decisions(toggle, ids, context=None):
@@ -180,11 +125,6 @@ def wait_metric(srv, name, value, timeout):
     while M.read(srv, name) != value:
         assert time.time() < deadline, f"{name} never became {value}: {M.read(srv, name)}"
         time.sleep(0.1)
-
-
-def cluster_ids(n, seed):
-    rnd = random.Random(seed)
-    return [str(uuid.UUID(int=rnd.getrandbits(128), version=4)) for _ in range(n)]
 
 
 def share(decisions):
@@ -497,15 +437,8 @@ def test_lua_evaluation_matches_the_node_sdk(unleash):
     ]
     compared = 0
     for name, pct, constraints in cases:
-        sid = admin.set_rollout(name, pct)
-        if constraints:
-            strategy = admin.flexible_rollout(name, pct)
-            strategy["constraints"] = constraints
-            admin.update_strategy(name, sid, strategy)
-        toggle = wait_served(admin, name, True, pct)
-        while len(toggle["strategies"][0]["constraints"]) != len(constraints):
-            time.sleep(0.2)
-            toggle = wait_served(admin, name, True, pct)
+        admin.set_rollout(name, pct, constraints)
+        toggle = admin.wait_served(name, True, pct, constraints)
         for ctx in ({}, {"properties": {"ocpVersion": "4.17.3"}},
                     {"properties": {"ocpVersion": "4.14.0"}}):
             lua = lua_decisions(toggle, ids, ctx)
@@ -527,7 +460,7 @@ def test_toggle_off_or_zero_percent_is_all_stable(unleash, server_factory):
     name = "e2e-off"
     admin.set_rollout(name, 100)
     admin.disable(name)
-    wait_served(admin, name, False, 100)
+    admin.wait_served(name, False, 100)
     srv = server_factory(gcs_env(state, name))
     ids = cluster_ids(1000, "off")
     wait_metric(srv, "gcs_unleash_rollout_percent", 0.0, timeout=10)
@@ -535,7 +468,7 @@ def test_toggle_off_or_zero_percent_is_all_stable(unleash, server_factory):
     assert set(got.values()) == {"stable"}, "a disabled toggle (even at 100%) routes no canary"
 
     admin.set_rollout(name, 0)
-    wait_served(admin, name, True, 0)
+    admin.wait_served(name, True, 0)
     time.sleep(REFRESH + 1)
     got = Channels(srv).many(ids)
     assert set(got.values()) == {"stable"}
@@ -551,7 +484,7 @@ def test_allowlist_and_denylist_beat_the_rollout(unleash, server_factory, tmp_pa
     others = cluster_ids(300, "lists-others")
 
     admin.set_rollout(name, 0)
-    wait_served(admin, name, True, 0)
+    admin.wait_served(name, True, 0)
     srv = server_factory(gcs_env(state, name, GCS_ROUTING_SCRIPT=script))
     wait_metric(srv, "gcs_unleash_rollout_percent", 0.0, timeout=10)
     ch = Channels(srv)
@@ -559,7 +492,7 @@ def test_allowlist_and_denylist_beat_the_rollout(unleash, server_factory, tmp_pa
     assert set(ch.many(others).values()) == {"stable"}
 
     admin.set_rollout(name, 100)
-    wait_served(admin, name, True, 100)
+    admin.wait_served(name, True, 100)
     wait_metric(srv, "gcs_unleash_rollout_percent", 100.0, timeout=REFRESH + 10)
     assert ch.one(denied) == "stable"
     assert ch.one(allowed) == "canary"
@@ -588,7 +521,7 @@ def test_registered_and_yes_no_counts_equal_the_decisions(unleash, server_factor
     version = run_gcs(["--version"], base_env()).stdout.split()[-1]
     admin.set_rollout(name, 40)
     created = time.time()
-    wait_served(admin, name, True, 40)
+    admin.wait_served(name, True, 40)
     env = gcs_env(state, name, GCS_UNLEASH_APP_NAME=app, GCS_UNLEASH_METRICS_INTERVAL=1)
     srv = server_factory(env)
     wait_metric(srv, "gcs_unleash_rollout_percent", 40.0, timeout=10)
@@ -637,13 +570,13 @@ def test_parent_toggle_switches_decisions_as_the_node_sdk(unleash, server_factor
     admin.set_rollout(child, 50)
     admin.add_dependency(child, parent)
     wait_until("the dependency served",
-               lambda: (served_toggle(admin, child) or {}).get("dependencies"), timeout=30)
+               lambda: (admin.served(child) or {}).get("dependencies"), timeout=30)
     srv = server_factory(gcs_env(state, child))
     ids = cluster_ids(2000, "parent")
     ch = Channels(srv)
 
     def follows_node(parent_on):
-        wait_served(admin, parent, parent_on)
+        admin.wait_served(parent, parent_on)
         node = node_decisions_answer(admin.client_features(), child, ids)
         want = {i: "canary" if node[i] else "stable" for i in ids}
         wait_until(f"gcs decides as the Node SDK with the parent {'on' if parent_on else 'off'}",
@@ -678,7 +611,7 @@ def test_segments_apart_and_inlined_decide_alike(unleash, server_factory, tmp_pa
     strategy["segments"] = [tail, deny]
     admin.update_strategy(name, sid, strategy)
     wait_until("the segments served", lambda: len(
-        (served_toggle(admin, name) or {"strategies": [{}]})["strategies"][0].get(
+        (admin.served(name) or {"strategies": [{}]})["strategies"][0].get(
             "constraints", [])) == 2, timeout=30)
 
     apart_text = admin.client_features_text(spec="5.2.0")
@@ -717,7 +650,7 @@ def test_rollout_follows_unleash_and_survives_its_outage(unleash, server_factory
     backup = str(tmp_path / "unleash-backup.json")
 
     admin.set_rollout(name, 30)
-    toggle30 = wait_served(admin, name, True, 30)
+    toggle30 = admin.wait_served(name, True, 30)
     a = server_factory(gcs_env(state, name, GCS_UNLEASH_BACKUP=backup))
     b = server_factory(gcs_env(state, name))
     for srv in (a, b):
@@ -733,7 +666,7 @@ def test_rollout_follows_unleash_and_survives_its_outage(unleash, server_factory
     canary30 = {i for i, c in at30.items() if c == "canary"}
 
     admin.set_rollout(name, 70)
-    toggle70 = wait_served(admin, name, True, 70)
+    toggle70 = admin.wait_served(name, True, 70)
     node70 = node_decisions(toggle70, ids)
     newly = [i for i in ids if node70[i] and i not in canary30][:200]
     assert newly
