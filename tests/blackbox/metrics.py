@@ -5,6 +5,7 @@ whole, but it renames a counter's samples (io_gathering_remote_configuration
 becomes ..._total), so the series are read here with their names as written.
 A series is found by its name and its exact labels."""
 import re
+import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -62,3 +63,13 @@ def total(samples, name, **labels):
 def read(srv, name, **labels):
     """value() of one series on a fresh scrape of srv."""
     return value(scrape(srv), name, **labels)
+
+
+def wait_for(srv, name, value, timeout, **labels):
+    """Reads srv's /metrics until the series name{labels} is value; fails
+    after timeout seconds."""
+    deadline = time.time() + timeout
+    while read(srv, name, **labels) != value:
+        assert time.time() < deadline, "%s never became %s in %s s: %s" % (
+            name, value, timeout, read(srv, name, **labels))
+        time.sleep(0.1)

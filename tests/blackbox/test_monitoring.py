@@ -302,16 +302,10 @@ def test_rejected_reload_gauge_follows_the_last_reload(server_factory, tmp_path)
                                   GCS_RELOAD_INTERVAL="0.1"))
     assert M.read(srv, "gcs_routing_last_reload_failed") == 0
 
-    def wait(value):
-        deadline = time.time() + 10
-        while M.read(srv, "gcs_routing_last_reload_failed") != value:
-            assert time.time() < deadline, "gcs_routing_last_reload_failed never became %s" % value
-            time.sleep(0.1)
-
     script.write_text("this is not lua (\n")
-    wait(1)
+    M.wait_for(srv, "gcs_routing_last_reload_failed", 1, timeout=10)
     script.write_text(good + "\n-- fixed\n")
-    wait(0)
+    M.wait_for(srv, "gcs_routing_last_reload_failed", 0, timeout=10)
 
 
 # --- end to end: a real Prometheus scraping gcs -----------------------------------

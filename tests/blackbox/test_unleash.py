@@ -120,13 +120,6 @@ def lua_decisions(toggle, ids, context=None):
     return dict(zip(ids, json.loads(out.stdout)))
 
 
-def wait_metric(srv, name, value, timeout):
-    deadline = time.time() + timeout
-    while M.read(srv, name) != value:
-        assert time.time() < deadline, f"{name} never became {value}: {M.read(srv, name)}"
-        time.sleep(0.1)
-
-
 def share(decisions):
     return 100.0 * sum(1 for c in decisions.values() if c == "canary") / len(decisions)
 
@@ -362,7 +355,7 @@ def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_f
         assert M.read(srv, "gcs_unleash_unusable_constraints") == 0.0
 
         fault.features = {"features": [rollout_feature("t", 100, [regex_on_user("^(?=9)")])]}
-        wait_metric(srv, "gcs_unleash_unusable_constraints", 1.0, timeout=5)
+        M.wait_for(srv, "gcs_unleash_unusable_constraints", 1.0, timeout=5)
         assert set(Channels(srv).many(ids + nines).values()) == {"stable"}
         polls = len(fault.polls())
         fault.wait_polls(polls + 10, 5)  # the same state, polled again and again
@@ -375,7 +368,7 @@ def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_f
         # A new state: two such constraints, one inverted; logged again, once each.
         fault.features = {"features": [rollout_feature("t", 100, [
             regex_on_user("^(?=9)", inverted=True), regex_on_user("(a)\\1", inverted=True)])]}
-        wait_metric(srv, "gcs_unleash_unusable_constraints", 2.0, timeout=5)
+        M.wait_for(srv, "gcs_unleash_unusable_constraints", 2.0, timeout=5)
         assert set(Channels(srv).many(ids + nines).values()) == {"stable"}
         fault.wait_polls(len(fault.polls()) + 10, 5)
         warned = gcs_log(srv, "cannot be used", wait=0.2)
@@ -383,7 +376,7 @@ def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_f
         assert "backreference" in warned[2]["problem"]
 
         fault.features = usable
-        wait_metric(srv, "gcs_unleash_unusable_constraints", 0.0, timeout=5)
+        M.wait_for(srv, "gcs_unleash_unusable_constraints", 0.0, timeout=5)
         assert Channels(srv).many(ids + nines) == got
 
 
@@ -463,7 +456,7 @@ def test_toggle_off_or_zero_percent_is_all_stable(unleash, server_factory):
     admin.wait_served(name, False, 100)
     srv = server_factory(gcs_env(state, name))
     ids = cluster_ids(1000, "off")
-    wait_metric(srv, "gcs_unleash_rollout_percent", 0.0, timeout=10)
+    M.wait_for(srv, "gcs_unleash_rollout_percent", 0.0, timeout=10)
     got = Channels(srv).many(ids)
     assert set(got.values()) == {"stable"}, "a disabled toggle (even at 100%) routes no canary"
 
@@ -486,14 +479,14 @@ def test_allowlist_and_denylist_beat_the_rollout(unleash, server_factory, tmp_pa
     admin.set_rollout(name, 0)
     admin.wait_served(name, True, 0)
     srv = server_factory(gcs_env(state, name, GCS_ROUTING_SCRIPT=script))
-    wait_metric(srv, "gcs_unleash_rollout_percent", 0.0, timeout=10)
+    M.wait_for(srv, "gcs_unleash_rollout_percent", 0.0, timeout=10)
     ch = Channels(srv)
     assert ch.one(allowed) == "canary"
     assert set(ch.many(others).values()) == {"stable"}
 
     admin.set_rollout(name, 100)
     admin.wait_served(name, True, 100)
-    wait_metric(srv, "gcs_unleash_rollout_percent", 100.0, timeout=REFRESH + 10)
+    M.wait_for(srv, "gcs_unleash_rollout_percent", 100.0, timeout=REFRESH + 10)
     assert ch.one(denied) == "stable"
     assert ch.one(allowed) == "canary"
     assert set(ch.many(others).values()) == {"canary"}
@@ -524,7 +517,7 @@ def test_registered_and_yes_no_counts_equal_the_decisions(unleash, server_factor
     admin.wait_served(name, True, 40)
     env = gcs_env(state, name, GCS_UNLEASH_APP_NAME=app, GCS_UNLEASH_METRICS_INTERVAL=1)
     srv = server_factory(env)
-    wait_metric(srv, "gcs_unleash_rollout_percent", 40.0, timeout=10)
+    M.wait_for(srv, "gcs_unleash_rollout_percent", 40.0, timeout=10)
     # Unleash drops metrics of toggles it does not know, by a list of names
     # it caches for 10 s: the toggle must be older than that.
     time.sleep(max(0.0, created + 11 - time.time()))
@@ -654,7 +647,7 @@ def test_rollout_follows_unleash_and_survives_its_outage(unleash, server_factory
     a = server_factory(gcs_env(state, name, GCS_UNLEASH_BACKUP=backup))
     b = server_factory(gcs_env(state, name))
     for srv in (a, b):
-        wait_metric(srv, "gcs_unleash_rollout_percent", 30.0, timeout=10)
+        M.wait_for(srv, "gcs_unleash_rollout_percent", 30.0, timeout=10)
 
     at30 = Channels(a).many(ids)
     assert 28.5 <= share(at30) <= 31.5, share(at30)

@@ -19,6 +19,8 @@
 #include "sandbox.h"
 #include "script.h"
 
+#include "../support/tmpdir.h"
+
 struct fixture {
 	char dir[64];
 	char script[128];
@@ -26,23 +28,16 @@ struct fixture {
 
 static void write_file(struct fixture *fx, const char *name, const char *text)
 {
-	/* via a temporary file and rename, as an editor or a deploy would */
-	char path[256], tmp[300];
+	char path[256];
 	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(rename(tmp, path), 0);
+	tmpdir_write(path, text);
 }
 
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/gcs-script-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
+	tmpdir_make(fx->dir, sizeof(fx->dir), "gcs-script");
 	snprintf(fx->script, sizeof(fx->script), "%s/routing.lua", fx->dir);
 	log_set_level(LOGL_ERROR);
 	*state = fx;
@@ -52,9 +47,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
+	tmpdir_remove(fx->dir);
 	free(fx);
 	return 0;
 }
