@@ -53,6 +53,17 @@ def cluster_ids(n, seed):
     return [str(uuid.UUID(int=rnd.getrandbits(128), version=4)) for _ in range(n)]
 
 
+def wait_until(what, check, timeout, every=0.2):
+    """check()'s first truthy value within timeout seconds; fails naming what."""
+    deadline = time.time() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.time() < deadline, "timed out waiting for %s (%s s)" % (what, timeout)
+        time.sleep(every)
+
+
 def base_env(**overrides):
     """Environment for gcs: the repository's rules and schemas, no Unleash."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GCS_") and k not in ("STABLE_VERSION", "CANARY_VERSION")}
@@ -78,6 +89,16 @@ def unleash_env(state, toggle, **overrides):
            "GCS_UNLEASH_ENVIRONMENT": "development", "GCS_UNLEASH_TOGGLE": toggle}
     env.update(overrides)
     return base_env(**env)
+
+
+def route_fields(stdout):
+    """{field: value} of the answer of gcs --route ID, a "field: value" a line."""
+    fields = {}
+    for line in stdout.splitlines():
+        key, sep, value = line.partition(":")
+        assert sep, "not a field of gcs --route: %r" % line
+        fields[key.strip()] = value.strip()
+    return fields
 
 
 # What AddressSanitizer, LeakSanitizer and UBSan print when they find

@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 import metrics as M
-from conftest import ROOT, GcsServer, base_env, unleash_env
+from conftest import ROOT, GcsServer, base_env, unleash_env, wait_until
 
 RULES = os.path.join(ROOT, "deploy", "base", "prometheusrule.yaml")
 DASHBOARD = os.path.join(ROOT, "deploy", "base", "grafana-dashboard-gcs.configmap.yaml")
@@ -467,16 +467,6 @@ def stack(unleash):
         for thing in reversed(started):
             thing.stop()
         shutil.rmtree(state_dir, ignore_errors=True)
-
-
-def wait_until(what, predicate, timeout):
-    deadline = time.time() + timeout
-    while True:
-        got = predicate()
-        if got:
-            return got
-        assert time.time() < deadline, "timed out waiting for " + what
-        time.sleep(0.5)
 
 
 def alerts_named(prom, name):

@@ -27,7 +27,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, base_env, run_gcs
+from conftest import ROOT, base_env, route_fields, run_gcs
 import metrics as M
 from rolling import Client, Deployment, Service, user_agent
 from trees import Tree
@@ -175,12 +175,7 @@ def route(env, cluster):
     """gcs --route, as the runbook checks one cluster: {field: value}."""
     res = run_gcs(["--route", cluster, "--ocp-version", OCP], env)
     assert res.returncode == 0, "gcs --route: exit %d\n%s\n%s" % (res.returncode, res.stdout, res.stderr)
-    fields = {}
-    for line in res.stdout.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
-    return fields
+    return route_fields(res.stdout)
 
 
 # --- the flow -------------------------------------------------------------------

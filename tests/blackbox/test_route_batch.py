@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import GCS, ROOT, base_env, cluster_ids, unleash_env
+from conftest import GCS, ROOT, base_env, cluster_ids, route_fields, unleash_env
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
 import node_sdk  # noqa: E402
@@ -65,8 +65,7 @@ def one(env, cluster, ocp=None):
     args = [GCS, "--route", cluster] + (["--ocp-version", ocp] if ocp else [])
     res = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    f = dict(line.split(":", 1) for line in res.stdout.splitlines())
-    f = {k: v.strip() for k, v in f.items()}
+    f = route_fields(res.stdout)
     file = f["file"].split(" ", 1)[0]
     return [f["cluster"], f["channel"], f["version"], "none" if file == "none:" else file,
             f["reason"]]

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import ROOT, base_env, cluster_ids, run_gcs, unleash_env
+from conftest import ROOT, base_env, cluster_ids, run_gcs, unleash_env, wait_until
 import metrics as M
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
@@ -490,17 +490,6 @@ def test_allowlist_and_denylist_beat_the_rollout(unleash, server_factory, tmp_pa
     assert ch.one(denied) == "stable"
     assert ch.one(allowed) == "canary"
     assert set(ch.many(others).values()) == {"canary"}
-
-
-def wait_until(what, check, timeout, every=0.2):
-    """check()'s first truthy value within timeout seconds."""
-    deadline = time.time() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.time() < deadline, f"{what} within {timeout} s"
-        time.sleep(every)
 
 
 def test_registered_and_yes_no_counts_equal_the_decisions(unleash, server_factory):
