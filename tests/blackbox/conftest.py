@@ -25,6 +25,10 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # GCS_BIN selects another build of the same sources (the sanitizer build).
 GCS = os.environ.get("GCS_BIN") or os.path.join(ROOT, "build", "gcs")
 RULES = os.path.join(ROOT, "rules")
+# tests/support's helpers (the download server, the Unleash tooling) import
+# by name in every suite that imports this module.
+SUPPORT = os.path.join(ROOT, "tests", "support")
+sys.path[:0] = [SUPPORT, os.path.join(SUPPORT, "unleash")]
 
 
 def npm_installed(package_dir, cache):
@@ -308,7 +312,6 @@ def server_factory():
 def unleash():
     """A real Unleash 7.5.1 on PostgreSQL (tests/support/unleash.sh), on
     127.0.0.1, for one test module: (admin client, state, harness env)."""
-    sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
     import admin as unleash_admin
     harness = os.path.join(ROOT, "tests", "support", "unleash.sh")
     # Not under pytest's basetemp: a concurrent pytest session may prune it,

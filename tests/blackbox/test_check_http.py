@@ -7,16 +7,12 @@ content) fail at the first try. The server's request log counts the tries.
 """
 import os
 import socket
-import sys
 
 import pytest
 
-from conftest import ROOT
 from trees import (assert_accepted, assert_problem, assert_refused, copy_tree, describe,
                    plain_lines, rule_index, stderr_lines)
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from download_server import DownloadServer  # noqa: E402
+from download_server import DownloadServer
 
 V1 = "v1/rules.json"
 MAPPING = "v2/cluster_version_mapping.json"

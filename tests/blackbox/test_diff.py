@@ -9,16 +9,13 @@ status is diff(1)'s: 0 identical, 1 different, 2 trouble.
 import copy
 import json
 import os
-import sys
 
 import jsonschema
 import pytest
 
 from conftest import ROOT, base_env, run_gcs
 from trees import Tree, alert_rule, container_log, describe, remote_config
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from download_server import DownloadServer  # noqa: E402
+from download_server import DownloadServer
 
 with open(os.path.join(ROOT, "src", "diff.schema.json")) as f:
     SCHEMA = json.load(f)

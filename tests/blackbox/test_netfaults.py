@@ -24,7 +24,6 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,10 +32,8 @@ import pytest
 
 import conftest
 import metrics as M
-from conftest import ROOT, RULES, base_env, unleash_env
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from download_server import DownloadServer  # noqa: E402
+from conftest import RULES, base_env, unleash_env
+from download_server import DownloadServer
 
 C_ADDR, S_ADDR = "10.231.0.1", "10.231.0.2"
 CLONE_NEWNET = 0x40000000

@@ -20,20 +20,17 @@ import os
 import random
 import re
 import shutil
-import sys
 import tempfile
 import time
 import uuid
 
 import pytest
 
-from conftest import ROOT, base_env, route_fields, run_gcs
+from conftest import base_env, route_fields, run_gcs
 import metrics as M
 from rolling import Client, Deployment, Service, user_agent
 from trees import Tree
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from download_server import DownloadServer  # noqa: E402
+from download_server import DownloadServer
 
 TOGGLE = "insights-operator-gathering-conditions-service"
 ROLLOUT = 50

@@ -9,14 +9,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from conftest import GCS, ROOT, base_env, cluster_ids, route_fields, unleash_env
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
-import node_sdk  # noqa: E402
+import node_sdk
 
 STABLE, CANARY = "1.1.3", "1.2.0"
 TOGGLE = "insights-operator-gathering-conditions-service"

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,12 +22,8 @@ import pytest
 
 from conftest import ROOT, base_env, cluster_ids, run_gcs, unleash_env, wait_until
 import metrics as M
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from unleash_fault_server import FaultServer  # noqa: E402
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
-import node_sdk  # noqa: E402
+from unleash_fault_server import FaultServer
+import node_sdk
 
 HARNESS = os.path.join(ROOT, "tests", "support", "unleash.sh")
 STABLE, CANARY = "1.1.3", "1.2.0"
