@@ -35,4 +35,12 @@ static inline void tmpdir_write(const char *path, const char *text)
 	assert_int_equal(rename(tmp, path), 0);
 }
 
+/* dir/name holds text, as tmpdir_write writes it. */
+static inline void tmpdir_write_in(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	tmpdir_write(path, text);
+}
+
 #endif

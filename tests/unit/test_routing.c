@@ -30,13 +30,6 @@ struct fixture {
 	struct gcs_config cfg;
 };
 
-static void write_module(struct fixture *fx, const char *name, const char *text)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	tmpdir_write(path, text);
-}
-
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
@@ -286,7 +279,8 @@ static void test_examples_with_context(void **state)
 static void test_sandbox(void **state)
 {
 	struct fixture *fx = *state;
-	write_module(fx, "helper.lua", "return { answer = function() return 'stable' end }\n");
+	tmpdir_write_in(fx->dir, "helper.lua",
+	                "return { answer = function() return 'stable' end }\n");
 	struct routing *r =
 	    load_ok(fx, "assert(io == nil and debug == nil and dofile == nil and loadfile == nil)\n"
 	                "assert(os.execute == nil and os.getenv == nil and os.remove == nil)\n"
@@ -457,11 +451,11 @@ static void test_reload_checks_current_toggle(void **state)
 static void test_modules_are_part_of_the_snapshot(void **state)
 {
 	struct fixture *fx = *state;
-	write_module(fx, "policy.lua", "return { channel = 'canary' }\n");
+	tmpdir_write_in(fx->dir, "policy.lua", "return { channel = 'canary' }\n");
 	struct routing *r = load_ok(
 	    fx, "return { route = function() return require('policy').channel, 'mod' end }\n");
 	/* changed on disk but not reloaded: workers keep the checked text */
-	write_module(fx, "policy.lua", "return { channel = 'stable' }\n");
+	tmpdir_write_in(fx->dir, "policy.lua", "return { channel = 'stable' }\n");
 	char reason[64];
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
 	assert_int_equal(routing_reload(r), 0);
