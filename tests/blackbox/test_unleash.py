@@ -591,8 +591,14 @@ def test_segments_apart_and_inlined_decide_alike(unleash, server_factory, tmp_pa
         (admin.served(name) or {"strategies": [{}]})["strategies"][0].get(
             "constraints", [])) == 2, timeout=30)
 
-    apart_text = admin.client_features_text(spec="5.2.0")
-    inline_text = admin.client_features_text()
+    # Each form of the answer is cached apart and may lag the other.
+    def served_text(spec=None):
+        text = admin.client_features_text(spec)
+        return text if any(t["name"] == name for t in json.loads(text)["features"]) else None
+
+    apart_text = wait_until("the toggle served with segments apart", lambda: served_text("5.2.0"),
+                            timeout=30)
+    inline_text = wait_until("the toggle served inlined", served_text, timeout=30)
     apart, inline = json.loads(apart_text), json.loads(inline_text)
     served_apart = [t for t in apart["features"] if t["name"] == name][0]["strategies"][0]
     served_inline = [t for t in inline["features"] if t["name"] == name][0]["strategies"][0]
