@@ -6,6 +6,7 @@ reads the bound address from its log line {"msg": "listening", "address": ...}.
 import filecmp
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -16,6 +17,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 
 import pytest
 
@@ -23,6 +25,10 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # GCS_BIN selects another build of the same sources (the sanitizer build).
 GCS = os.environ.get("GCS_BIN") or os.path.join(ROOT, "build", "gcs")
 RULES = os.path.join(ROOT, "rules")
+# tests/support's helpers (the download server, the Unleash tooling) import
+# by name in every suite that imports this module.
+SUPPORT = os.path.join(ROOT, "tests", "support")
+sys.path[:0] = [SUPPORT, os.path.join(SUPPORT, "unleash")]
 
 
 def npm_installed(package_dir, cache):
@@ -45,6 +51,23 @@ def npm_installed(package_dir, cache):
     return cache
 
 
+def cluster_ids(n, seed):
+    """n cluster IDs (UUID v4), the same for the same seed."""
+    rnd = random.Random(seed)
+    return [str(uuid.UUID(int=rnd.getrandbits(128), version=4)) for _ in range(n)]
+
+
+def wait_until(what, check, timeout, every=0.2):
+    """check()'s first truthy value within timeout seconds; fails naming what."""
+    deadline = time.time() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.time() < deadline, "timed out waiting for %s (%s s)" % (what, timeout)
+        time.sleep(every)
+
+
 def base_env(**overrides):
     """Environment for gcs: the repository's rules and schemas, no Unleash."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GCS_") and k not in ("STABLE_VERSION", "CANARY_VERSION")}
@@ -61,6 +84,25 @@ def base_env(**overrides):
         else:
             env[k] = str(v)
     return env
+
+
+def unleash_env(state, toggle, **overrides):
+    """base_env for a gcs following toggle on the test Unleash server that
+    state (unleash.sh's state file, read) describes, environment development."""
+    env = {"GCS_UNLEASH_URL": state["UNLEASH_URL"], "GCS_UNLEASH_TOKEN": state["UNLEASH_BACKEND_TOKEN"],
+           "GCS_UNLEASH_ENVIRONMENT": "development", "GCS_UNLEASH_TOGGLE": toggle}
+    env.update(overrides)
+    return base_env(**env)
+
+
+def route_fields(stdout):
+    """{field: value} of the answer of gcs --route ID, a "field: value" a line."""
+    fields = {}
+    for line in stdout.splitlines():
+        key, sep, value = line.partition(":")
+        assert sep, "not a field of gcs --route: %r" % line
+        fields[key.strip()] = value.strip()
+    return fields
 
 
 # What AddressSanitizer, LeakSanitizer and UBSan print when they find
@@ -270,7 +312,6 @@ def server_factory():
 def unleash():
     """A real Unleash 7.5.1 on PostgreSQL (tests/support/unleash.sh), on
     127.0.0.1, for one test module: (admin client, state, harness env)."""
-    sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
     import admin as unleash_admin
     harness = os.path.join(ROOT, "tests", "support", "unleash.sh")
     # Not under pytest's basetemp: a concurrent pytest session may prune it,

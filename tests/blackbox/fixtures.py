@@ -1,13 +1,5 @@
-"""Helpers to build conditions trees in temporary directories and to compute
-the exact bytes gcs must serve for them.
-
-A conditions tree has the layout of the download server:
-
-    <root>/<version>/v1/rules.json
-    <root>/<version>/v2/cluster_version_mapping.json
-    <root>/<version>/v2/<path named by the mapping>
-
-gcs is pointed at it with GCS_CONDITIONS_URL=<root>/{version} (see tree_env).
+"""The exact bytes gcs must serve for a conditions tree (trees.py builds
+them), and HTTP helpers.
 
 The expected bodies are what the service in the field sent: it decoded the
 files into Go structs (unknown keys dropped) and re-encoded them with Go's
@@ -17,12 +9,10 @@ independently of the C renderer.
 import http.client
 import json
 import os
-import re
-import shutil
 import socket
 import time
 
-from conftest import RULES, base_env
+from conftest import RULES
 
 MAPPING = "cluster_version_mapping.json"
 
@@ -105,91 +95,6 @@ def mapping_of(tree_dir):
 def real_tree(version):
     """The directory of one of the repository's real versions in rules/."""
     return os.path.join(RULES, version)
-
-
-# --- building trees ---------------------------------------------------------
-
-def alert_rule(alert, **functions):
-    """A valid gathering rule firing on alert; functions default to a pod definition."""
-    if not functions:
-        functions = {"pod_definition": {"alert_name": alert}}
-    return {"conditions": [{"type": "alert_is_firing", "alert": {"name": alert}}],
-            "gathering_functions": functions}
-
-
-def container_log(namespace, pod_name_regex, messages, previous=None, **extra):
-    log = {"namespace": namespace, "pod_name_regex": pod_name_regex, "messages": list(messages)}
-    if previous is not None:
-        log["previous"] = previous
-    log.update(extra)
-    return log
-
-
-def remote_config(version, rules, logs=()):
-    return {"conditional_gathering_rules": list(rules), "container_logs": list(logs),
-            "version": version}
-
-
-def write_json(path, value):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-
-
-def write_tree(root, version, v1=None, mapping=None, files=None, v1_version=None):
-    """Writes one version tree under root and returns its directory.
-
-    v1: the rules.json document (default: two rules, version v1_version or
-    version). mapping: [[ocp version, path], ...] (default: one entry at
-    4.0.0). files: {path: remote configuration} (default: one distinct
-    configuration per mapped path)."""
-    tree = os.path.join(root, version)
-    if v1 is None:
-        v1 = {"version": v1_version or version,
-              "rules": [alert_rule("FixtureAlertOne"), alert_rule("FixtureAlertTwo")]}
-    if mapping is None:
-        mapping = [["4.0.0", "config.json"]]
-    if files is None:
-        files = {}
-        for i, path in enumerate(dict.fromkeys(p for _, p in mapping)):
-            files[path] = distinct_config(version, i)
-    write_json(os.path.join(tree, "v1", "rules.json"), v1)
-    write_json(os.path.join(tree, "v2", MAPPING), mapping)
-    for path, doc in files.items():
-        write_json(os.path.join(tree, "v2", path), doc)
-    return tree
-
-
-def distinct_config(version, index):
-    """A valid remote configuration whose content differs for every index."""
-    alert = "FixtureAlert%d" % index
-    return remote_config(
-        "%s-file%d" % (version, index),
-        [alert_rule(alert, containers_logs={"alert_name": alert, "tail_lines": 10 + index})],
-        [container_log("openshift-fixture-%d" % index, "pod-%d-.*" % index,
-                       ["message %d" % index])])
-
-
-def copy_real(root, version, as_version=None):
-    """Copies rules/<version> to root/<as_version or version>; returns it."""
-    dest = os.path.join(root, as_version or version)
-    shutil.copytree(real_tree(version), dest)
-    for dirpath, dirnames, filenames in os.walk(dest):
-        os.chmod(dirpath, 0o755)
-        for name in filenames:
-            os.chmod(os.path.join(dirpath, name), 0o644)
-    return dest
-
-
-def tree_env(root, stable, canary=None, **overrides):
-    """base_env serving the trees under root."""
-    overrides.setdefault("GCS_CONDITIONS_URL", os.path.join(root, "{version}"))
-    overrides["STABLE_VERSION"] = stable
-    overrides["CANARY_VERSION"] = canary
-    return base_env(**overrides)
-
-
 
 
 # --- HTTP helpers -----------------------------------------------------------
@@ -298,40 +203,3 @@ def status_of(raw):
     if not raw.startswith(b"HTTP/1."):
         return None
     return int(raw.split(b" ", 2)[1])
-
-
-_SAMPLE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: -?\d+)?')
-_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(,|$)')
-
-
-def metric_samples(text):
-    """{(name, frozenset(labels.items())): value} from a Prometheus text page,
-    series names exactly as written. Fails on a line that is not a sample."""
-    # the client library's parser checks the format as a whole (it renames
-    # counter samples, so the values are read below)
-    from prometheus_client.parser import text_string_to_metric_families
-    list(text_string_to_metric_families(text))
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _SAMPLE.fullmatch(line)
-        assert m, "not a Prometheus sample line: %r" % line
-        name, body, value = m.groups()
-        labels = {}
-        pos = 0
-        while body and pos < len(body):
-            lm = _LABEL.match(body, pos)
-            assert lm, "bad labels in %r" % line
-            labels[lm.group(1)] = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1),
-                                         lm.group(2))
-            pos = lm.end()
-        key = (name, frozenset(labels.items()))
-        assert key not in out, "duplicate series %r" % line
-        out[key] = float(value)
-    return out
-
-
-def metric(samples, name, **labels):
-    """The value of one series, or None when absent."""
-    return samples.get((name, frozenset(labels.items())))

@@ -7,18 +7,16 @@ content) fail at the first try. The server's request log counts the tries.
 """
 import os
 import socket
-import sys
 
 import pytest
 
-from conftest import ROOT
 from trees import (assert_accepted, assert_problem, assert_refused, copy_tree, describe,
                    plain_lines, rule_index, stderr_lines)
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from download_server import DownloadServer  # noqa: E402
+from download_server import DownloadServer
 
 V1 = "v1/rules.json"
+MAPPING = "v2/cluster_version_mapping.json"
+CHANNEL = {"1.1.3": "stable", "1.2.0": "canary"}
 V2D_120 = "v2/remote_configurations/config_default.json"
 V2V_120 = "v2/remote_configurations/config_validation.json"
 
@@ -46,7 +44,7 @@ def name_once(tree):
 
 
 def tree_paths(tree, version):
-    return ["/%s/%s" % (version, rel) for rel in [V1, "v2/cluster_version_mapping.json"] + tree.mapped_files(version)]
+    return ["/%s/%s" % (version, rel) for rel in [V1, MAPPING] + tree.mapped_files(version)]
 
 
 # --- the good path -----------------------------------------------------------
@@ -147,88 +145,48 @@ def test_failing_file_named_twice_fetched_once(served):
 
 # --- transient HTTP failures -------------------------------------------------
 
-def test_503_twice_then_200_accepted_after_3_tries(served):
-    _, srv = served
-    path = "/1.2.0/" + V1
-    srv.add_fault(path, "status", status=503, times=2)
-    res = check(served)
-    assert_accepted(res)
-    assert srv.count(path) == 3, srv.requests()
+# (test id, version, file, fault and its options, gcs's environment, the
+# problem's pattern or None when the tree is accepted, requests for the file)
+FAULTS = [
+    ("503-twice-then-200-accepted-after-3-tries", "1.2.0", V1, "status", {"status": 503, "times": 2},
+     {}, None, 3),
+    ("503-always-refused-after-1-try", "1.1.3", MAPPING, "status", {"status": 503},
+     {"GCS_FETCH_TRIES": 1}, "503", 1),
+    ("503-always-refused-after-3-tries", "1.1.3", MAPPING, "status", {"status": 503},
+     {"GCS_FETCH_TRIES": 3}, "503", 3),
+    ("500-once-retried", "1.1.3", V1, "status", {"status": 500, "times": 1}, {}, None, 2),
+    ("502-once-retried", "1.1.3", V1, "status", {"status": 502, "times": 1}, {}, None, 2),
+    ("504-once-retried", "1.1.3", V1, "status", {"status": 504, "times": 1}, {}, None, 2),
+    ("429-then-200-retried", "1.2.0", V2V_120, "status", {"status": 429, "times": 1}, {}, None, 2),
+    ("429-always-refused", "1.2.0", V2V_120, "status", {"status": 429}, {"GCS_FETCH_TRIES": 2},
+     "429", 2),
+    ("slow-beyond-timeout-refused", "1.1.3", V1, "slow", {"seconds": 30},
+     {"GCS_FETCH_TIMEOUT_MS": 500, "GCS_FETCH_TRIES": 2}, r"time(d)?[ -]?out", 2),
+    ("slow-once-then-fast-accepted", "1.2.0", V1, "slow", {"seconds": 30, "times": 1},
+     {"GCS_FETCH_TIMEOUT_MS": 500}, None, 2),
+    ("drop-once-retried", "1.2.0", V2V_120, "drop", {"times": 1}, {}, None, 2),
+    ("close-once-retried", "1.2.0", V2V_120, "close", {"times": 1}, {}, None, 2),
+    ("truncate-once-retried", "1.2.0", V2V_120, "truncate", {"times": 1}, {}, None, 2),
+    ("drop-always-refused", "1.2.0", V2V_120, "drop", {}, {"GCS_FETCH_TRIES": 2}, "", 2),
+]
 
 
-@pytest.mark.parametrize("tries", [1, 3])
-def test_503_always_refused_after_all_tries(served, tries):
-    _, srv = served
-    path = "/1.1.3/v2/cluster_version_mapping.json"
-    srv.add_fault(path, "status", status=503)
-    res = check(served, GCS_FETCH_TRIES=tries)
-    assert_problem(res, "stable", "1.1.3", "v2/cluster_version_mapping.json", pattern="503")
-    assert srv.count(path) == tries, srv.requests()
-
-
-@pytest.mark.parametrize("status", [500, 502, 504])
-def test_other_5xx_once_retried(served, status):
-    _, srv = served
-    path = "/1.1.3/" + V1
-    srv.add_fault(path, "status", status=status, times=1)
-    assert_accepted(check(served))
-    assert srv.count(path) == 2, srv.requests()
-
-
-def test_429_then_200_retried(served):
+@pytest.mark.parametrize("version,rel,fault,options,env,problem,requests",
+                         [case[1:] for case in FAULTS], ids=[case[0] for case in FAULTS])
+def test_transient_fault(served, version, rel, fault, options, env, problem, requests):
+    """A fault on one file: retried, then accepted or refused with a problem
+    line matching problem ("" any), after as many requests."""
     tree, srv = served
-    name_once(tree)
-    path = "/1.2.0/" + V2V_120
-    srv.add_fault(path, "status", status=429, times=1)
-    assert_accepted(check(served))
-    assert srv.count(path) == 2, srv.requests()
-
-
-def test_429_always_refused(served):
-    tree, srv = served
-    name_once(tree)
-    path = "/1.2.0/" + V2V_120
-    srv.add_fault(path, "status", status=429)
-    res = check(served, GCS_FETCH_TRIES=2)
-    assert_problem(res, "canary", "1.2.0", V2V_120, pattern="429")
-    assert srv.count(path) == 2, srv.requests()
-
-
-def test_slow_beyond_timeout_refused(served):
-    _, srv = served
-    path = "/1.1.3/" + V1
-    srv.add_fault(path, "slow", seconds=30)
-    res = check(served, GCS_FETCH_TIMEOUT_MS=500, GCS_FETCH_TRIES=2)
-    assert_problem(res, "stable", "1.1.3", V1, pattern=r"time(d)?[ -]?out")
-    assert srv.count(path) == 2, srv.requests()
-
-
-def test_slow_once_then_fast_accepted(served):
-    _, srv = served
-    path = "/1.2.0/" + V1
-    srv.add_fault(path, "slow", seconds=30, times=1)
-    assert_accepted(check(served, GCS_FETCH_TIMEOUT_MS=500))
-    assert srv.count(path) == 2, srv.requests()
-
-
-@pytest.mark.parametrize("kind", ["drop", "close", "truncate"])
-def test_connection_dropped_once_retried(served, kind):
-    tree, srv = served
-    name_once(tree)
-    path = "/1.2.0/" + V2V_120
-    srv.add_fault(path, kind, times=1)
-    assert_accepted(check(served))
-    assert srv.count(path) == 2, srv.requests()
-
-
-def test_connection_dropped_always_refused(served):
-    tree, srv = served
-    name_once(tree)
-    path = "/1.2.0/" + V2V_120
-    srv.add_fault(path, "drop")
-    res = check(served, GCS_FETCH_TRIES=2)
-    assert_problem(res, "canary", "1.2.0", V2V_120)
-    assert srv.count(path) == 2, srv.requests()
+    if rel == V2V_120:
+        name_once(tree)
+    path = "/%s/%s" % (version, rel)
+    srv.add_fault(path, fault, **options)
+    res = check(served, **env)
+    if problem is None:
+        assert_accepted(res)
+    else:
+        assert_problem(res, CHANNEL[version], version, rel, pattern=problem or None)
+    assert srv.count(path) == requests, srv.requests()
 
 
 def test_connection_refused(served):
@@ -281,7 +239,7 @@ def test_redirect_http_to_http_followed(served, code):
 def test_redirect_absolute_http_url_followed(served):
     tree, srv = served
     copy_tree(os.path.join(tree.root, "moved"), versions=("1.1.3",))
-    path = "/1.1.3/v2/cluster_version_mapping.json"
+    path = "/1.1.3/" + MAPPING
     srv.add_fault(path, "redirect", location=srv.url + "/moved" + path)
     res = check(served)
     assert_accepted(res)

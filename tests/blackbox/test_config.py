@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from conftest import ROOT, base_env, run_gcs
+from conftest import ROOT, base_env, route_fields, run_gcs
 
 CLUSTER = "9abc1e7a-d834-4c6d-99b1-826399958d1c"
 
@@ -64,7 +64,7 @@ def test_check_config_is_a_command_of_its_own():
 def route(args, **env):
     res = run_gcs(["--route"] + args, base_env(CANARY_VERSION="1.2.0", **env))
     assert res.returncode == 0, res.stderr
-    return dict(line.split(":", 1) for line in res.stdout.splitlines())
+    return route_fields(res.stdout)
 
 
 def test_route_explains_a_stable_cluster():

@@ -9,16 +9,13 @@ status is diff(1)'s: 0 identical, 1 different, 2 trouble.
 import copy
 import json
 import os
-import sys
 
 import jsonschema
 import pytest
 
 from conftest import ROOT, base_env, run_gcs
-from fixtures import alert_rule, container_log, remote_config, write_tree
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from download_server import DownloadServer  # noqa: E402
+from trees import Tree, alert_rule, container_log, describe, remote_config
+from download_server import DownloadServer
 
 with open(os.path.join(ROOT, "src", "diff.schema.json")) as f:
     SCHEMA = json.load(f)
@@ -40,8 +37,8 @@ MAPPING = [["4.0.0", "a.json"], ["4.17.0", "b.json"]]
 
 def write(root, version, rules=V1_RULES, mapping=MAPPING, files=None, v1_version="1"):
     files = files if files is not None else {"a.json": FILE_A, "b.json": FILE_B}
-    return write_tree(str(root), version, v1={"version": v1_version, "rules": rules},
-                      mapping=mapping, files=files)
+    return Tree(root).write(version, v1={"version": v1_version, "rules": rules}, mapping=mapping,
+                            files=files)
 
 
 @pytest.fixture
@@ -56,10 +53,6 @@ def served(tmp_path):
 def gcs_diff(srv, *args, versions=(OLD, NEW), **env):
     env.setdefault("GCS_CONDITIONS_URL", srv.url + "/{version}")
     return run_gcs(["--diff", *versions, *args], base_env(**env))
-
-
-def describe(res):
-    return "exit %s\n--- stdout\n%s\n--- stderr\n%s" % (res.returncode, res.stdout, res.stderr)
 
 
 def all_formats(srv, status, **kw):

@@ -13,7 +13,9 @@ import uuid
 import pytest
 
 import fixtures as F
+import metrics as M
 from conftest import GcsServer, base_env
+from trees import Tree
 
 JSON = "application/json"
 UA = "insights-operator/4.17.0-abc cluster/9abc1e7a-d834-4c6d-99b1-826399958d1c"
@@ -72,16 +74,14 @@ FIXTURE_CASES = [
 
 @pytest.fixture(scope="module")
 def fixture_tree(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("conditions"))
-    tree = F.write_tree(root, FIXTURE_VERSION, mapping=FIXTURE_MAPPING,
-                        v1_version="3.0.0-rules-json")
-    return root, tree
+    tree = Tree(tmp_path_factory.mktemp("conditions"))
+    return tree, tree.write(FIXTURE_VERSION, mapping=FIXTURE_MAPPING, v1_version="3.0.0-rules-json")
 
 
 @pytest.fixture(scope="module")
 def fixture_srv(fixture_tree):
-    root, _ = fixture_tree
-    with start(F.tree_env(root, FIXTURE_VERSION)) as srv:
+    tree, _ = fixture_tree
+    with start(tree.env(FIXTURE_VERSION)) as srv:
         yield srv
 
 
@@ -123,17 +123,16 @@ def escape_tree_docs():
 
 @pytest.fixture(scope="module")
 def escape_tree(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("escapes"))
+    tree = Tree(tmp_path_factory.mktemp("escapes"))
     v1, v2 = escape_tree_docs()
-    tree = F.write_tree(root, ESCAPE_VERSION, v1=v1, mapping=[["4.0.0", "odd/config.json"]],
-                        files={"odd/config.json": v2})
-    return root, tree
+    return tree, tree.write(ESCAPE_VERSION, v1=v1, mapping=[["4.0.0", "odd/config.json"]],
+                            files={"odd/config.json": v2})
 
 
 @pytest.fixture(scope="module")
 def escape_srv(escape_tree):
-    root, _ = escape_tree
-    with start(F.tree_env(root, ESCAPE_VERSION)) as srv:
+    tree, _ = escape_tree
+    with start(tree.env(ESCAPE_VERSION)) as srv:
         yield srv
 
 
@@ -681,36 +680,36 @@ def test_metrics_after_known_traffic():
         ctype = resp.header("Content-Type")
         assert ctype.startswith("text/plain") and "version=0.0.4" in ctype
         text = resp.body.decode("utf-8")
-        m = F.metric_samples(text)
+        m = M.parse(text)
 
         io = "io_gathering_remote_configuration"
-        assert F.metric(m, io, file="remote_configurations/config_default.json",
+        assert M.value(m, io, file="remote_configurations/config_default.json",
                         version="1.2.0") == 4
-        assert F.metric(m, io, file="remote_configurations/config_validation.json",
+        assert M.value(m, io, file="remote_configurations/config_validation.json",
                         version="1.2.0") == 2
 
         req = "gcs_http_requests_total"
-        assert F.metric(m, req, endpoint="v2", code="200") == 6
-        assert F.metric(m, req, endpoint="v2", code="304") == 1
-        assert F.metric(m, req, endpoint="v2", code="404") == 2
-        assert F.metric(m, req, endpoint="v2", code="400") == 1
-        assert F.metric(m, req, endpoint="v1", code="200") == 2
-        assert F.metric(m, req, endpoint="v1", code="405") == 1
-        assert F.metric(m, req, endpoint="other", code="404") == 1
-        assert F.metric(m, req, endpoint="healthz", code="200") == 1
+        assert M.value(m, req, endpoint="v2", code="200") == 6
+        assert M.value(m, req, endpoint="v2", code="304") == 1
+        assert M.value(m, req, endpoint="v2", code="404") == 2
+        assert M.value(m, req, endpoint="v2", code="400") == 1
+        assert M.value(m, req, endpoint="v1", code="200") == 2
+        assert M.value(m, req, endpoint="v1", code="405") == 1
+        assert M.value(m, req, endpoint="other", code="404") == 1
+        assert M.value(m, req, endpoint="healthz", code="200") == 1
 
         hist = "gcs_http_request_duration_seconds"
-        assert F.metric(m, hist + "_count", endpoint="v2") == 10
-        assert F.metric(m, hist + "_sum", endpoint="v2") >= 0
+        assert M.value(m, hist + "_count", endpoint="v2") == 10
+        assert M.value(m, hist + "_sum", endpoint="v2") >= 0
         buckets = sorted((float(dict(labels)["le"]), v) for (name, labels), v in m.items()
                          if name == hist + "_bucket" and dict(labels)["endpoint"] == "v2")
         assert len(buckets) >= 2 and buckets[-1] == (float("inf"), 10)
         assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:]))
 
         served = "gcs_served_total"
-        assert F.metric(m, served, api="v2", channel="stable", version="1.2.0") == 6
-        assert F.metric(m, served, api="v1", channel="stable", version="1.2.0") == 2
-        assert F.metric(m, "gcs_conditions_info", channel="stable", version="1.2.0") == 1
+        assert M.value(m, served, api="v2", channel="stable", version="1.2.0") == 6
+        assert M.value(m, served, api="v1", channel="stable", version="1.2.0") == 2
+        assert M.value(m, "gcs_conditions_info", channel="stable", version="1.2.0") == 1
         assert not [k for k in m if k[0] == "gcs_conditions_info" and
                     ("channel", "canary") in k[1]]
         build = [v for (name, _), v in m.items() if name == "gcs_build_info"]
@@ -721,24 +720,24 @@ def test_metrics_after_known_traffic():
                        "io_gathering_remote_configuration"):
             assert re.search(r"^# TYPE %s " % family, text, re.M), family
 
-        again = F.metric_samples(F.request(srv, "GET", "/metrics").body.decode())
-        assert F.metric(again, req, endpoint="metrics", code="200") >= 1
-        assert F.metric(again, io, file="remote_configurations/config_default.json",
+        again = M.parse(F.request(srv, "GET", "/metrics").body.decode())
+        assert M.value(again, req, endpoint="metrics", code="200") >= 1
+        assert M.value(again, io, file="remote_configurations/config_default.json",
                         version="1.2.0") == 4
 
 
 def test_metrics_label_is_the_mapping_path_and_body_version(fixture_tree):
-    root, tree = fixture_tree
-    with start(F.tree_env(root, FIXTURE_VERSION)) as srv:
+    built, tree = fixture_tree
+    with start(built.env(FIXTURE_VERSION)) as srv:
         for ocp in ("4.12.0-rc.2", "4.12.0-rc.3", "4.14.0"):
             assert F.request(srv, "GET", F.v2_path(ocp)).status == 200
-        m = F.metric_samples(F.request(srv, "GET", "/metrics").body.decode())
+        m = M.parse(F.request(srv, "GET", "/metrics").body.decode())
         io = "io_gathering_remote_configuration"
         cand = F.load_json(tree + "/v2/pre/release/candidate.json")["version"]
         ec = F.load_json(tree + "/v2/sub/dir/ec.json")["version"]
         assert cand != ec and cand != FIXTURE_VERSION
-        assert F.metric(m, io, file="pre/release/candidate.json", version=cand) == 2
-        assert F.metric(m, io, file="sub/dir/ec.json", version=ec) == 1
+        assert M.value(m, io, file="pre/release/candidate.json", version=cand) == 2
+        assert M.value(m, io, file="sub/dir/ec.json", version=ec) == 1
         assert not [k for k in m if k[0] == io and "/v2/" in dict(k[1])["file"]]
 
 
@@ -761,12 +760,12 @@ def test_canary_loaded_without_unleash_serves_stable():
                 assert_served(ka.get(F.v2_path("4.17.0-rc.3"), headers), want_v2, "stable")
         finally:
             ka.close()
-        m = F.metric_samples(F.request(srv, "GET", "/metrics").body.decode())
-        assert F.metric(m, "gcs_conditions_info", channel="stable", version="1.1.3") == 1
-        assert F.metric(m, "gcs_conditions_info", channel="canary", version="1.2.0") == 1
-        assert F.metric(m, "gcs_served_total", api="v2", channel="stable",
+        m = M.parse(F.request(srv, "GET", "/metrics").body.decode())
+        assert M.value(m, "gcs_conditions_info", channel="stable", version="1.1.3") == 1
+        assert M.value(m, "gcs_conditions_info", channel="canary", version="1.2.0") == 1
+        assert M.value(m, "gcs_served_total", api="v2", channel="stable",
                         version="1.1.3") == len(agents)
-        assert not F.metric(m, "gcs_served_total", api="v2", channel="canary", version="1.2.0")
+        assert not M.value(m, "gcs_served_total", api="v2", channel="canary", version="1.2.0")
 
 
 @pytest.mark.parametrize("canary", ["", "none"])

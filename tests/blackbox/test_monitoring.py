@@ -25,7 +25,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,10 +34,8 @@ import urllib.request
 import pytest
 import yaml
 
-from conftest import ROOT, GcsServer, base_env
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support", "unleash"))
-import admin as unleash_admin  # noqa: E402
+import metrics as M
+from conftest import ROOT, GcsServer, base_env, unleash_env, wait_until
 
 RULES = os.path.join(ROOT, "deploy", "base", "prometheusrule.yaml")
 DASHBOARD = os.path.join(ROOT, "deploy", "base", "grafana-dashboard-gcs.configmap.yaml")
@@ -282,29 +279,16 @@ def test_dashboard_answers_the_runbook_questions():
 
 # --- the gauges the alerts need, on the binary ---------------------------------
 
-def scrape(srv):
-    status, _, body = srv.get("/metrics")
-    assert status == 200
-    return body.decode()
-
-
-def sample(text, series):
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return None
-
-
 def test_poll_interval_gauge_is_the_configured_refresh(server_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]  # nothing listens there once closed
     srv = server_factory(base_env(CANARY_VERSION="1.2.0", GCS_UNLEASH_REFRESH="7.5",
                                   GCS_UNLEASH_URL="http://127.0.0.1:%d/api" % closed))
-    assert sample(scrape(srv), "gcs_unleash_poll_interval_seconds") == 7.5
+    assert M.read(srv, "gcs_unleash_poll_interval_seconds") == 7.5
     # Without Unleash: no interval (absent, or 0), which GcsUnleashStale ignores.
     plain = server_factory(base_env(CANARY_VERSION="1.2.0"))
-    assert sample(scrape(plain), "gcs_unleash_poll_interval_seconds") in (None, 0)
+    assert M.read(plain, "gcs_unleash_poll_interval_seconds") in (None, 0)
 
 
 def test_rejected_reload_gauge_follows_the_last_reload(server_factory, tmp_path):
@@ -316,18 +300,12 @@ def test_rejected_reload_gauge_follows_the_last_reload(server_factory, tmp_path)
     good = script.read_text()
     srv = server_factory(base_env(CANARY_VERSION="1.2.0", GCS_ROUTING_SCRIPT=str(script),
                                   GCS_RELOAD_INTERVAL="0.1"))
-    assert sample(scrape(srv), "gcs_routing_last_reload_failed") == 0
-
-    def wait(value):
-        deadline = time.time() + 10
-        while sample(scrape(srv), "gcs_routing_last_reload_failed") != value:
-            assert time.time() < deadline, "gcs_routing_last_reload_failed never became %s" % value
-            time.sleep(0.1)
+    assert M.read(srv, "gcs_routing_last_reload_failed") == 0
 
     script.write_text("this is not lua (\n")
-    wait(1)
+    M.wait_for(srv, "gcs_routing_last_reload_failed", 1, timeout=10)
     script.write_text(good + "\n-- fixed\n")
-    wait(0)
+    M.wait_for(srv, "gcs_routing_last_reload_failed", 0, timeout=10)
 
 
 # --- end to end: a real Prometheus scraping gcs -----------------------------------
@@ -452,24 +430,18 @@ class Traffic(threading.Thread):
 
 
 @pytest.fixture(scope="module")
-def stack():
-    """Unleash, two gcs processes following it, Prometheus scraping them with
-    the project's rules, and traffic. Torn down in reverse."""
+def stack(unleash):
+    """Unleash (conftest's), two gcs processes following it, Prometheus
+    scraping them with the project's rules, and traffic. Torn down in
+    reverse, before Unleash."""
     tool("prometheus")
+    admin, state, harness_env = unleash
     state_dir = tempfile.mkdtemp(prefix="gcs-monitoring.")
-    harness_env = dict(os.environ, UNLEASH_STATE=os.path.join(state_dir, "unleash.env"))
     started = []
     try:
-        subprocess.run([HARNESS, "start"], env=harness_env, check=True, timeout=600,
-                       stdout=subprocess.PIPE)
-        state = unleash_admin.read_state(harness_env["UNLEASH_STATE"])
-        admin = unleash_admin.Admin(state)
         toggle = "e2e-monitoring"
         admin.set_rollout(toggle, 40)
-        env = base_env(CANARY_VERSION="1.2.0", GCS_UNLEASH_URL=state["UNLEASH_URL"],
-                       GCS_UNLEASH_TOKEN=state["UNLEASH_BACKEND_TOKEN"],
-                       GCS_UNLEASH_ENVIRONMENT="development", GCS_UNLEASH_REFRESH="1",
-                       GCS_UNLEASH_TOGGLE=toggle)
+        env = unleash_env(state, toggle, CANARY_VERSION="1.2.0", GCS_UNLEASH_REFRESH="1")
         # The routing scripts as a pod mounts them, so that a test can edit them.
         scripts = os.path.join(state_dir, "routing")
         shutil.copytree(os.path.join(ROOT, "scripts"), scripts,
@@ -494,18 +466,7 @@ def stack():
     finally:
         for thing in reversed(started):
             thing.stop()
-        subprocess.run([HARNESS, "stop"], env=harness_env, timeout=120)
         shutil.rmtree(state_dir, ignore_errors=True)
-
-
-def wait_until(what, predicate, timeout):
-    deadline = time.time() + timeout
-    while True:
-        got = predicate()
-        if got:
-            return got
-        assert time.time() < deadline, "timed out waiting for " + what
-        time.sleep(0.5)
 
 
 def alerts_named(prom, name):

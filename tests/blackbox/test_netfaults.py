@@ -24,7 +24,6 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,10 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import conftest
-from conftest import ROOT, RULES, base_env
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from download_server import DownloadServer  # noqa: E402
+import metrics as M
+from conftest import RULES, base_env, unleash_env
+from download_server import DownloadServer
 
 C_ADDR, S_ADDR = "10.231.0.1", "10.231.0.2"
 CLONE_NEWNET = 0x40000000
@@ -367,13 +365,6 @@ def test_link_down_for_good_exits_naming_the_cause(faults, downloads):
         downloads.clear_log()
 
 
-def metric(srv, name):
-    status, _, body = srv.get("/metrics")
-    assert status == 200
-    m = re.search(r"^" + re.escape(name) + r" (\S+)$", body.decode(), re.M)
-    return float(m.group(1)) if m else None
-
-
 def decisions(srv, ids):
     """{cluster id: channel} and the latency of each request, in seconds."""
     out, took = {}, []
@@ -407,16 +398,13 @@ def test_unleash_partition_while_serving(faults, downloads, unleash):
     srv, _, status, lines = start(faults, env)
     assert srv is not None, "\n".join(lines)
     try:
-        deadline = time.time() + 20
-        while metric(srv, "gcs_unleash_rollout_percent") != 50:
-            assert time.time() < deadline, "gcs never saw the 50% rollout"
-            time.sleep(0.2)
+        M.wait_for(srv, "gcs_unleash_rollout_percent", 50, timeout=20)
         ids = ["%08x-0000-4000-8000-%012x" % (i, i * 7919) for i in range(200)]
         before, base = decisions(srv, ids)
         assert set(before.values()) == {"stable", "canary"}, "a 50% rollout gave one channel only"
 
         faults.black_hole()
-        errors = metric(srv, 'gcs_unleash_fetch_total{result="error"}') or 0
+        errors = M.read(srv, "gcs_unleash_fetch_total", result="error") or 0
         # A poll on a kept-alive connection waits for its transfer timeout
         # (10 s) before it counts as failed: partition for longer than that.
         t_end = time.time() + PARTITION_S
@@ -425,8 +413,8 @@ def test_unleash_partition_while_serving(faults, downloads, unleash):
             during, took = decisions(srv, ids)
             assert during == before, "a decision changed during the partition"
             during_all += took
-        backoff = metric(srv, "gcs_unleash_backoff_intervals")
-        assert (metric(srv, 'gcs_unleash_fetch_total{result="error"}') or 0) > errors, \
+        backoff = M.read(srv, "gcs_unleash_backoff_intervals")
+        assert (M.read(srv, "gcs_unleash_fetch_total", result="error") or 0) > errors, \
             "no poll failed in %d s of partition" % PARTITION_S
         assert backoff and backoff >= 1, "the backoff does not show the failures: %s" % backoff
         # nothing on the request path waits for the network
@@ -434,16 +422,16 @@ def test_unleash_partition_while_serving(faults, downloads, unleash):
             (statistics.median(base), statistics.median(during_all))
         assert max(during_all) < 0.5, max(during_all)
 
-        ok_before = sum(metric(srv, 'gcs_unleash_fetch_total{result="%s"}' % r) or 0
+        ok_before = sum(M.read(srv, "gcs_unleash_fetch_total", result=r) or 0
                         for r in ("ok", "not_modified"))
         faults.clear()
-        backoff = metric(srv, "gcs_unleash_backoff_intervals")
+        backoff = M.read(srv, "gcs_unleash_backoff_intervals")
         healed = time.time()
         # The next poll comes at most (1 + backoff) intervals after the last
         # failure, and one interval of slack; a poll already in flight ends
         # at its connect timeout (3 s) or finishes on TCP's next retransmission.
         bound = refresh * (backoff + 2) + 3
-        while sum(metric(srv, 'gcs_unleash_fetch_total{result="%s"}' % r) or 0
+        while sum(M.read(srv, "gcs_unleash_fetch_total", result=r) or 0
                   for r in ("ok", "not_modified")) <= ok_before:
             assert time.time() - healed < bound, "no successful poll %.1f s after the network came back " \
                 "(backoff %s intervals)" % (bound, backoff)
@@ -454,7 +442,7 @@ def test_unleash_partition_while_serving(faults, downloads, unleash):
         assert after == before
         # each success removes one skipped interval
         deadline = time.time() + refresh * (backoff + 2) * (backoff + 1) + 5
-        while metric(srv, "gcs_unleash_backoff_intervals") > 0:
+        while M.read(srv, "gcs_unleash_backoff_intervals") > 0:
             assert time.time() < deadline, "the backoff never came back to 0"
             time.sleep(0.2)
     finally:
@@ -471,18 +459,13 @@ def test_requests_keep_their_latency_behind_a_slow_unleash(faults, downloads, un
     admin.set_rollout(toggle, 50)
     port = int(re.search(r":(\d+)/", state["UNLEASH_URL"]).group(1))
     unleash_relay = Relay(faults, port, delay=1.5)
-    env = base_env(STABLE_VERSION=STABLE, CANARY_VERSION=CANARY,
-                   GCS_UNLEASH_URL="http://%s/api" % unleash_relay.addr,
-                   GCS_UNLEASH_TOKEN=state["UNLEASH_BACKEND_TOKEN"],
-                   GCS_UNLEASH_ENVIRONMENT="development", GCS_UNLEASH_REFRESH=0.5,
-                   GCS_UNLEASH_TOGGLE=toggle, GCS_UNLEASH_METRICS_INTERVAL=0)
+    env = unleash_env(state, toggle, STABLE_VERSION=STABLE, CANARY_VERSION=CANARY,
+                      GCS_UNLEASH_URL="http://%s/api" % unleash_relay.addr,
+                      GCS_UNLEASH_REFRESH=0.5, GCS_UNLEASH_METRICS_INTERVAL=0)
     srv, _, status, lines = start(faults, env)
     assert srv is not None, "\n".join(lines)
     try:
-        deadline = time.time() + 30
-        while metric(srv, "gcs_unleash_rollout_percent") != 50:
-            assert time.time() < deadline, "gcs never saw the 50% rollout through the slow relay"
-            time.sleep(0.2)
+        M.wait_for(srv, "gcs_unleash_rollout_percent", 50, timeout=30)
         ids = ["%08x-1111-4000-8000-%012x" % (i, i) for i in range(100)]
         first, took = decisions(srv, ids)
         t_end = time.time() + 4

@@ -20,19 +20,17 @@ import os
 import random
 import re
 import shutil
-import sys
 import tempfile
 import time
 import uuid
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, RULES, base_env, run_gcs
+from conftest import base_env, route_fields, run_gcs
+import metrics as M
 from rolling import Client, Deployment, Service, user_agent
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from download_server import DownloadServer  # noqa: E402
+from trees import Tree
+from download_server import DownloadServer
 
 TOGGLE = "insights-operator-gathering-conditions-service"
 ROLLOUT = 50
@@ -106,8 +104,9 @@ def downloads():
     """The download server holding every version the flow uses."""
     root = tempfile.mkdtemp(prefix="gcs-release-conditions.")
     try:
+        tree = Tree(root)
         for version in VERSIONS:
-            build_tree(os.path.join(root, version), version)
+            build_tree(tree, version)
         srv = DownloadServer(root).start()
         yield srv
         srv.stop()
@@ -115,21 +114,17 @@ def downloads():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def build_tree(target, version):
-    """rules/1.2.0 with every file's "version" set to version, so that each
-    version's bodies differ and name it."""
-    shutil.copytree(os.path.join(RULES, "1.2.0"), target, copy_function=shutil.copyfile)
+def build_tree(tree, version):
+    """rules/1.2.0 copied as version with every file's "version" set to
+    version, so that each version's bodies differ and name it."""
+    target = tree.copy("1.2.0", as_version=version)
     for d, _, files in os.walk(target):
-        os.chmod(d, 0o755)
         for name in files:
-            path = os.path.join(d, name)
-            os.chmod(path, 0o644)
-            with open(path, encoding="utf-8") as f:
-                doc = json.load(f)
+            rel = os.path.relpath(os.path.join(d, name), target)
+            doc = tree.load(version, rel)
             if isinstance(doc, dict) and "version" in doc:
                 doc["version"] = version
-                with open(path, "w", encoding="utf-8") as f:
-                    json.dump(doc, f, indent=2, ensure_ascii=False)
+                tree.dump(version, rel, doc)
 
 
 # --- what a cluster receives ---------------------------------------------------
@@ -161,22 +156,6 @@ def wait_receives(service, cluster, want, timeout):
         time.sleep(0.05)
 
 
-def metrics(p):
-    """[(sample name, {label: value}, value)] from /metrics."""
-    status, _, body = p.get("/metrics")
-    assert status == 200
-    return [(s.name, s.labels, s.value)
-            for family in text_string_to_metric_families(body.decode())
-            for s in family.samples]
-
-
-def metric(p, name, **labels):
-    """The sum of name's samples carrying labels (None when there is none)."""
-    values = [v for n, ls, v in metrics(p)
-              if n == name and all(ls.get(k) == w for k, w in labels.items())]
-    return sum(values) if values else None
-
-
 def wait_unleash_serves(admin, percent, timeout=20):
     """Unleash itself answers SDKs with the new rollout (its own cache lags)."""
     deadline = time.monotonic() + timeout
@@ -193,12 +172,7 @@ def route(env, cluster):
     """gcs --route, as the runbook checks one cluster: {field: value}."""
     res = run_gcs(["--route", cluster, "--ocp-version", OCP], env)
     assert res.returncode == 0, "gcs --route: exit %d\n%s\n%s" % (res.returncode, res.stdout, res.stderr)
-    fields = {}
-    for line in res.stdout.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
-    return fields
+    return route_fields(res.stdout)
 
 
 # --- the flow -------------------------------------------------------------------
@@ -270,8 +244,8 @@ def test_canary_release_flow(unleash, downloads):
 
         # 2. The Rules Team's pull request: CANARY 1.0.2, population still 0%.
         p = roll("1.0.1", "1.0.2")
-        assert metric(p, "gcs_conditions_info", channel="canary", version="1.0.2") == 1
-        assert metric(p, "gcs_conditions_info", channel="stable", version="1.0.1") == 1
+        assert M.total(M.scrape(p), "gcs_conditions_info", channel="canary", version="1.0.2") == 1
+        assert M.total(M.scrape(p), "gcs_conditions_info", channel="stable", version="1.0.1") == 1
         expect(both("1.0.1", "stable"), both("1.0.1", "stable"))
 
         # 3. A version that is not on the download server: CrashLoopBackOff,
@@ -283,7 +257,7 @@ def test_canary_release_flow(unleash, downloads):
         # 4. The Rules Team raises the population to X%.
         raise_rollout(ROLLOUT, both("1.0.2", "canary"))
         expect(both("1.0.2", "canary"), both("1.0.1", "stable"))
-        assert metric(service.target, "gcs_unleash_rollout_percent") == ROLLOUT
+        assert M.total(M.scrape(service.target), "gcs_unleash_rollout_percent") == ROLLOUT
         # The runbook's check of one cluster, against the same Unleash state.
         got = route(env("1.0.1", "1.0.2"), canary_cluster)
         assert (got["channel"], got["version"]) == ("canary", "1.0.2"), got
@@ -305,15 +279,16 @@ def test_canary_release_flow(unleash, downloads):
         # 6. The archives look fine: promote, then the population back to 0%.
         p = roll("1.0.2")
         expect(both("1.0.2", "stable"), both("1.0.2", "stable"))
-        assert metric(p, "gcs_conditions_info", channel="canary") is None
+        assert M.total(M.scrape(p), "gcs_conditions_info", channel="canary") is None
         client.expect(canary_cluster, "stable")  # for the next canary, at 0%
-        polls = metric(p, "gcs_unleash_fetch_total") or 0
+        polls = M.total(M.scrape(p), "gcs_unleash_fetch_total") or 0
         unleash.set_rollout(TOGGLE, 0)
         wait_unleash_serves(unleash, 0)
         # Let two polls pass after the change if the poller runs without a
         # canary; the answer must not depend on it either way.
         deadline = time.monotonic() + REFRESH * 3 + 2
-        while (metric(p, "gcs_unleash_fetch_total") or 0) < polls + 2 and time.monotonic() < deadline:
+        while ((M.total(M.scrape(p), "gcs_unleash_fetch_total") or 0) < polls + 2
+               and time.monotonic() < deadline):
             time.sleep(0.1)
         expect(both("1.0.2", "stable"), both("1.0.2", "stable"))
 

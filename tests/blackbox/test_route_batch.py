@@ -7,27 +7,16 @@ official Node SDK for 10,000 IDs on toggles served by a real Unleash server,
 and on input it must refuse line by line."""
 import json
 import os
-import random
 import shutil
 import subprocess
-import time
-import uuid
 
 import pytest
 
-from conftest import GCS, ROOT, base_env
+from conftest import GCS, ROOT, base_env, cluster_ids, route_fields, unleash_env
+import node_sdk
 
-
-HARNESS = os.path.join(ROOT, "tests", "support", "unleash.sh")
-NODE_MODULES = os.path.join(ROOT, "tests", ".cache", "unleash", "node_modules")
-EVALUATE_JS = os.path.join(ROOT, "tests", "support", "unleash", "evaluate.js")
 STABLE, CANARY = "1.1.3", "1.2.0"
 TOGGLE = "insights-operator-gathering-conditions-service"
-
-
-def ids(n, seed):
-    rnd = random.Random(seed)
-    return [str(uuid.UUID(int=rnd.getrandbits(128), version=4)) for _ in range(n)]
 
 
 def rollout(name, percent, constraints=()):
@@ -73,8 +62,7 @@ def one(env, cluster, ocp=None):
     args = [GCS, "--route", cluster] + (["--ocp-version", ocp] if ocp else [])
     res = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    f = dict(line.split(":", 1) for line in res.stdout.splitlines())
-    f = {k: v.strip() for k, v in f.items()}
+    f = route_fields(res.stdout)
     file = f["file"].split(" ", 1)[0]
     return [f["cluster"], f["channel"], f["version"], "none" if file == "none:" else file,
             f["reason"]]
@@ -83,7 +71,7 @@ def one(env, cluster, ocp=None):
 @pytest.fixture
 def backup_env(tmp_path):
     """The Unleash state from a bootstrap file, no server."""
-    allowed, denied = ids(2, "lists")
+    allowed, denied = cluster_ids(2, "lists")
     bootstrap = tmp_path / "unleash-bootstrap.json"
     bootstrap.write_text(json.dumps({"version": 2, "features": [rollout(TOGGLE, 50)]}))
     env = base_env(STABLE_VERSION=STABLE, CANARY_VERSION=CANARY,
@@ -94,7 +82,7 @@ def backup_env(tmp_path):
 
 def test_each_line_as_route_answers_it(backup_env):
     env, allowed, denied = backup_env
-    clusters = [allowed, denied] + ids(14, "one-by-one")
+    clusters = [allowed, denied] + cluster_ids(14, "one-by-one")
     ocps = [None, "4.17.3", "4.0.0", "3.9.0", "4.18.0-rc.1", None, "4.16.2"]
     cases = [(c, ocps[i % len(ocps)]) for i, c in enumerate(clusters)]
     res = batch(env, ["%s\n" % c if not o else "%s %s\n" % (c, o) for c, o in cases])
@@ -152,27 +140,10 @@ def test_route_dash_with_ocp_version_is_a_usage_error():
 
 # --- against the official Node SDK, with a real Unleash server ---------------
 
-def served_toggle(admin, name, percent, constraints):
-    deadline = time.time() + 30
-    while True:
-        for t in admin.client_features()["features"]:
-            s = t["strategies"]
-            if (t["name"] == name and t["enabled"] and len(s) == 1
-                    and s[0]["parameters"].get("rollout") == str(percent)
-                    and len(s[0]["constraints"]) == len(constraints)):
-                return t
-        assert time.time() < deadline, "Unleash never served %s at %s%%" % (name, percent)
-        time.sleep(0.2)
-
-
 def node_says(toggle, clusters, properties):
-    req = {"features": [toggle], "toggle": toggle["name"],
-           "context": {"properties": properties} if properties else {},
-           "userIds": list(clusters)}
-    out = subprocess.run(["node", EVALUATE_JS], input=json.dumps(req), capture_output=True,
-                         text=True, check=True, timeout=120,
-                         env=dict(os.environ, NODE_PATH=NODE_MODULES))
-    return ["canary" if d else "stable" for d in json.loads(out.stdout)]
+    decisions = node_sdk.decisions([toggle], toggle["name"], clusters,
+                                   {"properties": properties} if properties else None)
+    return ["canary" if d else "stable" for d in decisions]
 
 
 @pytest.mark.parametrize("name,percent,constraints", [
@@ -183,20 +154,13 @@ def node_says(toggle, clusters, properties):
 ])
 def test_matches_the_node_sdk_for_10000_ids(unleash, name, percent, constraints):
     admin, state, _ = unleash
-    sid = admin.set_rollout(name, percent)
-    if constraints:
-        strategy = admin.flexible_rollout(name, percent)
-        strategy["constraints"] = constraints
-        admin.update_strategy(name, sid, strategy)
-    toggle = served_toggle(admin, name, percent, constraints)
+    admin.set_rollout(name, percent, constraints)
+    toggle = admin.wait_served(name, True, percent, constraints)
 
-    clusters = ids(10000, name)
+    clusters = cluster_ids(10000, name)
     ocps = [None, "4.17.3", "4.14.0"]
     lines = [(c, ocps[i % 3]) for i, c in enumerate(clusters)]
-    env = base_env(STABLE_VERSION=STABLE, CANARY_VERSION=CANARY,
-                   GCS_UNLEASH_URL=state["UNLEASH_URL"],
-                   GCS_UNLEASH_TOKEN=state["UNLEASH_BACKEND_TOKEN"],
-                   GCS_UNLEASH_ENVIRONMENT="development", GCS_UNLEASH_TOGGLE=name)
+    env = unleash_env(state, name, STABLE_VERSION=STABLE, CANARY_VERSION=CANARY)
     res = batch(env, ["%s\t%s\n" % (c, o) if o else c + "\n" for c, o in lines])
     assert res.returncode == 0, res.stderr
     rows = parse(res.stdout)

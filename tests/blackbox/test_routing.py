@@ -9,11 +9,11 @@ import json
 import os
 import re
 import signal
-import time
 
 import pytest
 
-from conftest import base_env, run_gcs
+import metrics as M
+from conftest import base_env, run_gcs, wait_until
 
 STABLE, CANARY = "1.1.3", "1.2.0"
 CHANNEL_OF_VERSION = {STABLE: "stable", CANARY: "canary"}
@@ -93,30 +93,19 @@ def channel(srv, cluster=CLUSTER):
     return got
 
 
-def metric(srv, series):
-    status, _, body = srv.get("/metrics")
-    assert status == 200
-    for line in body.decode().splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    raise AssertionError("no series %s in /metrics" % series)
+def present(srv, name, **labels):
+    """The value of a series that must be on /metrics."""
+    got = M.read(srv, name, **labels)
+    assert got is not None, "no series %s%s in /metrics" % (name, labels)
+    return got
 
 
 def errors(srv, kind):
-    return metric(srv, 'gcs_routing_errors_total{kind="%s"}' % kind)
+    return present(srv, "gcs_routing_errors_total", kind=kind)
 
 
 def reloads(srv, result):
-    return metric(srv, 'gcs_routing_reloads_total{result="%s"}' % result)
-
-
-def wait_for(predicate, what):
-    end = time.time() + DEADLINE
-    while time.time() < end:
-        if predicate():
-            return
-        time.sleep(INTERVAL / 4)
-    raise AssertionError("timed out waiting for " + what)
+    return present(srv, "gcs_routing_reloads_total", result=result)
 
 
 def test_default_script_without_unleash_is_stable(server_factory):
@@ -133,10 +122,10 @@ def test_reload_by_atomic_rename(server_factory, tmp_path):
     assert channel(srv) == "canary"
     ok = reloads(srv, "ok")
     write_atomically(script, ALL.format(channel="stable", reason="B"))
-    wait_for(lambda: channel(srv) == "stable", "the new script")
+    wait_until("the new script", lambda: channel(srv) == "stable", DEADLINE, every=INTERVAL / 4)
     assert reloads(srv, "ok") == ok + 1
     write_atomically(script, ALL.format(channel="canary", reason="C"))
-    wait_for(lambda: channel(srv) == "canary", "the third script")
+    wait_until("the third script", lambda: channel(srv) == "canary", DEADLINE, every=INTERVAL / 4)
 
 
 def configmap(dir_, generation, files):
@@ -160,9 +149,9 @@ def test_reload_by_configmap_symlink_swap(server_factory, tmp_path):
     srv = server_factory(env_for(tmp_path / "routing.lua"))
     assert channel(srv) == "canary"
     configmap(tmp_path, "b", {"routing.lua": ALL.format(channel="stable", reason="B")})
-    wait_for(lambda: channel(srv) == "stable", "the swapped script")
+    wait_until("the swapped script", lambda: channel(srv) == "stable", DEADLINE, every=INTERVAL / 4)
     configmap(tmp_path, "c", {"routing.lua": ALL.format(channel="canary", reason="C")})
-    wait_for(lambda: channel(srv) == "canary", "the second swap")
+    wait_until("the second swap", lambda: channel(srv) == "canary", DEADLINE, every=INTERVAL / 4)
 
 
 def test_configmap_swap_of_a_module_only(server_factory, tmp_path):
@@ -171,7 +160,7 @@ def test_configmap_swap_of_a_module_only(server_factory, tmp_path):
     srv = server_factory(env_for(tmp_path / "routing.lua"))
     assert channel(srv) == "canary"
     configmap(tmp_path, "b", {"routing.lua": script, "policy.lua": "return { channel = 'stable' }\n"})
-    wait_for(lambda: channel(srv) == "stable", "the new module")
+    wait_until("the new module", lambda: channel(srv) == "stable", DEADLINE, every=INTERVAL / 4)
 
 
 def test_reload_by_sighup(server_factory, tmp_path):
@@ -183,7 +172,7 @@ def test_reload_by_sighup(server_factory, tmp_path):
     write_atomically(script, ALL.format(channel="stable", reason="B"))
     assert channel(srv) == "canary"
     srv.signal(signal.SIGHUP)
-    wait_for(lambda: channel(srv) == "stable", "the reload on SIGHUP")
+    wait_until("the reload on SIGHUP", lambda: channel(srv) == "stable", DEADLINE, every=INTERVAL / 4)
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
@@ -194,7 +183,7 @@ def test_broken_reload_keeps_the_previous_script(server_factory, tmp_path, name)
     assert channel(srv) == "canary"
     failed = reloads(srv, "failed")
     write_atomically(script, BROKEN[name])
-    wait_for(lambda: reloads(srv, "failed") > failed, "the rejected reload")
+    wait_until("the rejected reload", lambda: reloads(srv, "failed") > failed, DEADLINE, every=INTERVAL / 4)
     assert channel(srv) == "canary"
     assert channel(srv, None) == "canary"
     rejected = [r for r in srv.logs() if r.get("msg") == "routing script rejected; keeping the previous one"]
@@ -202,7 +191,7 @@ def test_broken_reload_keeps_the_previous_script(server_factory, tmp_path, name)
     assert "routing.lua:" in rejected[-1]["error"]
     # fixed again: picked up
     write_atomically(script, ALL.format(channel="stable", reason="fixed"))
-    wait_for(lambda: channel(srv) == "stable", "the fixed script")
+    wait_until("the fixed script", lambda: channel(srv) == "stable", DEADLINE, every=INTERVAL / 4)
 
 
 @pytest.mark.parametrize("trap,kind", [

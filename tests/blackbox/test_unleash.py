@@ -11,10 +11,8 @@ the outage behaviour, so it stays last in this file.
 import http.client
 import json
 import os
-import random
 import re
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,73 +20,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import ROOT, base_env, run_gcs
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from unleash_fault_server import FaultServer  # noqa: E402
+from conftest import ROOT, base_env, cluster_ids, run_gcs, unleash_env, wait_until
+import metrics as M
+from unleash_fault_server import FaultServer
+import node_sdk
 
 HARNESS = os.path.join(ROOT, "tests", "support", "unleash.sh")
-NODE_MODULES = os.path.join(ROOT, "tests", ".cache", "unleash", "node_modules")
-EVALUATE_JS = os.path.join(ROOT, "tests", "support", "unleash", "evaluate.js")
 STABLE, CANARY = "1.1.3", "1.2.0"
 REFRESH = 1
 V1 = "/api/gathering/gathering_rules"
 
 
-@pytest.fixture
-def server_factory(server_factory):
-    """conftest's, checking at the end that every gcs it started exited 0
-    with no sanitizer report: this suite also runs against build/asan/gcs,
-    where the poller's threads, state swaps and shutdown bucket are what
-    is exercised."""
-    started = []
-
-    def start(env=None, args=()):
-        srv = server_factory(env, args)
-        started.append(srv)
-        return srv
-
-    yield start
-    bad = []
-    for srv in started:
-        code = srv.stop()
-        report = [line for line in srv.log_lines if "Sanitizer" in line or "runtime error" in line]
-        if code != 0 or report:
-            bad.append(f"gcs pid {srv.proc.pid} exited {code}: " + "\n".join(report[:20]))
-    assert not bad, "\n".join(bad)
-
-
 def gcs_env(state, toggle, **extra):
-    return base_env(
-        GCS_UNLEASH_URL=state["UNLEASH_URL"],
-        GCS_UNLEASH_TOKEN=state["UNLEASH_BACKEND_TOKEN"],
-        GCS_UNLEASH_ENVIRONMENT="development",
-        GCS_UNLEASH_REFRESH=REFRESH,
-        GCS_UNLEASH_TOGGLE=toggle,
-        CANARY_VERSION=CANARY,
-        STABLE_VERSION=STABLE,
-        **extra)
-
-
-def served_toggle(admin, name):
-    for f in admin.client_features()["features"]:
-        if f["name"] == name:
-            return f
-    return None
-
-
-def wait_served(admin, name, enabled, rollout=None, timeout=30):
-    """Waits until the client API serves the change (it lags about a second)
-    and returns the toggle as served."""
-    deadline = time.time() + timeout
-    while True:
-        t = served_toggle(admin, name)
-        if t is not None and t["enabled"] == enabled and (
-                rollout is None or [s["parameters"].get("rollout") for s in t["strategies"]]
-                == [str(rollout)]):
-            return t
-        assert time.time() < deadline, f"Unleash never served {name} enabled={enabled} {rollout}"
-        time.sleep(0.2)
+    return unleash_env(state, toggle, GCS_UNLEASH_REFRESH=REFRESH, CANARY_VERSION=CANARY,
+                       STABLE_VERSION=STABLE, **extra)
 
 
 class Channels:
@@ -140,12 +85,8 @@ def node_decisions(toggle, ids, context=None):
 def node_decisions_answer(answer, name, ids, context=None):
     """The Node SDK's isEnabled of toggle name in a whole client API answer
     (its parents and segments included) for each user ID."""
-    req = {"features": answer["features"], "segments": answer.get("segments") or [],
-           "toggle": name, "context": context or {}, "userIds": list(ids)}
-    out = subprocess.run(["node", EVALUATE_JS], input=json.dumps(req), capture_output=True,
-                         text=True, check=True, timeout=120,
-                         env=dict(os.environ, NODE_PATH=NODE_MODULES))
-    return dict(zip(ids, json.loads(out.stdout)))
+    return dict(zip(ids, node_sdk.decisions(answer["features"], name, ids, context,
+                                            answer.get("segments") or [])))
 
 
 def lua_decisions(toggle, ids, context=None):
@@ -172,25 +113,6 @@ def lua_decisions(toggle, ids, context=None):
     out = subprocess.run(["lua5.4", "-e", program, "-", ROOT], input=json.dumps(req),
                          capture_output=True, text=True, check=True, timeout=120)
     return dict(zip(ids, json.loads(out.stdout)))
-
-
-def metric(srv, name):
-    status, _, body = srv.get("/metrics")
-    assert status == 200
-    m = re.search(r"^" + re.escape(name) + r" (\S+)$", body.decode(), re.M)
-    return float(m.group(1)) if m else None
-
-
-def wait_metric(srv, name, value, timeout):
-    deadline = time.time() + timeout
-    while metric(srv, name) != value:
-        assert time.time() < deadline, f"{name} never became {value}: {metric(srv, name)}"
-        time.sleep(0.1)
-
-
-def cluster_ids(n, seed):
-    rnd = random.Random(seed)
-    return [str(uuid.UUID(int=rnd.getrandbits(128), version=4)) for _ in range(n)]
 
 
 def share(decisions):
@@ -272,7 +194,7 @@ def backoff_from(srv, fault, status, n, timeout=10):
     for j in range(n):
         fault.wait_polls(at[0] + j + 1, timeout)
         time.sleep(0.04)
-        seen.append(metric(srv, "gcs_unleash_backoff_intervals"))
+        seen.append(M.read(srv, "gcs_unleash_backoff_intervals"))
     return seen, fault.polls()[at[0] - 1:at[0] + n]
 
 
@@ -308,7 +230,7 @@ def test_backoff_adds_one_interval_per_failure(server_factory, status):
     check_gaps(polls, [0, 1, 2, 3, 2, 1])
     warned = gcs_log(srv, "Unleash poll failed")
     assert warned and f"HTTP {status}" in warned[0]["error"], warned
-    assert metric(srv, 'gcs_unleash_fetch_total{result="error"}') == 3.0
+    assert M.read(srv, "gcs_unleash_fetch_total", result="error") == 3.0
     assert Channels(srv).one(cluster_ids(1, "failures")[0]) == "canary"
 
 
@@ -411,7 +333,7 @@ def test_bootstrap_until_the_first_poll_and_the_backup_wins(server_factory, tmp_
     env = base_env(GCS_UNLEASH_BOOTSTRAP=boot, GCS_UNLEASH_TOGGLE="t", CANARY_VERSION=CANARY)
     srv = server_factory(env)
     assert set(Channels(srv).many(ids).values()) == {"canary"}
-    assert metric(srv, "gcs_unleash_rollout_percent") == 100.0
+    assert M.read(srv, "gcs_unleash_rollout_percent") == 100.0
 
 
 def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_factory):
@@ -425,10 +347,10 @@ def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_f
         srv = server_factory(fault_env(fault, "t"))
         got = Channels(srv).many(ids + nines)
         assert all(got[i] == ("canary" if i.startswith("9") else "stable") for i in got)
-        assert metric(srv, "gcs_unleash_unusable_constraints") == 0.0
+        assert M.read(srv, "gcs_unleash_unusable_constraints") == 0.0
 
         fault.features = {"features": [rollout_feature("t", 100, [regex_on_user("^(?=9)")])]}
-        wait_metric(srv, "gcs_unleash_unusable_constraints", 1.0, timeout=5)
+        M.wait_for(srv, "gcs_unleash_unusable_constraints", 1.0, timeout=5)
         assert set(Channels(srv).many(ids + nines).values()) == {"stable"}
         polls = len(fault.polls())
         fault.wait_polls(polls + 10, 5)  # the same state, polled again and again
@@ -441,7 +363,7 @@ def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_f
         # A new state: two such constraints, one inverted; logged again, once each.
         fault.features = {"features": [rollout_feature("t", 100, [
             regex_on_user("^(?=9)", inverted=True), regex_on_user("(a)\\1", inverted=True)])]}
-        wait_metric(srv, "gcs_unleash_unusable_constraints", 2.0, timeout=5)
+        M.wait_for(srv, "gcs_unleash_unusable_constraints", 2.0, timeout=5)
         assert set(Channels(srv).many(ids + nines).values()) == {"stable"}
         fault.wait_polls(len(fault.polls()) + 10, 5)
         warned = gcs_log(srv, "cannot be used", wait=0.2)
@@ -449,7 +371,7 @@ def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_f
         assert "backreference" in warned[2]["problem"]
 
         fault.features = usable
-        wait_metric(srv, "gcs_unleash_unusable_constraints", 0.0, timeout=5)
+        M.wait_for(srv, "gcs_unleash_unusable_constraints", 0.0, timeout=5)
         assert Channels(srv).many(ids + nines) == got
 
 
@@ -503,15 +425,8 @@ def test_lua_evaluation_matches_the_node_sdk(unleash):
     ]
     compared = 0
     for name, pct, constraints in cases:
-        sid = admin.set_rollout(name, pct)
-        if constraints:
-            strategy = admin.flexible_rollout(name, pct)
-            strategy["constraints"] = constraints
-            admin.update_strategy(name, sid, strategy)
-        toggle = wait_served(admin, name, True, pct)
-        while len(toggle["strategies"][0]["constraints"]) != len(constraints):
-            time.sleep(0.2)
-            toggle = wait_served(admin, name, True, pct)
+        admin.set_rollout(name, pct, constraints)
+        toggle = admin.wait_served(name, True, pct, constraints)
         for ctx in ({}, {"properties": {"ocpVersion": "4.17.3"}},
                     {"properties": {"ocpVersion": "4.14.0"}}):
             lua = lua_decisions(toggle, ids, ctx)
@@ -533,19 +448,19 @@ def test_toggle_off_or_zero_percent_is_all_stable(unleash, server_factory):
     name = "e2e-off"
     admin.set_rollout(name, 100)
     admin.disable(name)
-    wait_served(admin, name, False, 100)
+    admin.wait_served(name, False, 100)
     srv = server_factory(gcs_env(state, name))
     ids = cluster_ids(1000, "off")
-    wait_metric(srv, "gcs_unleash_rollout_percent", 0.0, timeout=10)
+    M.wait_for(srv, "gcs_unleash_rollout_percent", 0.0, timeout=10)
     got = Channels(srv).many(ids)
     assert set(got.values()) == {"stable"}, "a disabled toggle (even at 100%) routes no canary"
 
     admin.set_rollout(name, 0)
-    wait_served(admin, name, True, 0)
+    admin.wait_served(name, True, 0)
     time.sleep(REFRESH + 1)
     got = Channels(srv).many(ids)
     assert set(got.values()) == {"stable"}
-    ok = metric(srv, 'gcs_unleash_fetch_total{result="ok"}')
+    ok = M.read(srv, "gcs_unleash_fetch_total", result="ok")
     assert ok is not None and ok >= 1
 
 
@@ -557,30 +472,19 @@ def test_allowlist_and_denylist_beat_the_rollout(unleash, server_factory, tmp_pa
     others = cluster_ids(300, "lists-others")
 
     admin.set_rollout(name, 0)
-    wait_served(admin, name, True, 0)
+    admin.wait_served(name, True, 0)
     srv = server_factory(gcs_env(state, name, GCS_ROUTING_SCRIPT=script))
-    wait_metric(srv, "gcs_unleash_rollout_percent", 0.0, timeout=10)
+    M.wait_for(srv, "gcs_unleash_rollout_percent", 0.0, timeout=10)
     ch = Channels(srv)
     assert ch.one(allowed) == "canary"
     assert set(ch.many(others).values()) == {"stable"}
 
     admin.set_rollout(name, 100)
-    wait_served(admin, name, True, 100)
-    wait_metric(srv, "gcs_unleash_rollout_percent", 100.0, timeout=REFRESH + 10)
+    admin.wait_served(name, True, 100)
+    M.wait_for(srv, "gcs_unleash_rollout_percent", 100.0, timeout=REFRESH + 10)
     assert ch.one(denied) == "stable"
     assert ch.one(allowed) == "canary"
     assert set(ch.many(others).values()) == {"canary"}
-
-
-def wait_until(what, check, timeout, every=0.2):
-    """check()'s first truthy value within timeout seconds."""
-    deadline = time.time() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.time() < deadline, f"{what} within {timeout} s"
-        time.sleep(every)
 
 
 def test_registered_and_yes_no_counts_equal_the_decisions(unleash, server_factory):
@@ -594,10 +498,10 @@ def test_registered_and_yes_no_counts_equal_the_decisions(unleash, server_factor
     version = run_gcs(["--version"], base_env()).stdout.split()[-1]
     admin.set_rollout(name, 40)
     created = time.time()
-    wait_served(admin, name, True, 40)
+    admin.wait_served(name, True, 40)
     env = gcs_env(state, name, GCS_UNLEASH_APP_NAME=app, GCS_UNLEASH_METRICS_INTERVAL=1)
     srv = server_factory(env)
-    wait_metric(srv, "gcs_unleash_rollout_percent", 40.0, timeout=10)
+    M.wait_for(srv, "gcs_unleash_rollout_percent", 40.0, timeout=10)
     # Unleash drops metrics of toggles it does not know, by a list of names
     # it caches for 10 s: the toggle must be older than that.
     time.sleep(max(0.0, created + 11 - time.time()))
@@ -643,13 +547,13 @@ def test_parent_toggle_switches_decisions_as_the_node_sdk(unleash, server_factor
     admin.set_rollout(child, 50)
     admin.add_dependency(child, parent)
     wait_until("the dependency served",
-               lambda: (served_toggle(admin, child) or {}).get("dependencies"), timeout=30)
+               lambda: (admin.served(child) or {}).get("dependencies"), timeout=30)
     srv = server_factory(gcs_env(state, child))
     ids = cluster_ids(2000, "parent")
     ch = Channels(srv)
 
     def follows_node(parent_on):
-        wait_served(admin, parent, parent_on)
+        admin.wait_served(parent, parent_on)
         node = node_decisions_answer(admin.client_features(), child, ids)
         want = {i: "canary" if node[i] else "stable" for i in ids}
         wait_until(f"gcs decides as the Node SDK with the parent {'on' if parent_on else 'off'}",
@@ -684,26 +588,20 @@ def test_segments_apart_and_inlined_decide_alike(unleash, server_factory, tmp_pa
     strategy["segments"] = [tail, deny]
     admin.update_strategy(name, sid, strategy)
     wait_until("the segments served", lambda: len(
-        (served_toggle(admin, name) or {"strategies": [{}]})["strategies"][0].get(
+        (admin.served(name) or {"strategies": [{}]})["strategies"][0].get(
             "constraints", [])) == 2, timeout=30)
 
-    # Unleash caches each form of the client API answer on its own: wait
-    # until both carry the updated strategy, not only the form read above.
-    def strategy_in(text):
-        toggle = [t for t in json.loads(text)["features"] if t["name"] == name]
-        return toggle[0]["strategies"][0] if toggle and toggle[0]["strategies"] else {}
+    # Each form of the answer is cached apart and may lag the other.
+    def served_text(spec=None):
+        text = admin.client_features_text(spec)
+        return text if any(t["name"] == name for t in json.loads(text)["features"]) else None
 
-    def both_forms():
-        apart_text = admin.client_features_text(spec="5.2.0")
-        inline_text = admin.client_features_text()
-        if len(strategy_in(apart_text).get("segments", [])) == 2 and \
-                len(strategy_in(inline_text).get("constraints", [])) == 2:
-            return apart_text, inline_text
-        return None
-
-    apart_text, inline_text = wait_until("both forms of the answer updated", both_forms, timeout=30)
+    apart_text = wait_until("the toggle served with segments apart", lambda: served_text("5.2.0"),
+                            timeout=30)
+    inline_text = wait_until("the toggle served inlined", served_text, timeout=30)
     apart, inline = json.loads(apart_text), json.loads(inline_text)
-    served_apart, served_inline = strategy_in(apart_text), strategy_in(inline_text)
+    served_apart = [t for t in apart["features"] if t["name"] == name][0]["strategies"][0]
+    served_inline = [t for t in inline["features"] if t["name"] == name][0]["strategies"][0]
     assert sorted(served_apart["segments"]) == sorted([tail, deny]), served_apart
     assert served_apart["constraints"] == [] and {s["id"] for s in apart["segments"]} >= {tail, deny}
     assert len(served_inline["constraints"]) == 2 and not inline.get("segments"), served_inline
@@ -735,11 +633,11 @@ def test_rollout_follows_unleash_and_survives_its_outage(unleash, server_factory
     backup = str(tmp_path / "unleash-backup.json")
 
     admin.set_rollout(name, 30)
-    toggle30 = wait_served(admin, name, True, 30)
+    toggle30 = admin.wait_served(name, True, 30)
     a = server_factory(gcs_env(state, name, GCS_UNLEASH_BACKUP=backup))
     b = server_factory(gcs_env(state, name))
     for srv in (a, b):
-        wait_metric(srv, "gcs_unleash_rollout_percent", 30.0, timeout=10)
+        M.wait_for(srv, "gcs_unleash_rollout_percent", 30.0, timeout=10)
 
     at30 = Channels(a).many(ids)
     assert 28.5 <= share(at30) <= 31.5, share(at30)
@@ -751,7 +649,7 @@ def test_rollout_follows_unleash_and_survives_its_outage(unleash, server_factory
     canary30 = {i for i, c in at30.items() if c == "canary"}
 
     admin.set_rollout(name, 70)
-    toggle70 = wait_served(admin, name, True, 70)
+    toggle70 = admin.wait_served(name, True, 70)
     node70 = node_decisions(toggle70, ids)
     newly = [i for i in ids if node70[i] and i not in canary30][:200]
     assert newly
@@ -776,9 +674,9 @@ def test_rollout_follows_unleash_and_survives_its_outage(unleash, server_factory
     # Polls back off exponentially once they fail (the harness's stop may
     # already have caused failures), so wait for the next one rather than a
     # fixed time.
-    errors_before = metric(a, 'gcs_unleash_fetch_total{result="error"}') or 0
+    errors_before = M.read(a, "gcs_unleash_fetch_total", result="error") or 0
     deadline = time.time() + 40
-    while (metric(a, 'gcs_unleash_fetch_total{result="error"}') or 0) <= errors_before:
+    while (M.read(a, "gcs_unleash_fetch_total", result="error") or 0) <= errors_before:
         assert time.time() < deadline, "no failed Unleash poll counted after the outage"
         time.sleep(0.2)
     assert Channels(a).many(ids) == at70, "answers changed when Unleash went away"

@@ -1,6 +1,15 @@
-"""Conditions trees for the --check tests: a writable copy of rules/<version>
-in a temporary directory, helpers to break it, and helpers to read what
-build/gcs said about it."""
+"""Conditions trees in temporary directories, the one builder the black-box
+tests use: copies of rules/<version> (every file writable, to be broken by the
+--check tests) and trees made up from documents; then helpers to read what
+build/gcs said about a tree.
+
+A tree has the layout of the download server:
+
+    <root>/<version>/v1/rules.json
+    <root>/<version>/v2/cluster_version_mapping.json
+    <root>/<version>/v2/<path named by the mapping>
+
+gcs is pointed at it with GCS_CONDITIONS_URL=<root>/{version} (Tree.env)."""
 import json
 import os
 import re
@@ -17,8 +26,44 @@ class Tree:
     def __init__(self, root):
         self.root = str(root)
 
+    def dir(self, version):
+        return os.path.join(self.root, version)
+
     def path(self, version, rel):
         return os.path.join(self.root, version, rel)
+
+    def copy(self, version, as_version=None):
+        """Copies rules/<version> to <root>/<as_version or version>, every
+        file writable; returns its directory."""
+        target = self.dir(as_version or version)
+        # copyfile, not copy: the repository's files may be read-only
+        shutil.copytree(os.path.join(RULES, version), target, copy_function=shutil.copyfile)
+        for d, _, files in os.walk(target):
+            os.chmod(d, 0o755)
+            for name in files:
+                os.chmod(os.path.join(d, name), 0o644)
+        return target
+
+    def write(self, version, v1=None, mapping=None, files=None, v1_version=None):
+        """Writes a made-up version tree and returns its directory.
+
+        v1: the rules.json document (default: two rules, version v1_version
+        or version). mapping: [[ocp version, path], ...] (default: one entry
+        at 4.0.0). files: {path: remote configuration} (default: one distinct
+        configuration per mapped path)."""
+        if v1 is None:
+            v1 = {"version": v1_version or version,
+                  "rules": [alert_rule("FixtureAlertOne"), alert_rule("FixtureAlertTwo")]}
+        if mapping is None:
+            mapping = [["4.0.0", "config.json"]]
+        if files is None:
+            files = {path: distinct_config(version, i)
+                     for i, path in enumerate(dict.fromkeys(p for _, p in mapping))}
+        self.dump(version, "v1/rules.json", v1)
+        self.set_mapping(version, mapping)
+        for path, doc in files.items():
+            self.dump(version, "v2/" + path, doc)
+        return self.dir(version)
 
     def read_bytes(self, version, rel):
         with open(self.path(version, rel), "rb") as f:
@@ -72,15 +117,43 @@ class Tree:
 
 def copy_tree(dest, versions=VERSIONS):
     """Copies rules/<version> for each version into dest; returns the Tree."""
+    tree = Tree(dest)
     for v in versions:
-        target = os.path.join(str(dest), v)
-        # copyfile, not copy: the repository's files may be read-only
-        shutil.copytree(os.path.join(RULES, v), target, copy_function=shutil.copyfile)
-        for d, _, files in os.walk(target):
-            os.chmod(d, 0o755)
-            for name in files:
-                os.chmod(os.path.join(d, name), 0o644)
-    return Tree(dest)
+        tree.copy(v)
+    return tree
+
+
+# --- documents for made-up trees ------------------------------------------
+
+def alert_rule(alert, **functions):
+    """A valid gathering rule firing on alert; functions default to a pod definition."""
+    if not functions:
+        functions = {"pod_definition": {"alert_name": alert}}
+    return {"conditions": [{"type": "alert_is_firing", "alert": {"name": alert}}],
+            "gathering_functions": functions}
+
+
+def container_log(namespace, pod_name_regex, messages, previous=None, **extra):
+    log = {"namespace": namespace, "pod_name_regex": pod_name_regex, "messages": list(messages)}
+    if previous is not None:
+        log["previous"] = previous
+    log.update(extra)
+    return log
+
+
+def remote_config(version, rules, logs=()):
+    return {"conditional_gathering_rules": list(rules), "container_logs": list(logs),
+            "version": version}
+
+
+def distinct_config(version, index):
+    """A valid remote configuration whose content differs for every index."""
+    alert = "FixtureAlert%d" % index
+    return remote_config(
+        "%s-file%d" % (version, index),
+        [alert_rule(alert, containers_logs={"alert_name": alert, "tail_lines": 10 + index})],
+        [container_log("openshift-fixture-%d" % index, "pod-%d-.*" % index,
+                       ["message %d" % index])])
 
 
 def rule_index(rules, function):

@@ -332,7 +332,31 @@ static void test_url_plain_paths(void **state)
 	free(cwd);
 }
 
-/* ---- file:// transfers ---- */
+/* ---- transfers: one case a test ---- */
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+enum where { AT_FILE, AT_HTTP, AT_URL };
+
+/* One download and what must come of it. Zero fields are "not checked" or,
+ * for the options, test_opts()'s value. */
+struct fetch_case {
+	const char *name;
+	enum where kind;
+	const char *at; /* a file under tmp_dir, an HTTP path, or the whole URL */
+	long file_size; /* AT_FILE: written first (the a..z pattern); -1: none */
+	int max_tries;  /* options that differ from test_opts() */
+	long backoff_ms;
+	long budget_ms;
+	atomic_int *hits; /* reset before the download */
+	int want_hits;
+	enum fetch_result want;
+	const char *body;      /* FETCH_OK: the body, or NULL for the file's pattern */
+	const char *err_is;    /* the whole error after "<url>: " */
+	const char *err_start; /* what the error starts with after "<url>: " */
+	const char *err_has[2];
+};
 
 static void write_file(const char *path, size_t size)
 {
@@ -343,260 +367,125 @@ static void write_file(const char *path, size_t size)
 	assert_int_equal(fclose(f), 0);
 }
 
-static void test_file_ok(void **state)
+static void case_url(const struct fetch_case *c, char *url, size_t len)
 {
-	(void)state;
-	char path[256], url[300], err[512] = "";
-	snprintf(path, sizeof(path), "%s/exact.json", tmp_dir);
-	write_file(path, CAP); /* exactly the cap is allowed */
-	snprintf(url, sizeof(url), "file://%s", path);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_OK);
-	assert_int_equal(buf.len, CAP);
-	assert_int_equal(buf.data[CAP], '\0');
-	assert_int_equal(buf.data[0], 'a');
-	assert_int_equal(buf.data[27], 'b');
-	fetch_buf_free(&buf);
-	assert_null(buf.data);
-}
-
-static void test_file_empty(void **state)
-{
-	(void)state;
-	char path[256], url[300], err[512] = "";
-	snprintf(path, sizeof(path), "%s/empty.json", tmp_dir);
-	write_file(path, 0);
-	snprintf(url, sizeof(url), "file://%s", path);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_OK);
-	assert_int_equal(buf.len, 0);
-	assert_non_null(buf.data);
-	assert_string_equal(buf.data, "");
-	fetch_buf_free(&buf);
-}
-
-static void test_file_missing(void **state)
-{
-	(void)state;
-	char url[300], expected[400], err[512] = "";
-	snprintf(url, sizeof(url), "file://%s/9.9.9/v1/rules.json", tmp_dir);
-	snprintf(expected, sizeof(expected), "%s: no such file", url);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_PERMANENT);
-	assert_string_equal(err, expected);
-	assert_null(buf.data);
-}
-
-static void test_file_directory(void **state)
-{
-	(void)state;
-	char url[300], err[512] = "";
-	snprintf(url, sizeof(url), "file://%s", tmp_dir);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_PERMANENT);
-	assert_non_null(strstr(err, "not a regular file"));
-}
-
-static void test_file_too_large(void **state)
-{
-	(void)state;
-	char path[256], url[300], expected[400], err[512] = "";
-	snprintf(path, sizeof(path), "%s/big.json", tmp_dir);
-	write_file(path, CAP + 1);
-	snprintf(url, sizeof(url), "file://%s", path);
-	snprintf(expected, sizeof(expected), "%s: larger than %d bytes", url, CAP);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_PERMANENT);
-	assert_string_equal(err, expected);
-	assert_null(buf.data);
-}
-
-static void test_unsupported_scheme(void **state)
-{
-	(void)state;
-	char err[512] = "";
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get("ftp://127.0.0.1/x.json", &o, &buf, err, sizeof(err)),
-	                 FETCH_PERMANENT);
-	assert_non_null(strstr(err, "ftp://127.0.0.1/x.json: "));
-	assert_non_null(strstr(err, "ftp"));
-}
-
-/* ---- HTTP transfers ---- */
-
-static void test_http_ok(void **state)
-{
-	(void)state;
-	char url[128], err[512] = "";
-	http_url(url, sizeof(url), "/ok");
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_OK);
-	assert_int_equal(buf.len, 5);
-	assert_string_equal(buf.data, "hello");
-	fetch_buf_free(&buf);
-}
-
-static void test_http_404_permanent_no_retry(void **state)
-{
-	(void)state;
-	char url[128], expected[256], err[512] = "";
-	http_url(url, sizeof(url), "/missing");
-	snprintf(expected, sizeof(expected), "%s: HTTP 404", url);
-	atomic_store(&srv.hits_missing, 0);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_PERMANENT);
-	assert_string_equal(err, expected);
-	assert_int_equal(atomic_load(&srv.hits_missing), 1);
-	assert_null(buf.data);
-}
-
-/* An error page over the size cap is still reported by its status. */
-static void test_http_404_large_page(void **state)
-{
-	(void)state;
-	char url[128], expected[256], err[512] = "";
-	http_url(url, sizeof(url), "/missing-big");
-	snprintf(expected, sizeof(expected), "%s: HTTP 404", url);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_PERMANENT);
-	assert_string_equal(err, expected);
-}
-
-static void test_http_403_permanent(void **state)
-{
-	(void)state;
-	char url[128], expected[256], err[512] = "";
-	http_url(url, sizeof(url), "/forbidden");
-	snprintf(expected, sizeof(expected), "%s: HTTP 403", url);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_PERMANENT);
-	assert_string_equal(err, expected);
-}
-
-static void test_http_503_twice_then_ok(void **state)
-{
-	(void)state;
-	char url[128], err[512] = "";
-	http_url(url, sizeof(url), "/flaky");
-	atomic_store(&srv.hits_flaky, 0);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_OK);
-	assert_int_equal(atomic_load(&srv.hits_flaky), 3);
-	assert_string_equal(buf.data, "finally");
-	fetch_buf_free(&buf);
-}
-
-static void test_http_503_exhausts_tries(void **state)
-{
-	(void)state;
-	char url[128], expected[256], err[512] = "";
-	http_url(url, sizeof(url), "/always-503");
-	snprintf(expected, sizeof(expected), "%s: HTTP 503 after 4 tries", url);
-	atomic_store(&srv.hits_always_503, 0);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_TRANSIENT);
-	assert_string_equal(err, expected);
-	assert_int_equal(atomic_load(&srv.hits_always_503), 4);
-	assert_null(buf.data);
-}
-
-static void test_budget_stops_retries(void **state)
-{
-	(void)state;
-	char url[128], expected[256], err[512] = "";
-	http_url(url, sizeof(url), "/always-503");
-	snprintf(expected, sizeof(expected), "%s: HTTP 503 after 1 try", url);
-	atomic_store(&srv.hits_always_503, 0);
-	struct fetch_opts o = test_opts();
-	/* The first backoff alone is over budget: no second try may start. */
-	o.backoff_ms = 50;
-	o.budget_ms = 40;
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_TRANSIENT);
-	assert_string_equal(err, expected);
-	assert_int_equal(atomic_load(&srv.hits_always_503), 1);
-}
-
-static void test_redirect_to_file_refused(void **state)
-{
-	(void)state;
-	char url[128], expected[256], err[512] = "";
-	http_url(url, sizeof(url), "/redirect-file");
-	snprintf(expected, sizeof(expected), "%s: redirect to file:///etc/passwd refused", url);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_PERMANENT);
-	assert_memory_equal(err, expected, strlen(expected));
-	assert_null(buf.data);
-}
-
-static void test_redirect_http_followed(void **state)
-{
-	(void)state;
-	char url[128], err[512] = "";
-	http_url(url, sizeof(url), "/redirect-ok");
-	atomic_store(&srv.hits_ok, 0);
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_OK);
-	assert_string_equal(buf.data, "hello");
-	assert_int_equal(atomic_load(&srv.hits_ok), 1);
-	fetch_buf_free(&buf);
-}
-
-static void test_redirect_loop_permanent(void **state)
-{
-	(void)state;
-	char url[128], err[512] = "";
-	http_url(url, sizeof(url), "/redirect-loop");
-	struct fetch_opts o = test_opts();
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_PERMANENT);
-	assert_non_null(strstr(err, "redirects"));
-}
-
-static void test_http_timeout(void **state)
-{
-	(void)state;
-	char url[128], expected[256], err[512] = "";
-	http_url(url, sizeof(url), "/slow");
-	snprintf(expected, sizeof(expected), "%s: timed out after 300 ms (2 tries)", url);
-	atomic_store(&srv.hits_slow, 0);
-	struct fetch_opts o = test_opts();
-	o.max_tries = 2;
-	struct fetch_buf buf;
-	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_TRANSIENT);
-	assert_string_equal(err, expected);
-	assert_int_equal(atomic_load(&srv.hits_slow), 2);
-}
-
-static void test_http_too_large(void **state)
-{
-	(void)state;
-	static const char *const paths[] = {"/big-with-length", "/big-streamed"};
-	for (size_t i = 0; i < 2; i++) {
-		char url[128], expected[256], err[512] = "";
-		http_url(url, sizeof(url), paths[i]);
-		snprintf(expected, sizeof(expected), "%s: larger than %d bytes", url, CAP);
-		struct fetch_opts o = test_opts();
-		struct fetch_buf buf;
-		assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), FETCH_PERMANENT);
-		assert_string_equal(err, expected);
-		assert_null(buf.data);
+	char path[256];
+	switch (c->kind) {
+	case AT_FILE:
+		snprintf(path, sizeof(path), "%s%s", tmp_dir, c->at);
+		if (c->file_size >= 0)
+			write_file(path, (size_t)c->file_size);
+		snprintf(url, len, "file://%s", path);
+		break;
+	case AT_HTTP:
+		http_url(url, len, c->at);
+		break;
+	case AT_URL:
+		snprintf(url, len, "%s", c->at);
+		break;
 	}
 }
+
+static void expect_body(const struct fetch_case *c, const struct fetch_buf *buf)
+{
+	assert_non_null(buf->data);
+	if (c->body) {
+		assert_int_equal(buf->len, strlen(c->body));
+		assert_string_equal(buf->data, c->body);
+		return;
+	}
+	assert_int_equal(buf->len, (size_t)c->file_size);
+	assert_int_equal(buf->data[buf->len], '\0');
+	for (size_t i = 0; i < buf->len; i++)
+		assert_int_equal(buf->data[i], 'a' + (int)(i % 26));
+}
+
+static void expect_err(const struct fetch_case *c, const char *url, const char *err)
+{
+	char want[1024];
+	if (c->err_is) {
+		snprintf(want, sizeof(want), "%s: %s", url, c->err_is);
+		assert_string_equal(err, want);
+	}
+	if (c->err_start) {
+		snprintf(want, sizeof(want), "%s: %s", url, c->err_start);
+		assert_memory_equal(err, want, strlen(want));
+	}
+	for (size_t i = 0; i < 2 && c->err_has[i]; i++)
+		assert_non_null(strstr(err, c->err_has[i]));
+}
+
+static void test_fetch_case(void **state)
+{
+	const struct fetch_case *c = *state;
+	char url[512], err[512] = "";
+	case_url(c, url, sizeof(url));
+	struct fetch_opts o = test_opts();
+	if (c->max_tries)
+		o.max_tries = c->max_tries;
+	if (c->backoff_ms)
+		o.backoff_ms = c->backoff_ms;
+	if (c->budget_ms)
+		o.budget_ms = c->budget_ms;
+	if (c->hits)
+		atomic_store(c->hits, 0);
+	struct fetch_buf buf;
+	assert_int_equal(fetch_get(url, &o, &buf, err, sizeof(err)), c->want);
+	if (c->hits)
+		assert_int_equal(atomic_load(c->hits), c->want_hits);
+	if (c->want == FETCH_OK) {
+		expect_body(c, &buf);
+		fetch_buf_free(&buf);
+		assert_null(buf.data);
+		return;
+	}
+	expect_err(c, url, err);
+	assert_null(buf.data);
+}
+
+static const struct fetch_case cases[] = {
+    /* file:// */
+    /* exactly the cap is allowed */
+    {"test_file_ok", AT_FILE, "/exact.json", CAP, .want = FETCH_OK},
+    {"test_file_empty", AT_FILE, "/empty.json", 0, .want = FETCH_OK, .body = ""},
+    {"test_file_missing", AT_FILE, "/9.9.9/v1/rules.json", -1, .want = FETCH_PERMANENT,
+     .err_is = "no such file"},
+    {"test_file_directory", AT_FILE, "", -1, .want = FETCH_PERMANENT,
+     .err_has = {"not a regular file"}},
+    {"test_file_too_large", AT_FILE, "/big.json", CAP + 1, .want = FETCH_PERMANENT,
+     .err_is = "larger than " STR(CAP) " bytes"},
+    {"test_unsupported_scheme", AT_URL, "ftp://127.0.0.1/x.json", .want = FETCH_PERMANENT,
+     .err_has = {"ftp://127.0.0.1/x.json: ", "ftp"}},
+    /* HTTP */
+    {"test_http_ok", AT_HTTP, "/ok", .want = FETCH_OK, .body = "hello"},
+    {"test_http_404_permanent_no_retry", AT_HTTP, "/missing", .hits = &srv.hits_missing,
+     .want_hits = 1, .want = FETCH_PERMANENT, .err_is = "HTTP 404"},
+    /* An error page over the size cap is still reported by its status. */
+    {"test_http_404_large_page", AT_HTTP, "/missing-big", .want = FETCH_PERMANENT,
+     .err_is = "HTTP 404"},
+    {"test_http_403_permanent", AT_HTTP, "/forbidden", .want = FETCH_PERMANENT,
+     .err_is = "HTTP 403"},
+    {"test_http_503_twice_then_ok", AT_HTTP, "/flaky", .hits = &srv.hits_flaky, .want_hits = 3,
+     .want = FETCH_OK, .body = "finally"},
+    {"test_http_503_exhausts_tries", AT_HTTP, "/always-503", .hits = &srv.hits_always_503,
+     .want_hits = 4, .want = FETCH_TRANSIENT, .err_is = "HTTP 503 after 4 tries"},
+    /* The first backoff alone is over budget: no second try may start. */
+    {"test_budget_stops_retries", AT_HTTP, "/always-503", .backoff_ms = 50, .budget_ms = 40,
+     .hits = &srv.hits_always_503, .want_hits = 1, .want = FETCH_TRANSIENT,
+     .err_is = "HTTP 503 after 1 try"},
+    {"test_redirect_to_file_refused", AT_HTTP, "/redirect-file", .want = FETCH_PERMANENT,
+     .err_start = "redirect to file:///etc/passwd refused"},
+    {"test_redirect_http_followed", AT_HTTP, "/redirect-ok", .hits = &srv.hits_ok, .want_hits = 1,
+     .want = FETCH_OK, .body = "hello"},
+    {"test_redirect_loop_permanent", AT_HTTP, "/redirect-loop", .want = FETCH_PERMANENT,
+     .err_has = {"redirects"}},
+    {"test_http_timeout", AT_HTTP, "/slow", .max_tries = 2, .hits = &srv.hits_slow, .want_hits = 2,
+     .want = FETCH_TRANSIENT, .err_is = "timed out after 300 ms (2 tries)"},
+    {"test_http_too_large_with_length", AT_HTTP, "/big-with-length", .want = FETCH_PERMANENT,
+     .err_is = "larger than " STR(CAP) " bytes"},
+    {"test_http_too_large_streamed", AT_HTTP, "/big-streamed", .want = FETCH_PERMANENT,
+     .err_is = "larger than " STR(CAP) " bytes"},
+};
 
 static void test_connection_refused_transient(void **state)
 {
@@ -656,31 +545,27 @@ static void test_threads(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	static const struct CMUnitTest before[] = {
 	    cmocka_unit_test(test_transient_classes),
 	    cmocka_unit_test(test_backoff_doubles),
 	    cmocka_unit_test(test_url_with_scheme),
 	    cmocka_unit_test(test_url_plain_paths),
-	    cmocka_unit_test(test_file_ok),
-	    cmocka_unit_test(test_file_empty),
-	    cmocka_unit_test(test_file_missing),
-	    cmocka_unit_test(test_file_directory),
-	    cmocka_unit_test(test_file_too_large),
-	    cmocka_unit_test(test_unsupported_scheme),
-	    cmocka_unit_test(test_http_ok),
-	    cmocka_unit_test(test_http_404_permanent_no_retry),
-	    cmocka_unit_test(test_http_404_large_page),
-	    cmocka_unit_test(test_http_403_permanent),
-	    cmocka_unit_test(test_http_503_twice_then_ok),
-	    cmocka_unit_test(test_http_503_exhausts_tries),
-	    cmocka_unit_test(test_budget_stops_retries),
-	    cmocka_unit_test(test_redirect_to_file_refused),
-	    cmocka_unit_test(test_redirect_http_followed),
-	    cmocka_unit_test(test_redirect_loop_permanent),
-	    cmocka_unit_test(test_http_timeout),
-	    cmocka_unit_test(test_http_too_large),
+	};
+	static const struct CMUnitTest after[] = {
 	    cmocka_unit_test(test_connection_refused_transient),
 	    cmocka_unit_test(test_threads),
 	};
-	return cmocka_run_group_tests(tests, server_start, server_stop);
+	enum {
+		NB = sizeof(before) / sizeof(before[0]),
+		NC = sizeof(cases) / sizeof(cases[0]),
+		NA = sizeof(after) / sizeof(after[0])
+	};
+	struct CMUnitTest tests[NB + NC + NA];
+	memcpy(tests, before, sizeof(before));
+	for (size_t i = 0; i < NC; i++)
+		tests[NB + i] = (struct CMUnitTest){.name = cases[i].name,
+		                                    .test_func = test_fetch_case,
+		                                    .initial_state = (void *)&cases[i]};
+	memcpy(tests + NB + NC, after, sizeof(after));
+	return _cmocka_run_group_tests("tests", tests, NB + NC + NA, server_start, server_stop);
 }

@@ -22,37 +22,19 @@
 #include "murmur3.h"
 #include "routing.h"
 
+#include "../support/tmpdir.h"
+
 struct fixture {
 	char dir[64];
 	char script[128];
 	struct gcs_config cfg;
 };
 
-static void write_text(const char *path, const char *text)
-{
-	/* via a temporary file and rename, as an editor or a deploy would */
-	char tmp[256];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(rename(tmp, path), 0);
-}
-
-static void write_module(struct fixture *fx, const char *name, const char *text)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	write_text(path, text);
-}
-
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/gcs-routing-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
+	tmpdir_make(fx->dir, sizeof(fx->dir), "gcs-routing");
 	snprintf(fx->script, sizeof(fx->script), "%s/routing.lua", fx->dir);
 	fx->cfg.stable_version = "1.1.3";
 	fx->cfg.canary_version = "1.2.0";
@@ -70,16 +52,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
+	tmpdir_remove(fx->dir);
 	free(fx);
 	return 0;
 }
 
 static struct routing *load(struct fixture *fx, const char *source, char *err, size_t errlen)
 {
-	write_text(fx->script, source);
+	tmpdir_write(fx->script, source);
 	err[0] = '\0';
 	return routing_new(&fx->cfg, err, errlen);
 }
@@ -161,7 +141,7 @@ static void test_decides_with_reason(void **state)
 static void test_no_canary_never_calls_the_script(void **state)
 {
 	struct fixture *fx = *state;
-	write_text(fx->script, "return { route = function() return 'canary', 'always' end }\n");
+	tmpdir_write(fx->script, "return { route = function() return 'canary', 'always' end }\n");
 	char err[256];
 	fx->cfg.canary_version = NULL;
 	struct routing *r = routing_new(&fx->cfg, err, sizeof(err));
@@ -303,7 +283,8 @@ static void test_examples_with_context(void **state)
 static void test_sandbox(void **state)
 {
 	struct fixture *fx = *state;
-	write_module(fx, "helper.lua", "return { answer = function() return 'stable' end }\n");
+	tmpdir_write_in(fx->dir, "helper.lua",
+	                "return { answer = function() return 'stable' end }\n");
 	struct routing *r =
 	    load_ok(fx, "assert(io == nil and debug == nil and dofile == nil and loadfile == nil)\n"
 	                "assert(os.execute == nil and os.getenv == nil and os.remove == nil)\n"
@@ -365,15 +346,15 @@ static void test_reload_keeps_previous_on_failure(void **state)
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
 
 	unsigned long long failed = counter("gcs_routing_reloads_total{result=\"failed\"}");
-	write_text(fx->script, "return { route = function() return 'canary' end\n");
+	tmpdir_write(fx->script, "return { route = function() return 'canary' end\n");
 	assert_int_equal(routing_reload(r), -1);
-	write_text(fx->script, "return { route = function() while true do end end }\n");
+	tmpdir_write(fx->script, "return { route = function() while true do end end }\n");
 	assert_int_equal(routing_reload(r), -1);
 	assert_int_equal(counter("gcs_routing_reloads_total{result=\"failed\"}"), failed + 2);
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
 	assert_string_equal(reason, "A");
 
-	write_text(fx->script, "return { route = function() return 'stable', 'B' end }\n");
+	tmpdir_write(fx->script, "return { route = function() return 'stable', 'B' end }\n");
 	assert_int_equal(routing_reload(r), 0);
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
 	assert_string_equal(reason, "B");
@@ -407,7 +388,7 @@ static void test_other_thread_picks_up_reload(void **state)
 
 	char reason[64];
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
-	write_text(fx->script, "return { route = function() return 'stable', 'B' end }\n");
+	tmpdir_write(fx->script, "return { route = function() return 'stable', 'B' end }\n");
 	assert_int_equal(routing_reload(r), 0);
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_STABLE);
 	assert_string_equal(reason, "B");
@@ -463,10 +444,10 @@ static void test_reload_checks_current_toggle(void **state)
 	struct fixture *fx = *state;
 	struct routing *r = load_ok(fx, "return { route = function() return 'stable' end }\n");
 	set_toggle(r, "{\"name\": \"gcs-canary\", \"enabled\": true, \"strategies\": []}");
-	write_text(fx->script,
-	           "return { route = function(q, c)\n"
-	           "  if c.unleash and #c.unleash.strategies == 0 then error('none') end\n"
-	           "  return 'stable' end }\n");
+	tmpdir_write(fx->script,
+	             "return { route = function(q, c)\n"
+	             "  if c.unleash and #c.unleash.strategies == 0 then error('none') end\n"
+	             "  return 'stable' end }\n");
 	assert_int_equal(routing_reload(r), -1);
 	routing_free(r);
 }
@@ -474,11 +455,11 @@ static void test_reload_checks_current_toggle(void **state)
 static void test_modules_are_part_of_the_snapshot(void **state)
 {
 	struct fixture *fx = *state;
-	write_module(fx, "policy.lua", "return { channel = 'canary' }\n");
+	tmpdir_write_in(fx->dir, "policy.lua", "return { channel = 'canary' }\n");
 	struct routing *r = load_ok(
 	    fx, "return { route = function() return require('policy').channel, 'mod' end }\n");
 	/* changed on disk but not reloaded: workers keep the checked text */
-	write_module(fx, "policy.lua", "return { channel = 'stable' }\n");
+	tmpdir_write_in(fx->dir, "policy.lua", "return { channel = 'stable' }\n");
 	char reason[64];
 	assert_int_equal(decide(r, "x", reason, sizeof(reason)), GCS_CANARY);
 	assert_int_equal(routing_reload(r), 0);
@@ -503,7 +484,7 @@ static void test_watch_reloads_on_change(void **state)
 	struct fixture *fx = *state;
 	struct routing *r = load_ok(fx, "return { route = function() return 'canary', 'A' end }\n");
 	assert_int_equal(routing_start_watch(r), 0);
-	write_text(fx->script, "return { route = function() return 'stable', 'B' end }\n");
+	tmpdir_write(fx->script, "return { route = function() return 'stable', 'B' end }\n");
 	assert_true(wait_for_channel(r, GCS_STABLE, "B"));
 
 	/* a ConfigMap-style swap: the file is a symlink through ..data */
@@ -511,7 +492,7 @@ static void test_watch_reloads_on_change(void **state)
 	snprintf(path, sizeof(path), "%s/..v1", fx->dir);
 	assert_int_equal(mkdir(path, 0755), 0);
 	snprintf(path, sizeof(path), "%s/..v1/routing.lua", fx->dir);
-	write_text(path, "return { route = function() return 'canary', 'C' end }\n");
+	tmpdir_write(path, "return { route = function() return 'canary', 'C' end }\n");
 	snprintf(path, sizeof(path), "%s/..data", fx->dir);
 	assert_int_equal(symlink("..v1", path), 0);
 	snprintf(target, sizeof(target), "%s/routing.lua.new", fx->dir);
@@ -522,7 +503,7 @@ static void test_watch_reloads_on_change(void **state)
 	snprintf(path, sizeof(path), "%s/..v2", fx->dir);
 	assert_int_equal(mkdir(path, 0755), 0);
 	snprintf(path, sizeof(path), "%s/..v2/routing.lua", fx->dir);
-	write_text(path, "return { route = function() return 'stable', 'D' end }\n");
+	tmpdir_write(path, "return { route = function() return 'stable', 'D' end }\n");
 	snprintf(target, sizeof(target), "%s/..data.new", fx->dir);
 	assert_int_equal(symlink("..v2", target), 0);
 	snprintf(path, sizeof(path), "%s/..data", fx->dir);

@@ -19,30 +19,18 @@
 #include "sandbox.h"
 #include "script.h"
 
+#include "../support/tmpdir.h"
+
 struct fixture {
 	char dir[64];
 	char script[128];
 };
 
-static void write_file(struct fixture *fx, const char *name, const char *text)
-{
-	/* via a temporary file and rename, as an editor or a deploy would */
-	char path[256], tmp[300];
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(rename(tmp, path), 0);
-}
-
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/gcs-script-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
+	tmpdir_make(fx->dir, sizeof(fx->dir), "gcs-script");
 	snprintf(fx->script, sizeof(fx->script), "%s/routing.lua", fx->dir);
 	log_set_level(LOGL_ERROR);
 	*state = fx;
@@ -52,9 +40,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
+	tmpdir_remove(fx->dir);
 	free(fx);
 	return 0;
 }
@@ -96,15 +82,15 @@ static void test_serving_loader_hands_out_the_checked_text(void **state)
 	char sub[128];
 	snprintf(sub, sizeof(sub), "%s/sub", fx->dir);
 	assert_int_equal(mkdir(sub, 0755), 0);
-	write_file(fx, "sub/policy.lua", "return { name = 'checked' }\n");
-	write_file(fx, "routing.lua", requires_policy);
+	tmpdir_write_in(fx->dir, "sub/policy.lua", "return { name = 'checked' }\n");
+	tmpdir_write_in(fx->dir, "routing.lua", requires_policy);
 	struct script *s = read_ok(fx);
 	char reason[64];
 	route_reason(s, true, reason, sizeof(reason));
 	assert_string_equal(reason, "checked");
 
 	/* edited and even removed on disk: the workers still get what was checked */
-	write_file(fx, "sub/policy.lua", "return { name = 'edited' }\n");
+	tmpdir_write_in(fx->dir, "sub/policy.lua", "return { name = 'edited' }\n");
 	route_reason(s, false, reason, sizeof(reason));
 	assert_string_equal(reason, "checked");
 	char path[256];
@@ -120,9 +106,10 @@ static void test_serving_loader_hands_out_the_checked_text(void **state)
 static void test_module_the_check_never_required_comes_from_disk(void **state)
 {
 	struct fixture *fx = *state;
-	write_file(fx, "late.lua", "return { name = 'late' }\n");
-	write_file(fx, "routing.lua",
-	           "return { route = function() return 'stable', require('late').name end }\n");
+	tmpdir_write_in(fx->dir, "late.lua", "return { name = 'late' }\n");
+	tmpdir_write_in(
+	    fx->dir, "routing.lua",
+	    "return { route = function() return 'stable', require('late').name end }\n");
 	struct script *s = read_ok(fx);
 	char reason[64];
 	route_reason(s, false, reason, sizeof(reason));
@@ -133,12 +120,13 @@ static void test_module_the_check_never_required_comes_from_disk(void **state)
 static void test_module_names_stay_in_the_directory(void **state)
 {
 	struct fixture *fx = *state;
-	write_file(fx, "routing.lua",
-	           "for _, name in ipairs({'..up', '.hidden', 'a..b', 'trailing.', 'a/b', ''}) do\n"
-	           "  local ok, e = pcall(require, name)\n"
-	           "  assert(not ok and e:find('no module name', 1, true), name)\n"
-	           "end\n"
-	           "return { route = function() return 'stable', 'ok' end }\n");
+	tmpdir_write_in(
+	    fx->dir, "routing.lua",
+	    "for _, name in ipairs({'..up', '.hidden', 'a..b', 'trailing.', 'a/b', ''}) do\n"
+	    "  local ok, e = pcall(require, name)\n"
+	    "  assert(not ok and e:find('no module name', 1, true), name)\n"
+	    "end\n"
+	    "return { route = function() return 'stable', 'ok' end }\n");
 	struct script *s = read_ok(fx);
 	char reason[64];
 	route_reason(s, true, reason, sizeof(reason));
@@ -182,27 +170,28 @@ static struct script_watch *checked_watch(struct fixture *fx)
 static void test_watch_sees_script_and_modules(void **state)
 {
 	struct fixture *fx = *state;
-	write_file(fx, "policy.lua", "return { name = 'a' }\n");
-	write_file(fx, "routing.lua",
-	           "local ok = pcall(require, 'optional')\n"
-	           "local p = require 'policy'\n"
-	           "return { route = function() return 'stable', p.name end }\n");
+	tmpdir_write_in(fx->dir, "policy.lua", "return { name = 'a' }\n");
+	tmpdir_write_in(fx->dir, "routing.lua",
+	                "local ok = pcall(require, 'optional')\n"
+	                "local p = require 'policy'\n"
+	                "return { route = function() return 'stable', p.name end }\n");
 
 	/* a module replaced */
 	struct script_watch *w = checked_watch(fx);
-	write_file(fx, "policy.lua", "return { name = 'b' }\n");
+	tmpdir_write_in(fx->dir, "policy.lua", "return { name = 'b' }\n");
 	assert_true(script_watch_changed(w));
 	script_watch_free(w);
 
 	/* a module the check looked for but did not find, appearing */
 	w = checked_watch(fx);
-	write_file(fx, "optional.lua", "return {}\n");
+	tmpdir_write_in(fx->dir, "optional.lua", "return {}\n");
 	assert_true(script_watch_changed(w));
 	script_watch_free(w);
 
 	/* the script replaced */
 	w = checked_watch(fx);
-	write_file(fx, "routing.lua", "return { route = function() return 'canary' end }\n");
+	tmpdir_write_in(fx->dir, "routing.lua",
+	                "return { route = function() return 'canary' end }\n");
 	assert_true(script_watch_changed(w));
 	script_watch_free(w);
 
@@ -211,7 +200,8 @@ static void test_watch_sees_script_and_modules(void **state)
 	w = script_watch_new(fx->script, NULL);
 	assert_non_null(w);
 	assert_false(script_watch_changed(w));
-	write_file(fx, "routing.lua", "return { route = function() return 'canary' end }\n");
+	tmpdir_write_in(fx->dir, "routing.lua",
+	                "return { route = function() return 'canary' end }\n");
 	assert_true(script_watch_changed(w));
 	script_watch_free(w);
 

@@ -12,6 +12,7 @@ Everything is in the project "default" and the environment "development".
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -90,16 +91,16 @@ class Admin:
         self._call("POST", f"{self._env(name)}/off")
 
     @staticmethod
-    def flexible_rollout(name, percent):
+    def flexible_rollout(name, percent, constraints=()):
         return {
             "name": "flexibleRollout",
-            "constraints": [],
+            "constraints": list(constraints),
             "parameters": {"rollout": str(percent), "stickiness": "default", "groupId": name},
         }
 
-    def set_rollout(self, name, percent):
+    def set_rollout(self, name, percent, constraints=()):
         """Makes the toggle exist, carry exactly one flexibleRollout strategy at
-        percent, and be enabled. Returns the strategy id."""
+        percent (with constraints), and be enabled. Returns the strategy id."""
         if self.feature(name) is None:
             self.create_feature(name)
         existing = [s for s in self.strategies(name) if s["name"] == "flexibleRollout"]
@@ -108,11 +109,11 @@ class Admin:
                 self.delete_strategy(name, extra["id"])
         if existing:
             sid = existing[0]["id"]
-            self.update_strategy(name, sid, self.flexible_rollout(name, percent))
+            self.update_strategy(name, sid, self.flexible_rollout(name, percent, constraints))
             for extra in existing[1:]:
                 self.delete_strategy(name, extra["id"])
         else:
-            sid = self.add_strategy(name, self.flexible_rollout(name, percent))
+            sid = self.add_strategy(name, self.flexible_rollout(name, percent, constraints))
         self.enable(name)
         return sid
 
@@ -129,6 +130,28 @@ class Admin:
     def client_features(self):
         """What SDKs receive: GET /client/features with the backend token."""
         return self._call("GET", "/client/features", token=self.backend_token)
+
+    def served(self, name):
+        """The toggle as the client API serves it, or None."""
+        for t in self.client_features()["features"]:
+            if t["name"] == name:
+                return t
+        return None
+
+    def wait_served(self, name, enabled, rollout=None, constraints=None, timeout=30):
+        """Waits until the client API serves the change (it lags about a
+        second): enabled, and when given one flexibleRollout at rollout with
+        as many constraints. Returns the toggle as served."""
+        deadline = time.time() + timeout
+        while True:
+            t = self.served(name)
+            if t is not None and t["enabled"] == enabled and (
+                    rollout is None or [s["parameters"].get("rollout") for s in t["strategies"]]
+                    == [str(rollout)]) and (
+                    constraints is None or len(t["strategies"][0]["constraints"]) == len(constraints)):
+                return t
+            assert time.time() < deadline, f"Unleash never served {name} enabled={enabled} {rollout}"
+            time.sleep(0.2)
 
     def client_features_text(self, spec=None):
         """The raw body of GET /client/features. With spec (the
