@@ -198,10 +198,10 @@ static void test_failure_kinds(void **state)
 		const char *says;
 		long budget_ms; /* 0: the 50 ms of every other test */
 	} cases[] = {
-	    {"return 'maybe'", SANDBOX_RESULT, "result", "route returned the string \"maybe\""},
-	    {"error('boom')", SANDBOX_ERROR, "error", "/fake/routing.lua:1: boom"},
+	    {"return 'maybe'", SANDBOX_RESULT, "result", "route returned the string \"maybe\"", 0},
+	    {"error('boom')", SANDBOX_ERROR, "error", "/fake/routing.lua:1: boom", 0},
 	    {"while true do pcall(function() while true do end end) end", SANDBOX_BUDGET, "budget",
-	     "CPU time budget of 50 ms exceeded"},
+	     "CPU time budget of 50 ms exceeded", 0},
 	    /* a budget that cannot come first: doubling a string to 32 MiB is
 	     * work in C, which the budget counts, and under a sanitizer on a
 	     * loaded machine it can take more than 50 ms */
