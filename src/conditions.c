@@ -129,7 +129,7 @@ static void check_regexes(struct loader *L, const char *file, const json_t *conf
 }
 
 /* --- rendering: the bytes Go's encoding/json produced from the field
- * service's structs (see json.h); struct fields in declaration order. --- */
+ * service's structs (see jsontext.h); struct fields in declaration order. --- */
 
 static void render_rule(struct buf *b, const json_t *rule)
 {
@@ -151,20 +151,23 @@ static void render_rule(struct buf *b, const json_t *rule)
 	buf_put(b, "}", 1);
 }
 
-static void render_rules(struct buf *b, const json_t *rules)
+/* A list as Go encodes a slice: null when absent, else each element as
+ * render_item writes it. */
+static void render_list(struct buf *b, const json_t *list,
+                        void (*render_item)(struct buf *, const json_t *))
 {
 	size_t i;
-	json_t *rule;
-	if (!json_is_array(rules)) {
+	json_t *item;
+	if (!json_is_array(list)) {
 		buf_puts(b, "null");
 		return;
 	}
 	buf_put(b, "[", 1);
-	json_array_foreach(rules, i, rule)
+	json_array_foreach(list, i, item)
 	{
 		if (i)
 			buf_put(b, ",", 1);
-		render_rule(b, rule);
+		render_item(b, item);
 	}
 	buf_put(b, "]", 1);
 }
@@ -200,30 +203,16 @@ static void render_v1(struct buf *b, const json_t *doc)
 	buf_puts(b, "{\"version\":");
 	render_string_field(b, doc, "version");
 	buf_puts(b, ",\"rules\":");
-	render_rules(b, json_object_get(doc, "rules"));
+	render_list(b, json_object_get(doc, "rules"), render_rule);
 	buf_put(b, "}", 1);
 }
 
 static void render_v2(struct buf *b, const json_t *doc)
 {
-	size_t i;
-	json_t *log;
-	const json_t *logs = json_object_get(doc, "container_logs");
 	buf_puts(b, "{\"conditional_gathering_rules\":");
-	render_rules(b, json_object_get(doc, "conditional_gathering_rules"));
+	render_list(b, json_object_get(doc, "conditional_gathering_rules"), render_rule);
 	buf_puts(b, ",\"container_logs\":");
-	if (json_is_array(logs)) {
-		buf_put(b, "[", 1);
-		json_array_foreach(logs, i, log)
-		{
-			if (i)
-				buf_put(b, ",", 1);
-			render_container_log(b, log);
-		}
-		buf_put(b, "]", 1);
-	} else {
-		buf_puts(b, "null");
-	}
+	render_list(b, json_object_get(doc, "container_logs"), render_container_log);
 	buf_puts(b, ",\"version\":");
 	render_string_field(b, doc, "version");
 	buf_put(b, "}", 1);

@@ -600,6 +600,23 @@ static void sign(const struct style *st, const char *change)
 		      st->out);
 }
 
+/* Elements added to or removed from a list, one "+ path: value" line each. */
+static void print_elements(const struct style *st, int depth, const char *path,
+                           const char *change, const json_t *list)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v)
+	{
+		item(st, depth);
+		sign(st, change);
+		code(st, path);
+		fputs(": ", st->out);
+		code_json(st, v);
+		fputc('\n', st->out);
+	}
+}
+
 /* One entry of diff_fields, as "~ path: old -> new" lines. */
 static void print_field(const struct style *st, int depth, const json_t *e, const char *name_key,
                         const char *parent)
@@ -617,24 +634,8 @@ static void print_field(const struct style *st, int depth, const json_t *e, cons
 		return;
 	}
 	if (added || removed) {
-		json_array_foreach(added, i, v)
-		{
-			item(st, depth);
-			sign(st, "added");
-			code(st, path);
-			fputs(": ", st->out);
-			code_json(st, v);
-			fputc('\n', st->out);
-		}
-		json_array_foreach(removed, i, v)
-		{
-			item(st, depth);
-			sign(st, "removed");
-			code(st, path);
-			fputs(": ", st->out);
-			code_json(st, v);
-			fputc('\n', st->out);
-		}
+		print_elements(st, depth, path, "added", added);
+		print_elements(st, depth, path, "removed", removed);
 		if (json_array_size(added) + json_array_size(removed) > 0)
 			return;
 		/* same elements, another order or count: fall through to old -> new */
