@@ -233,53 +233,42 @@ static bool check_flags(struct scan *s, size_t g, size_t *next)
 
 /* Checks the group opening "(?" at g; on success *next is past the part of
  * its syntax that is not an ordinary pattern. */
+/* Group openings Go's RE2 does not take, by what follows "(?"; a longer
+ * opening stands before the shorter one it starts with. */
+static const struct {
+	const char *after, *construct, *why;
+} foreign_groups[] = {
+    {"=", "lookahead (?=", NOT_IN_GO},
+    {"!", "negative lookahead (?!", NOT_IN_GO},
+    {"<=", "lookbehind (?<=", NOT_IN_GO},
+    {"<!", "negative lookbehind (?<!", NOT_IN_GO},
+    {"<", "named group (?<name>", "is not supported by Go's RE2 before Go 1.22; use (?P<name>...)"},
+    {"'", "named group (?'name'", "is not supported by Go's RE2; use (?P<name>...)"},
+    {">", "atomic group (?>", NOT_IN_GO},
+    {"|", "branch reset group (?|", NOT_IN_GO},
+    {"#", "comment (?#", NOT_IN_GO},
+    {"(", "conditional (?(", NOT_IN_GO},
+    {"C", "callout (?C", NOT_IN_GO},
+    {"R", "recursion (?R", NOT_IN_GO},
+    {"&", "subroutine call (?&", NOT_IN_GO},
+    {"P=", "backreference (?P=", NOT_IN_GO},
+    {"P>", "subroutine call (?P>", NOT_IN_GO},
+};
+
 static bool check_group(struct scan *s, size_t g, size_t *next)
 {
 	const char *q = s->p + g + 2;
 	char what[64];
-	switch (q[0]) {
-	case '=':
-		return reject(s, g, "lookahead (?=", NOT_IN_GO);
-	case '!':
-		return reject(s, g, "negative lookahead (?!", NOT_IN_GO);
-	case '<':
-		if (q[1] == '=')
-			return reject(s, g, "lookbehind (?<=", NOT_IN_GO);
-		if (q[1] == '!')
-			return reject(s, g, "negative lookbehind (?<!", NOT_IN_GO);
-		return reject(s, g, "named group (?<name>",
-		              "is not supported by Go's RE2 before Go 1.22; use (?P<name>...)");
-	case '\'':
-		return reject(s, g, "named group (?'name'",
-		              "is not supported by Go's RE2; use (?P<name>...)");
-	case '>':
-		return reject(s, g, "atomic group (?>", NOT_IN_GO);
-	case '|':
-		return reject(s, g, "branch reset group (?|", NOT_IN_GO);
-	case '#':
-		return reject(s, g, "comment (?#", NOT_IN_GO);
-	case '(':
-		return reject(s, g, "conditional (?(", NOT_IN_GO);
-	case 'C':
-		return reject(s, g, "callout (?C", NOT_IN_GO);
-	case 'R':
-		return reject(s, g, "recursion (?R", NOT_IN_GO);
-	case '&':
-		return reject(s, g, "subroutine call (?&", NOT_IN_GO);
-	case 'P':
-		if (q[1] == '<') {
-			const char *end = strchr(q, '>');
-			*next = end ? (size_t)(end - s->p) + 1 : s->len;
-			return true;
-		}
-		if (q[1] == '=')
-			return reject(s, g, "backreference (?P=", NOT_IN_GO);
-		if (q[1] == '>')
-			return reject(s, g, "subroutine call (?P>", NOT_IN_GO);
-		return reject(s, g, "group (?P", NOT_IN_GO);
-	default:
-		break;
+	if (q[0] == 'P' && q[1] == '<') { /* (?P<name>...): Go's own named group */
+		const char *end = strchr(q, '>');
+		*next = end ? (size_t)(end - s->p) + 1 : s->len;
+		return true;
 	}
+	for (size_t i = 0; i < sizeof(foreign_groups) / sizeof(foreign_groups[0]); i++)
+		if (strncmp(q, foreign_groups[i].after, strlen(foreign_groups[i].after)) == 0)
+			return reject(s, g, foreign_groups[i].construct, foreign_groups[i].why);
+	if (q[0] == 'P')
+		return reject(s, g, "group (?P", NOT_IN_GO);
 	if (is_digit(q[0]) || ((q[0] == '+' || q[0] == '-') && is_digit(q[1]))) {
 		int n = is_digit(q[0]) ? 1 : 2;
 		snprintf(what, sizeof(what), "subroutine call (?%.*s", n, q);
