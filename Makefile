@@ -130,6 +130,14 @@ fuzz: deps
 	$(MAKE) fuzz-build
 	nice tests/fuzz/run $(FUZZ_SECONDS)
 
+# Rebuilds the kept corpora minimized (-merge=1 into fresh directories) from
+# themselves, the seeds and FUZZ_FOUND (directories of fuzz_NAME corpora
+# from a longer campaign).
+.PHONY: fuzz-corpus
+fuzz-corpus: deps
+	$(MAKE) fuzz-build
+	tests/fuzz/merge-corpus $(FUZZ_FOUND)
+
 # Install only what is missing; a no-op when everything is present.
 define apt_missing
 	@missing=$$(for p in $(1); do \
