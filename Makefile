@@ -99,6 +99,9 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -pthread -fno
 FUZZ_OBJ    := $(LIB_OBJ:build/obj/%=build/fuzz/obj/%)
 FUZZ_BIN    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
+# make would delete the objects as intermediate files and rebuild them all
+# for each harness changed.
+.SECONDARY: $(FUZZ_OBJ)
 build/fuzz/obj:
 	mkdir -p $@
 build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
@@ -126,6 +129,14 @@ valgrind: deps
 fuzz: deps
 	$(MAKE) fuzz-build
 	nice tests/fuzz/run $(FUZZ_SECONDS)
+
+# Rebuilds the kept corpora minimized (-merge=1 into fresh directories) from
+# themselves, the seeds and FUZZ_FOUND (directories of fuzz_NAME corpora
+# from a longer campaign).
+.PHONY: fuzz-corpus
+fuzz-corpus: deps
+	$(MAKE) fuzz-build
+	tests/fuzz/merge-corpus $(FUZZ_FOUND)
 
 # Install only what is missing; a no-op when everything is present.
 define apt_missing

@@ -2,20 +2,23 @@
  * escapes, character classes, group openings and quantifiers, and rejects
  * what PCRE2 accepts but Go's regexp/syntax does not (or reads differently).
  *
- * What it does not catch:
- * - limits Go enforces on the parsed tree: nesting depth over 1000, programs
- *   too large, nested repeats whose product is too large ((a{500}){500});
- * - Unicode property names (\p{...}) or POSIX class names one engine knows
- *   and the other does not;
- * - capture group names valid in one engine only, and duplicate names;
- * - same syntax, different meaning: $ before a final newline in PCRE2, \s
- *   matching \v in PCRE2, case folding of non-ASCII letters.
+ * A pattern the scan passes is then compiled by PCRE2 and by RE2 (C++, the
+ * syntax Go's regexp was ported from), which refuses what the scan cannot
+ * see: limits on the parsed tree (nesting depth over 1000, programs too
+ * large, (a{500}){500}), Unicode property and POSIX class names RE2 does not
+ * know (\pl: PCRE2 reads names without regard to case), capture group names.
+ *
+ * What it does not catch: Go and RE2 differing on a limit or a Unicode
+ * table's version; same syntax, different meaning: $ before a final newline
+ * in PCRE2, \s matching \v in PCRE2, case folding of non-ASCII letters.
  * \1..\7 followed by an octal digit is an octal escape in Go; PCRE2 reads it
  * the same way while the pattern has fewer than ten capture groups, so it is
  * accepted then and refused as ambiguous otherwise. It is stricter than Go
  * on purpose for (?<name> (accepted only since Go 1.22; older Insights
  * Operators reject it). */
 #include "regex.h"
+
+#include "pattern.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -24,6 +27,8 @@
 
 #define GO_MAX_REPEAT 1000
 #define NOT_IN_GO     "is not supported by Go's RE2"
+
+#define RE2_MAX_MEMORY (8L << 20) /* RE2's default */
 
 struct scan {
 	const char *p; /* NUL-terminated, so p[len] is a safe sentinel */
@@ -379,5 +384,11 @@ bool regex_check_re2(const char *pattern, char *err, size_t errlen)
 		return false;
 	}
 	pcre2_code_free(re);
+	/* What the scan cannot see (names, limits of the parsed tree) RE2
+	 * itself, Go's syntax in C++, refuses. */
+	struct pattern *p = pattern_compile(pattern, false, RE2_MAX_MEMORY, err, errlen);
+	if (!p)
+		return false;
+	pattern_free(p);
 	return true;
 }

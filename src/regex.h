@@ -1,4 +1,4 @@
-/* regex: checks that a container-log regex compiles with PCRE2 and uses only
+/* regex: checks that a container-log regex compiles with PCRE2 and RE2 and uses only
  * what Go's RE2 syntax accepts (the Insights Operator compiles it with Go). */
 #ifndef GCS_REGEX_H
 #define GCS_REGEX_H

@@ -174,24 +174,31 @@ static int read_whole(const char *path, char **out, size_t *len, char *err, size
 	return *out ? 1 : -1;
 }
 
+int unleash_file_read(const char *path, const char *name, struct toggles **state, char **body,
+                      size_t *len, char *err, size_t errlen)
+{
+	*state = NULL;
+	*len = 0;
+	int rc = read_whole(path, body, len, err, errlen);
+	if (rc <= 0)
+		return rc;
+	*state = toggles_parse(*body, *len, name, err, errlen);
+	if (*state)
+		return 1;
+	free(*body);
+	*body = NULL;
+	*len = 0;
+	return -2;
+}
+
 /* ---- publishing a state ---- */
 
-/* Parses body and, when it is new, hands it to routing. Takes body. */
-static bool adopt(struct unleash *u, char *body, size_t len, const char *source)
+/* Hands a parsed state to routing and keeps its body (the backup's bytes).
+ * Takes f and body. */
+static void publish(struct unleash *u, struct toggles *f, char *body, size_t len,
+                    const char *source)
 {
 	const char *name = u->cfg->unleash_toggle;
-	if (u->known && u->body && len == u->body_len && memcmp(body, u->body, len) == 0) {
-		free(body);
-		return true;
-	}
-	char err[640];
-	struct toggles *f = toggles_parse(body, len, name, err, sizeof(err));
-	if (!f) {
-		log_msg(LOGL_ERROR, "Unleash state refused; keeping the last one", "source", source,
-		        "error", err, NULL);
-		free(body);
-		return false;
-	}
 	const struct toggle *t = toggles_find(f, name);
 	if (!u->unfiltered && f->missing_parent) {
 		/* The parents are outside namePrefix: ask for everything. */
@@ -217,6 +224,7 @@ static bool adopt(struct unleash *u, char *body, size_t len, const char *source)
 	toggles_unref(f);
 
 	if (u->cfg->unleash_backup && strcmp(source, "backup") != 0) {
+		char err[640];
 		if (unleash_file_write(u->cfg->unleash_backup, body, len, err, sizeof(err)) < 0)
 			log_msg(LOGL_WARN, "Unleash backup not written", "error", err, NULL);
 	}
@@ -224,19 +232,47 @@ static bool adopt(struct unleash *u, char *body, size_t len, const char *source)
 	u->body = body;
 	u->body_len = len;
 	u->known = true;
+}
+
+static void log_refused(const char *source, const char *err)
+{
+	log_msg(LOGL_ERROR, "Unleash state refused; keeping the last one", "source", source,
+	        "error", err, NULL);
+}
+
+/* Parses body and, when it is new, hands it to routing. Takes body. */
+static bool adopt(struct unleash *u, char *body, size_t len, const char *source)
+{
+	if (u->known && u->body && len == u->body_len && memcmp(body, u->body, len) == 0) {
+		free(body);
+		return true;
+	}
+	char err[640];
+	struct toggles *f = toggles_parse(body, len, u->cfg->unleash_toggle, err, sizeof(err));
+	if (!f) {
+		log_refused(source, err);
+		free(body);
+		return false;
+	}
+	publish(u, f, body, len, source);
 	return true;
 }
 
+/* At startup, before any state: the backup or the bootstrap file. */
 static bool adopt_file(struct unleash *u, const char *path, const char *source)
 {
-	char err[512], *body;
+	char err[640], *body;
 	size_t len;
-	int rc = read_whole(path, &body, &len, err, sizeof(err));
-	if (rc < 0)
+	struct toggles *f;
+	int rc = unleash_file_read(path, u->cfg->unleash_toggle, &f, &body, &len, err, sizeof(err));
+	if (rc == -1)
 		log_msg(LOGL_WARN, "Unleash file ignored", "source", source, "error", err, NULL);
+	else if (rc == -2)
+		log_refused(source, err);
 	if (rc <= 0)
 		return false;
-	return adopt(u, body, len, source);
+	publish(u, f, body, len, source);
+	return true;
 }
 
 /* ---- HTTP ---- */

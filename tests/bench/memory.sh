@@ -3,7 +3,8 @@
 # RSS after the first 10,000 routing decisions, then after 1,000,000
 # decisions and 100 reloads of the routing script, every request going
 # through scripts/routing.lua and the Unleash evaluation (a 50% rollout from
-# a bootstrap file). A figure, not a pass/fail test: it prints the growth.
+# a bootstrap file). A figure, not a pass/fail test: it prints the ratio of
+# the two, the growth, the peak, and how many decisions went to canary.
 #
 #   DECISIONS=1000000 RELOADS=100 tests/bench/memory.sh   (GCS=... another build)
 set -eu
@@ -47,14 +48,26 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
 served() {
 	curl -s "http://$addr/metrics" | awk '/^gcs_served_total/ { s += $2 } END { printf "%d\n", s }'
 }
-# drive N: about N more requests (2 threads, 16 connections, rotate.lua's
-# cluster IDs), each a routing decision; wrk cannot stop at a count, so it
-# is stopped once gcs counts them served.
+# drive N [R]: about N more requests (2 threads, 16 connections, rotate.lua's
+# cluster IDs), each a routing decision, and R changes of the routing
+# script spread evenly over them; wrk cannot stop at a count, so it is
+# stopped once gcs counts them served.
+# Sets samples to the RSS at each tenth of them.
 drive() {
-	local until=$(($(served) + $1))
+	local start=$(served) reloads=${2:-0} changed=0 tenths=0 now
+	samples=
+	local until=$((start + $1)) step=$(($1 / (${2:-0} + 1)))
 	wrk -t2 -c16 -d3600s -s tests/bench/rotate.lua "$url" >/dev/null &
 	local w=$!
-	while [ "$(served)" -lt "$until" ]; do
+	while now=$(served) && [ "$now" -lt "$until" ]; do
+		if [ "$changed" -lt "$reloads" ] && [ "$now" -ge $((start + (changed + 1) * step)) ]; then
+			changed=$((changed + 1))
+			printf '\n-- memory benchmark reload %d\n' "$changed" >>"$work/routing.lua"
+		fi
+		if [ "$tenths" -lt 9 ] && [ "$now" -ge $((start + (tenths + 1) * $1 / 10)) ]; then
+			tenths=$((tenths + 1))
+			samples="$samples $(rss_kib)"
+		fi
 		sleep 0.05
 	done
 	kill "$w"
@@ -63,31 +76,42 @@ drive() {
 reloads_ok() {
 	curl -s "http://$addr/metrics" | awk '/^gcs_routing_reloads_total\{result="ok"\}/ { print $2 }'
 }
+# decisions that went wrong (answered stable without the script's answer),
+# and those the 50% rollout sent to canary: proof the evaluation ran
+routing_errors() {
+	curl -s "http://$addr/metrics" | awk '/^gcs_routing_errors_total/ { s += $2 } END { printf "%d\n", s }'
+}
+canary() {
+	curl -s "http://$addr/metrics" |
+		awk '/^gcs_served_total\{.*channel="canary"/ { s += $2 } END { printf "%d\n", s }'
+}
 
+start=$(date +%s)
 drive "$first"
 rss_first=$(rss_kib)
+served_first=$(served)
 
-# 100 reloads while the rest of the decisions run
-(
-	for i in $(seq "$reloads"); do
-		printf '\n-- memory benchmark reload %d\n' "$i" >>"$work/routing.lua"
-		sleep 0.2
-	done
-) &
-writer=$!
+# the rest of the decisions, with the reloads among them
 t0=$(date +%s)
-drive $((decisions - first))
-wait "$writer"
+drive $((decisions - first)) "$reloads"
 for _ in $(seq 50); do
 	[ "$(reloads_ok)" -ge "$reloads" ] 2>/dev/null && break
 	sleep 0.1
 done
 t1=$(date +%s)
 rss_last=$(rss_kib)
+rss_peak=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
 done_reloads=$(reloads_ok)
 total=$(served)
+errors=$(routing_errors)
+to_canary=$(canary)
 
-echo "decisions: $total served (routing script and Unleash evaluation on each), in $((t1 - t0)) s after the first $first"
+echo "decisions: $total served (routing script and Unleash evaluation on each), in $((t1 - t0)) s after the first $served_first"
+awk -v c="$to_canary" -v t="$total" -v e="$errors" \
+	'BEGIN { printf "           %.1f%% to canary (a 50%% rollout), %d routing errors\n", c * 100 / t, e }'
 echo "reloads:   ${done_reloads:-0} ok of $reloads script changes"
-echo "RSS:       $rss_first KiB after $first decisions, $rss_last KiB after $decisions decisions and the reloads"
-awk -v a="$rss_first" -v b="$rss_last" 'BEGIN { printf "growth:    %+.1f%%\n", (b - a) * 100 / a }'
+echo "RSS:       $rss_first KiB after $served_first decisions, $rss_last KiB after $total decisions and the reloads (peak $rss_peak KiB)"
+echo "           KiB at each tenth of the run:${samples:-} $rss_last"
+awk -v a="$rss_first" -v b="$rss_last" \
+	'BEGIN { printf "ratio:     %.3f (%+.1f%%)\n", b / a, (b - a) * 100 / a }'
+echo "took:      $(($(date +%s) - start)) s"

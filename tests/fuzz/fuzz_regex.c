@@ -6,7 +6,20 @@
 #include <pcre2.h>
 
 #include "fuzz.h"
+#include "pattern.h"
 #include "regex.h"
+
+/* RE2's default program size limit */
+#define RE2_MAX_MEM (8L << 20)
+
+static void re2_must_compile(const char *pattern, bool caseless)
+{
+	char err[512] = "";
+	struct pattern *p = pattern_compile(pattern, caseless, RE2_MAX_MEM, err, sizeof(err));
+	FUZZ_CHECK(p, "accepted as RE2 but RE2%s refuses it: %s: \"%s\"",
+	           caseless ? " (caseless)" : "", err, pattern);
+	pattern_free(p);
+}
 
 static void must_compile(const char *pattern, uint32_t options)
 {
@@ -29,6 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (regex_check_re2(pattern, err, sizeof(err))) {
 		must_compile(pattern, PCRE2_UTF);
 		must_compile(pattern, PCRE2_UTF | PCRE2_CASELESS);
+		re2_must_compile(pattern, false);
+		re2_must_compile(pattern, true);
 	} else {
 		FUZZ_CHECK(err[0], "refused without a reason: \"%s\"", pattern);
 	}

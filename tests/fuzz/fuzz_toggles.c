@@ -8,8 +8,10 @@
  *
  * Properties: a refused answer says why; parsing is deterministic; keeping
  * one toggle keeps it (and only toggles it depends on); the table Lua gets
- * is that toggle; an evaluation never raises, stays within the routing
- * script's instruction budget, and gives the same answer twice. */
+ * is that toggle; an evaluation never raises, stays within a decision's
+ * bounds (1,000,000 Lua instructions, the harness's deterministic stand-in
+ * for the routing script's CPU budget, and the sandbox's 32 MiB of Lua
+ * memory), and gives the same answer twice. */
 #include <lauxlib.h>
 #include <lualib.h>
 
@@ -23,10 +25,31 @@ extern int luaopen_cjson(lua_State *L);
  * evaluation of one toggle must fit in it. */
 #define DECISION_BUDGET 1000000
 #define HOOK_EVERY      1000
+/* src/sandbox.c's cap on a routing script's lua_State */
+#define DECISION_MEMORY (32u << 20)
 
 static lua_State *L;
 static int is_enabled_ref, get_variant_ref;
 static long steps;
+static size_t lua_used, lua_peak; /* bytes the Lua allocator holds, and the peak */
+
+static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	(void)ud;
+	size_t old = ptr ? osize : 0;
+	if (nsize == 0) {
+		free(ptr);
+		lua_used -= old;
+		return NULL;
+	}
+	void *p = realloc(ptr, nsize);
+	if (p) {
+		lua_used = lua_used - old + nsize;
+		if (lua_used > lua_peak)
+			lua_peak = lua_used;
+	}
+	return p;
+}
 
 static void budget_hook(lua_State *l, lua_Debug *ar)
 {
@@ -39,7 +62,7 @@ static void budget_hook(lua_State *l, lua_Debug *ar)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
-	L = luaL_newstate();
+	L = lua_newstate(counting_alloc, NULL);
 	luaL_openlibs(L);
 	luagcs_preload(L, NULL);
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
@@ -100,10 +123,14 @@ static void evaluate(int fn_ref, int toggle, int ctx, const char *name)
 	lua_pushvalue(L, toggle);
 	lua_pushvalue(L, ctx);
 	steps = 0;
+	size_t base = lua_used;
+	lua_peak = lua_used;
 	lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	int rc = lua_pcall(L, 2, 1, 0);
 	lua_sethook(L, NULL, 0, 0);
 	FUZZ_CHECK(rc == LUA_OK, "evaluating \"%s\" raised: %s", name, lua_tostring(L, -1));
+	FUZZ_CHECK(lua_peak - base <= DECISION_MEMORY,
+	           "evaluating \"%s\" took %zu bytes of Lua memory", name, lua_peak - base);
 }
 
 /* A variant result as one comparable string. */
