@@ -20,7 +20,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -fPIC \
-           -DGCS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstdc++ -lm -pthread
 # src/pattern.cc, the one C++ file: RE2 has no C API.
 CXX      ?= c++
@@ -46,6 +46,19 @@ build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 build/obj/%.o: src/%.cc $(wildcard src/*.h) | build/obj
 	$(CXX) $(CXXFLAGS) -c -o $@ $<
+
+# The build version is compiled into version.o alone, which is rebuilt
+# whenever git describe changes (build/version holds the last one), so no
+# two objects of a build can carry different versions.
+VERSION_DEF := -DGCS_VERSION='"$(VERSION)"'
+.PHONY: version-check
+build/version: version-check
+	@mkdir -p build
+	@echo '$(VERSION)' | cmp -s - $@ 2>/dev/null || echo '$(VERSION)' >$@
+build/obj/version.o build/asan/obj/version.o build/fuzz/obj/version.o: build/version
+build/obj/version.o: CFLAGS += $(VERSION_DEF)
+build/asan/obj/version.o: ASAN_CFLAGS += $(VERSION_DEF)
+build/fuzz/obj/version.o: FUZZ_CFLAGS += $(VERSION_DEF)
 
 # the OpenAPI document and the Unleash evaluation are embedded with .incbin
 build/obj/http.o: src/openapi.json
@@ -95,7 +108,7 @@ asan: build/asan/gcs $(ASAN_UNIT)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -pthread -fno-omit-frame-pointer \
                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
-               -DGCS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJ    := $(LIB_OBJ:build/obj/%=build/fuzz/obj/%)
 FUZZ_BIN    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 

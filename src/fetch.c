@@ -103,7 +103,9 @@ static void trim_reason(char *reason)
 static CURLcode set_options(CURL *h, const char *url, const struct fetch_opts *opts,
                             struct client_sink *sink, char *errbuf)
 {
-	const struct client_opts client = {
+	char user_agent[96]; /* libcurl copies it */
+	snprintf(user_agent, sizeof(user_agent), "gcs/%s", gcs_version);
+	struct client_opts client = {
 	    .protocols = "file,http,https",
 	    .redir_protocols = "http,https",
 	    .max_redirects = MAX_REDIRECTS,
@@ -116,7 +118,7 @@ static CURLcode set_options(CURL *h, const char *url, const struct fetch_opts *o
 	    /* A 4xx/5xx body is never wanted; stopping at the status also keeps
 	     * a large error page from being reported as "too large". */
 	    .fail_on_error = true,
-	    .user_agent = "gcs/" GCS_VERSION,
+	    .user_agent = user_agent,
 	    .errbuf = errbuf,
 	    .on_body = client_sink_write,
 	    .body_data = sink,

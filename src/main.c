@@ -69,7 +69,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			usage(stdout);
 			exit(0);
 		} else if (strcmp(a, "--version") == 0) {
-			printf("gcs %s\n", GCS_VERSION);
+			printf("gcs %s\n", gcs_version);
 			exit(0);
 		} else if (strcmp(a, "--check") == 0) {
 			o->check = true;

@@ -241,7 +241,7 @@ static void render_versions(struct buf *out)
 		     canary_version);
 
 	help(out, "gcs_build_info", "gauge", "Build of this gcs binary");
-	line(out, "gcs_build_info{version=\"%s\"} 1\n", GCS_VERSION);
+	line(out, "gcs_build_info{version=\"%s\"} 1\n", gcs_version);
 }
 
 static void render_routing(struct buf *out)

@@ -33,7 +33,6 @@
 #define CONNECT_TIMEOUT_MS   3000L
 #define TRANSFER_TIMEOUT_MS  10000L
 #define STOP_TIMEOUT_MS      1000L
-#define SDK_NAME             "gcs:" GCS_VERSION
 
 /* What src/unleash.lua implements, as registration lists it. */
 static const char *const strategy_names[] = {
@@ -52,6 +51,7 @@ struct unleash {
 	bool report;
 	char instance_id[300];
 	char connection_id[40];
+	char sdk[80]; /* "gcs:<version>", as unleash-sdk and sdkVersion */
 	char started[32];
 	char *base_url;
 
@@ -324,7 +324,7 @@ static struct curl_slist *request_headers(const struct unleash *u, double interv
 	    {"unleash-instanceid", u->instance_id},
 	    {"unleash-connection-id", u->connection_id},
 	    {"unleash-interval", interval_ms},
-	    {"unleash-sdk", SDK_NAME},
+	    {"unleash-sdk", u->sdk},
 	    {"Unleash-Client-Spec", UNLEASH_SPEC_VERSION},
 	    {"If-None-Match", etag},
 	    {"Content-Type", json ? "application/json" : NULL},
@@ -484,7 +484,7 @@ static void register_instance(struct unleash *u)
 	for (size_t i = 0; i < sizeof(strategy_names) / sizeof(strategy_names[0]); i++)
 		json_array_append_new(strategies, json_string(strategy_names[i]));
 	if (doc && strategies &&
-	    json_object_set_new(doc, "sdkVersion", json_string(SDK_NAME)) == 0 &&
+	    json_object_set_new(doc, "sdkVersion", json_string(u->sdk)) == 0 &&
 	    json_object_set_new(doc, "strategies", strategies) == 0 &&
 	    json_object_set_new(doc, "started", json_string(u->started)) == 0 &&
 	    json_object_set_new(
@@ -660,6 +660,7 @@ struct unleash *unleash_start(const struct gcs_config *cfg, struct routing *rout
 	host[sizeof(host) - 1] = '\0';
 	snprintf(u->instance_id, sizeof(u->instance_id), "%s-%ld", host, (long)getpid());
 	new_uuid(u->connection_id);
+	snprintf(u->sdk, sizeof(u->sdk), "gcs:%s", gcs_version);
 	log_utc_now(u->started, sizeof(u->started));
 	snprintf(u->bucket_start, sizeof(u->bucket_start), "%s", u->started);
 	if (cfg->unleash_url) /* a bootstrap file alone is never stale */

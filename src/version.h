@@ -1,10 +1,8 @@
-/* version: the build version, which the Makefile passes as GCS_VERSION
- * (git describe); "dev" for a build outside it. */
+/* version: the build version (git describe, given by the Makefile to
+ * version.c alone); "dev" for a build outside it. */
 #ifndef GCS_VERSION_H
 #define GCS_VERSION_H
 
-#ifndef GCS_VERSION
-#define GCS_VERSION "dev"
-#endif
+extern const char gcs_version[];
 
 #endif
