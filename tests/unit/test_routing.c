@@ -22,6 +22,7 @@
 #include "murmur3.h"
 #include "routing.h"
 
+#include "../support/budget.h"
 #include "../support/tmpdir.h"
 
 struct fixture {
@@ -40,7 +41,7 @@ static int setup(void **state)
 	fx->cfg.canary_version = "1.2.0";
 	fx->cfg.routing_script = fx->script;
 	fx->cfg.reload_interval = 0.05;
-	fx->cfg.routing_budget_ms = 50;
+	fx->cfg.routing_budget_ms = test_budget_ms();
 	fx->cfg.unleash_app_name = "gcs";
 	fx->cfg.unleash_environment = "production";
 	fx->cfg.unleash_toggle = "gcs-canary";

@@ -10,7 +10,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -584,18 +586,21 @@ static void test_unusable_pattern_listed_and_never_matches(void **state)
 	toggles_unref(f);
 }
 
-static double cpu_seconds(void)
+/* A backtracking matcher needs about 2^1024 steps on these; RE2 needs
+ * microseconds, also under valgrind. Not a timing bound (make bench-routing
+ * measures the cost): only what turns a hang into a failure. */
+static void backtracked(int sig)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	(void)sig;
+	static const char msg[] = "a REGEX designed to backtrack ran for 60 s: the matcher backtracks\n";
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
 }
 
 /* Patterns a backtracking matcher takes exponential time on, against a
- * run of a's as long as the matcher accepts, ending in a non-match. RE2
- * is linear in the subject: the bound leaves room for the sanitizer build
- * on a busy machine. */
-static void test_regex_designed_to_backtrack_returns_quickly(void **state)
+ * run of a's as long as the matcher accepts, ending in a non-match: RE2,
+ * linear in the subject, answers them. */
+static void test_regex_designed_to_backtrack_returns(void **state)
 {
 	(void)state;
 	struct toggles *f = with_constraints(
@@ -608,24 +613,17 @@ static void test_regex_designed_to_backtrack_returns_quickly(void **state)
 	char subject[1024];
 	memset(subject, 'a', sizeof(subject));
 	subject[sizeof(subject) - 1] = '!';
-	char worst[64] = "";
-	double worst_ms = 0;
+	signal(SIGALRM, backtracked);
+	alarm(60);
 	for (size_t i = 0; i < 4; i++) {
 		const struct toggle_regex *re = constraint(f, i)->regex;
 		assert_non_null(re);
 		const char *s = i == 3 ? uuid : subject;
 		size_t len = i == 3 ? strlen(uuid) : sizeof(subject);
-		double start = cpu_seconds();
-		for (int k = 0; k < 10; k++)
-			assert_false(toggles_regex_match(re, s, len));
-		double ms = (cpu_seconds() - start) / 10 * 1e3;
-		if (ms > worst_ms) {
-			worst_ms = ms;
-			snprintf(worst, sizeof(worst), "pattern %zu", i);
-		}
+		assert_false(toggles_regex_match(re, s, len));
 	}
-	if (worst_ms > 1.0)
-		fail_msg("%s took %.2f ms per match (bound: 1 ms)", worst, worst_ms);
+	alarm(0);
+	signal(SIGALRM, SIG_DFL);
 	/* A subject longer than the bound never matches. */
 	char longer[1025];
 	memset(longer, 'a', sizeof(longer));
@@ -751,7 +749,7 @@ int main(void)
 	    cmocka_unit_test(test_semver_prepared),
 	    cmocka_unit_test(test_cidr_v4_and_v6_with_prefixes),
 	    cmocka_unit_test(test_unusable_pattern_listed_and_never_matches),
-	    cmocka_unit_test(test_regex_designed_to_backtrack_returns_quickly),
+	    cmocka_unit_test(test_regex_designed_to_backtrack_returns),
 	    cmocka_unit_test(test_regex_matches_what_it_should),
 	    cmocka_unit_test(test_rollout_percent),
 	    cmocka_unit_test(test_reference_counted),
