@@ -195,6 +195,7 @@ bench: deps
 	$(call apt_missing,$(DEPS_BENCH))
 	$(MAKE) build/gcs
 	tests/bench/http.sh
+	tests/bench/memory.sh
 
 # RSS after 1,000,000 decisions and 100 script reloads against the first 10,000.
 .PHONY: bench-memory
