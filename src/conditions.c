@@ -314,21 +314,19 @@ static bool load_v2_file(struct loader *L, struct cond_set *set, const char *pat
 	return ok;
 }
 
-/* The mapping's semantics beyond its schema, as the Rules Team's build
- * enforces them. Fills set->map (file pointers resolved later). */
-static bool check_mapping(struct loader *L, struct cond_set *set, const json_t *mapping)
+bool cond_check_mapping(struct cond_set *set, const json_t *mapping, struct diag *problems)
 {
-	size_t before = L->problems->count;
+	size_t before = problems->count;
 	struct semver first_max;
 	semver_parse(COND_FIRST_ENTRY_MAX, strlen(COND_FIRST_ENTRY_MAX), &first_max);
 	size_t n = json_array_size(mapping);
 	if (n == 0) {
-		diag_add(L->problems, "%s: the mapping has no entries", MAPPING_FILE);
+		diag_add(problems, "%s: the mapping has no entries", MAPPING_FILE);
 		return false;
 	}
 	set->map = calloc(n, sizeof(*set->map));
 	if (!set->map) {
-		diag_add(L->problems, "%s: out of memory", MAPPING_FILE);
+		diag_add(problems, "%s: out of memory", MAPPING_FILE);
 		return false;
 	}
 	const struct cond_entry *prev = NULL;
@@ -341,33 +339,33 @@ static bool check_mapping(struct loader *L, struct cond_set *set, const json_t *
 		struct cond_entry *e = &set->map[set->nmap];
 		e->text = strdup(ver);
 		if (!e->text) {
-			diag_add(L->problems, "%s: out of memory", MAPPING_FILE);
+			diag_add(problems, "%s: out of memory", MAPPING_FILE);
 			return false;
 		}
 		set->nmap++;
 		if (!semver_parse(e->text, strlen(e->text), &e->ver)) {
-			diag_add(L->problems, "%s: /%zu/0: \"%s\" is not a SemVer 2.0.0 version",
+			diag_add(problems, "%s: /%zu/0: \"%s\" is not a SemVer 2.0.0 version",
 			         MAPPING_FILE, i, ver);
 			e->text[0] = '\0';
 			continue;
 		}
 		if (i == 0 && semver_cmp(&e->ver, &first_max) > 0)
-			diag_add(L->problems,
+			diag_add(problems,
 			         "%s: /0/0: the first entry %s is above %s (older clusters would "
 			         "get no configuration)",
 			         MAPPING_FILE, ver, COND_FIRST_ENTRY_MAX);
 		if (prev && prev->text[0] && semver_cmp(&e->ver, &prev->ver) <= 0)
 			diag_add(
-			    L->problems,
+			    problems,
 			    "%s: /%zu/0: %s is not greater than the previous entry %s (versions "
 			    "must be strictly increasing)",
 			    MAPPING_FILE, i, ver, prev->text);
 		const char *why = cond_path_problem(path);
 		if (why)
-			diag_add(L->problems, "%s: /%zu/1: \"%s\": %s", MAPPING_FILE, i, path, why);
+			diag_add(problems, "%s: /%zu/1: \"%s\": %s", MAPPING_FILE, i, path, why);
 		prev = e;
 	}
-	return L->problems->count == before;
+	return problems->count == before;
 }
 
 struct cond_set *cond_load(const char *channel, const char *version, const struct gcs_config *cfg,
@@ -406,7 +404,7 @@ struct cond_set *cond_load(const char *channel, const char *version, const struc
 	mapping = load_json(&L, MAPPING_FILE);
 	if (mapping &&
 	    validate(&L, MAPPING_FILE, "cluster_version_mapping.schema.json", mapping, NULL) &&
-	    check_mapping(&L, set, mapping)) {
+	    cond_check_mapping(set, mapping, L.problems)) {
 		set->files = calloc(set->nmap, sizeof(*set->files));
 		if (!set->files) {
 			diag_add(problems, "out of memory");

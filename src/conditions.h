@@ -45,6 +45,14 @@ void cond_free(struct cond_set *set);
  * below the first entry. */
 const struct cond_file *cond_lookup(const struct cond_set *set, const struct semver *v);
 
+/* The mapping's rules beyond its schema, as the Rules Team's build enforces
+ * them: an entry at least, SemVer versions strictly increasing, the first
+ * not above COND_FIRST_ENTRY_MAX, every path passing cond_path_problem.
+ * Fills set->map (file pointers NULL, resolved by cond_load); each problem
+ * is a line "v2/cluster_version_mapping.json: /I/J: ..." in problems.
+ * Returns true when it added none. */
+bool cond_check_mapping(struct cond_set *set, const json_t *mapping, struct diag *problems);
+
 /* Path rule of the Rules Team's build: relative, inside v2/, plain
  * characters. Returns NULL when fine, else why not. */
 const char *cond_path_problem(const char *path);

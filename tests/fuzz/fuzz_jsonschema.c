@@ -1,9 +1,11 @@
 /* A parsed document validated against each contract schema (rules/schemas),
- * then the mapping's path rule. Properties: validation is deterministic,
- * every problem names a JSON pointer that resolves into the document and a
- * rule; a path the rule accepts stays inside v2/ once resolved. The
- * mapping's other checks (order, first entry) are static in conditions.c and
- * only reachable through cond_load, which downloads: not fuzzed here. */
+ * then the mapping's checks. Properties: validation is deterministic, every
+ * problem names a JSON pointer that resolves into the document and a rule;
+ * a path the rule accepts stays inside v2/ once resolved; a document the
+ * mapping schema accepts passes cond_check_mapping exactly when its versions
+ * are strictly increasing, the first is not above COND_FIRST_ENTRY_MAX and
+ * its paths pass the rule (judged here apart), and each problem points at
+ * an entry of the document. */
 #include <dirent.h>
 
 #include "conditions.h"
@@ -116,6 +118,60 @@ static void check_path(const char *path)
 	}
 }
 
+/* The mapping's rules, judged apart from cond_check_mapping. */
+static bool mapping_acceptable(const json_t *doc)
+{
+	struct semver first_max, prev, v;
+	semver_parse(COND_FIRST_ENTRY_MAX, strlen(COND_FIRST_ENTRY_MAX), &first_max);
+	size_t n = json_array_size(doc);
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const char *ver = json_string_value(json_array_get(json_array_get(doc, i), 0));
+		const char *path = json_string_value(json_array_get(json_array_get(doc, i), 1));
+		if (!ver || !path || !semver_parse(ver, strlen(ver), &v) || cond_path_problem(path))
+			return false;
+		if (i == 0 ? semver_cmp(&v, &first_max) > 0 : semver_cmp(&v, &prev) <= 0)
+			return false;
+		prev = v;
+	}
+	return true;
+}
+
+/* A document the mapping schema accepts, through cond_check_mapping. */
+static void check_mapping(const json_t *doc)
+{
+	if (js_validate(schemas, "cluster_version_mapping.schema.json", doc, count_only, NULL) != 0)
+		return;
+	struct cond_set set = {0};
+	struct diag problems = {0};
+	bool ok = cond_check_mapping(&set, doc, &problems);
+	FUZZ_CHECK(ok == (problems.count == 0), "mapping: accepted with %zu problems",
+	           problems.count);
+	FUZZ_CHECK(ok == mapping_acceptable(doc), "mapping: cond_check_mapping %s what the rules %s",
+	           ok ? "accepts" : "refuses", ok ? "refuse" : "accept");
+	static const char prefix[] = "v2/cluster_version_mapping.json: ";
+	for (size_t i = 0; i < problems.n; i++) {
+		const char *line = problems.lines[i];
+		FUZZ_CHECK(strncmp(line, prefix, strlen(prefix)) == 0, "mapping: \"%s\" names no file",
+		           line);
+		const char *at = line + strlen(prefix);
+		if (*at == '/') {
+			char *end;
+			unsigned long entry = strtoul(at + 1, &end, 10);
+			FUZZ_CHECK(entry < json_array_size(doc) &&
+			               (strncmp(end, "/0:", 3) == 0 || strncmp(end, "/1:", 3) == 0),
+			           "mapping: \"%s\" points at no entry", line);
+		}
+	}
+	FUZZ_CHECK(!ok || set.nmap == json_array_size(doc), "mapping: %zu of %zu entries kept",
+	           set.nmap, json_array_size(doc));
+	for (size_t i = 0; i < set.nmap; i++)
+		free(set.map[i].text);
+	free(set.map);
+	diag_free(&problems);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[256];
@@ -131,6 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* The mapping: [[version, path], ...]; any string pair is a candidate. */
 	if (json_is_array(doc)) {
+		check_mapping(doc);
 		size_t i;
 		json_t *entry;
 		json_array_foreach(doc, i, entry)
