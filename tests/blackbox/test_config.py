@@ -124,8 +124,11 @@ def test_signal_during_download_ends_the_process(args, sig):
     silent.listen(8)
     env = base_env(GCS_CONDITIONS_URL="http://127.0.0.1:%d/{version}" % silent.getsockname()[1],
                    GCS_FETCH_TIMEOUT_MS="120000")
+    # As from a terminal: a test run started in the background by a shell
+    # without job control has SIGINT ignored, and gcs would inherit that.
     proc = subprocess.Popen([GCS] + args, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         conn, _ = silent.accept()  # gcs is now waiting for an answer
         time.sleep(0.2)
