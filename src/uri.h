@@ -1,5 +1,6 @@
 /* uri: percent-decoding, the one decoder of %XX escapes (request paths,
- * JSON Schema $ref fragments). */
+ * JSON Schema $ref fragments), and reference resolution (JSON Schema $id
+ * and $ref). */
 #ifndef GCS_URI_H
 #define GCS_URI_H
 
@@ -11,5 +12,9 @@
  * refuse. False when a '%' is not followed by two hex digits or when the
  * result and its NUL do not fit in cap. */
 bool uri_decode(const char *s, size_t n, char *out, size_t cap, size_t *len);
+
+/* ref resolved against base as RFC 3986 section 5.2 says, dot segments
+ * removed: a malloc'd string, NULL when out of memory. */
+char *uri_resolve(const char *base, const char *ref);
 
 #endif
