@@ -23,7 +23,7 @@ extern int luaopen_cjson_safe(lua_State *L);
 enum {
 	MEMORY_LIMIT = 32 << 20, /* bytes per lua_State */
 	WATCH_EVERY_MS = 10,     /* how often the watchdog looks at the calls running */
-	REQUEST_FIELDS = 5,      /* fields of the request table */
+	REQUEST_FIELDS = 4,      /* fields set in the request table for each call */
 };
 
 /* The signal the watchdog sends a thread whose call ran over its budget.
@@ -61,7 +61,13 @@ struct sandbox {
 	int ctx_ref;
 	int request_ref;                 /* the request table, refilled for each call */
 	int request_keys[REQUEST_FIELDS]; /* its field names, interned once */
-	struct luagcs_decision *decided; /* the owner's */
+	struct {                          /* the text each field of the table holds */
+		size_t len;               /* SIZE_MAX: not known, set it */
+		char text[64];
+	} held[REQUEST_FIELDS];
+	const struct route_request *req;  /* during a call: the request, for user_agent */
+	const char *channel_names[2];     /* "stable", "canary", as this state interned them */
+	struct luagcs_decision *decided;  /* the owner's */
 };
 
 const char *sandbox_fail_name(enum sandbox_fail kind)
@@ -333,6 +339,25 @@ static int sandbox_print(lua_State *L)
 	return 0;
 }
 
+static int request_read_only(lua_State *L)
+{
+	return luaL_error(L, "request is read-only (copy what you want to change)");
+}
+
+/* rawset(t, k, v), except on the request table. */
+static int sandbox_rawset(lua_State *L)
+{
+	struct sandbox *sb = lua_touserdata(L, lua_upvalueindex(2));
+	lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_ref);
+	if (lua_rawequal(L, 1, -1))
+		return request_read_only(L);
+	lua_pop(L, 1);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
 /* load() that never accepts precompiled chunks: bytecode can break the VM. */
 static int sandbox_load(lua_State *L)
 {
@@ -432,6 +457,17 @@ static void restrict_package(lua_State *L, struct sandbox *sb)
 	lua_pop(L, 1);
 }
 
+/* The two answers of route, interned and kept for the life of the state,
+ * so that a call's result is told by its address. */
+static void intern_channel_names(lua_State *L, struct sandbox *sb)
+{
+	static const char *const names[2] = {[GCS_STABLE] = "stable", [GCS_CANARY] = "canary"};
+	for (int i = 0; i < 2; i++) {
+		sb->channel_names[i] = lua_pushstring(L, names[i]);
+		luaL_ref(L, LUA_REGISTRYINDEX);
+	}
+}
+
 /* Runs protected (memory errors): arg 1 is the sandbox. */
 static int open_sandbox(lua_State *L)
 {
@@ -455,9 +491,14 @@ static int open_sandbox(lua_State *L)
 	lua_setfield(L, -2, "load");
 	lua_pushcfunction(L, sandbox_print);
 	lua_setfield(L, -2, "print");
+	lua_getfield(L, -1, "rawset");
+	lua_pushlightuserdata(L, sb);
+	lua_pushcclosure(L, sandbox_rawset, 2);
+	lua_setfield(L, -2, "rawset");
 	lua_pop(L, 1);
 
 	restrict_package(L, sb);
+	intern_channel_names(L, sb);
 	luagcs_preload(L, sb->decided);
 	preload(L, "cjson", luaopen_cjson);
 	preload(L, "cjson.safe", luaopen_cjson_safe);
@@ -613,35 +654,80 @@ struct call_args {
 	bool bad_result;
 };
 
-static int request_read_only(lua_State *L)
+
+/* The request's fields (scripts/README.md) that push_request sets. The
+ * User-Agent is read on demand (request_index): it is the one long string
+ * of a request, and Lua allocates and collects each long string, while
+ * the routing scripts gcs ships never read it. */
+static const char *const request_fields[REQUEST_FIELDS] = {"cluster_id", "api", "ocp_version",
+                                                           "remote_addr"};
+
+/* __index of the request table: user_agent, while the call runs. */
+static int request_index(lua_State *L)
 {
-	return luaL_error(L, "request is read-only (copy what you want to change)");
+	const struct sandbox *sb = lua_touserdata(L, lua_upvalueindex(1));
+	const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+	if (sb->req && sb->req->user_agent && key && strcmp(key, "user_agent") == 0)
+		lua_pushstring(L, sb->req->user_agent);
+	else
+		lua_pushnil(L);
+	return 1;
 }
 
-/* The request's fields (scripts/README.md), as push_request sets them. */
-static const char *const request_fields[REQUEST_FIELDS] = {"cluster_id", "api", "ocp_version",
-                                                           "user_agent", "remote_addr"};
-
+/* Only push_request writes the request table: __newindex refuses new
+ * fields, __metatable keeps the metatable in place, and the sandbox's
+ * rawset (sandbox_rawset) refuses this table. */
 static void new_request_table(struct sandbox *sb, lua_State *L)
 {
 	lua_createtable(L, 0, REQUEST_FIELDS);
-	lua_createtable(L, 0, 1);
+	lua_createtable(L, 0, 3);
 	lua_pushcfunction(L, request_read_only);
 	lua_setfield(L, -2, "__newindex");
+	lua_pushlightuserdata(L, sb);
+	lua_pushcclosure(L, request_index, 1);
+	lua_setfield(L, -2, "__index");
+	lua_pushboolean(L, false);
+	lua_setfield(L, -2, "__metatable");
 	lua_setmetatable(L, -2);
 	lua_pushvalue(L, -1);
 	sb->request_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	for (int i = 0; i < REQUEST_FIELDS; i++) {
 		lua_pushstring(L, request_fields[i]);
 		sb->request_keys[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+		sb->held[i].len = SIZE_MAX;
+	}
+}
+
+
+/* Whether field i of the request table holds text already. */
+static bool field_holds(const struct sandbox *sb, int i, const char *text)
+{
+	if (!text)
+		return false; /* nil is set again: it costs no string */
+	size_t len = strlen(text);
+	return sb->held[i].len == len && memcmp(sb->held[i].text, text, len) == 0;
+}
+
+/* Field i has just been set to text (NULL: nil). */
+static void field_set(struct sandbox *sb, int i, const char *text)
+{
+	size_t len = text ? strlen(text) : SIZE_MAX;
+	if (len < sizeof(sb->held[i].text)) {
+		memcpy(sb->held[i].text, text, len);
+		sb->held[i].len = len;
+	} else {
+		sb->held[i].len = SIZE_MAX;
 	}
 }
 
 /* One request table per state, refilled for each call: a table less to
  * make and collect per request is a sixth of a decision's cost, and its
- * keys are interned once, not per request. Its metatable refuses new
- * fields, so no call can leave anything in it for the next; every field is
- * set again each time. */
+ * keys are interned once, not per request. No script can write it, so a
+ * field that already holds this request's text (the API, the OCP version
+ * and the address mostly repeat) is left as it is; every other field is
+ * set again. The cluster ID differs from one call to the next: it goes
+ * straight to Lua's string table, past the cache lua_pushstring keeps for
+ * text it saw at the same address. */
 static void push_request(struct sandbox *sb, lua_State *L, const struct route_request *req)
 {
 	if (lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_ref) != LUA_TTABLE) {
@@ -649,15 +735,22 @@ static void push_request(struct sandbox *sb, lua_State *L, const struct route_re
 		new_request_table(sb, L);
 	}
 	const char *values[REQUEST_FIELDS] = {req->cluster_id, req->api, req->ocp_version,
-	                                      req->user_agent, req->remote_addr};
+	                                      req->remote_addr};
 	for (int i = 0; i < REQUEST_FIELDS; i++) {
+		if (i > 0 && field_holds(sb, i, values[i]))
+			continue;
 		lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_keys[i]);
-		if (values[i])
-			lua_pushstring(L, values[i]);
-		else
+		if (!values[i])
 			lua_pushnil(L);
+		else if (i == 0)
+			lua_pushlstring(L, values[i], strlen(values[i]));
+		else
+			lua_pushstring(L, values[i]);
 		lua_rawset(L, -3);
+		if (i > 0)
+			field_set(sb, i, values[i]);
 	}
+	sb->req = req;
 }
 
 /* "file:line:" of the route function's definition: a bad result has no
@@ -695,9 +788,11 @@ static int call_glue(lua_State *L)
 	int ch = lua_absindex(L, -2);
 	int why = lua_absindex(L, -1);
 	const char *text = lua_type(L, ch) == LUA_TSTRING ? lua_tostring(L, ch) : NULL;
-	if (text && strcmp(text, "stable") == 0) {
+	/* Short strings are interned: the script's "stable" is this state's. */
+	const char *const *names = a->sb->channel_names;
+	if (text && (text == names[GCS_STABLE] || strcmp(text, "stable") == 0)) {
 		a->channel = GCS_STABLE;
-	} else if (text && strcmp(text, "canary") == 0) {
+	} else if (text && (text == names[GCS_CANARY] || strcmp(text, "canary") == 0)) {
 		a->channel = GCS_CANARY;
 	} else {
 		a->bad_result = true;
@@ -740,6 +835,7 @@ static enum sandbox_fail call_route(struct call_args *a, enum gcs_channel *chann
 		lua_pushvalue(L, a->ctx_idx);
 	}
 	int status = lua_pcall(L, a->req ? 1 : 3, 0, base + 1);
+	sb->req = NULL;
 	enum sandbox_fail kind = classify(L, status, a->bad_result);
 	limits_done(L);
 	if (status == LUA_ERRMEM)

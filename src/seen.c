@@ -41,7 +41,7 @@ void seen_free(struct seen *s)
 
 /* FNV-1a, then a finaliser (splitmix64) so that linear probing sees well
  * spread bits even for IDs that differ only at the end. */
-static uint64_t hash_id(const char *id)
+uint64_t seen_key(const char *id)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 	for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
@@ -56,9 +56,14 @@ static uint64_t hash_id(const char *id)
 	return h ? h : 1;
 }
 
-enum seen_result seen_add(struct seen *s, const char *id)
+void seen_prefetch(const struct seen *s, uint64_t key)
 {
-	uint64_t h = hash_id(id);
+	__builtin_prefetch(&s->slots[key & s->mask]);
+}
+
+enum seen_result seen_add(struct seen *s, uint64_t key)
+{
+	uint64_t h = key ? key : 1; /* 0 marks a free slot */
 	size_t i = (size_t)h & s->mask;
 	for (size_t probes = 0; probes <= s->mask; probes++, i = (i + 1) & s->mask) {
 		uint64_t cur = atomic_load_explicit(&s->slots[i], memory_order_acquire);

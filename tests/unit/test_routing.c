@@ -204,6 +204,44 @@ static void test_request_refilled_and_read_only(void **state)
 	routing_free(r);
 }
 
+/* Fields that repeat from one call to the next are left in the table, not
+ * set again: each call must still see exactly its own request, and a
+ * script must find no way to write the table (rawset, or its metatable
+ * removed) that would leave a forged field for the next call. */
+static void test_request_fields_follow_each_request(void **state)
+{
+	struct routing *r = load_ok(
+	    *state, "return { route = function(q)\n"
+	            "  if q.cluster_id == 'rawset' then rawset(q, 'api', 'forged') end\n"
+	            "  if q.cluster_id == 'meta' then setmetatable(q, nil); q.api = 'forged' end\n"
+	            "  local keys = 0\n"
+	            "  for _ in pairs(q) do keys = keys + 1 end\n"
+	            "  return 'stable', table.concat({q.cluster_id or '-', q.api, q.ocp_version or '-',\n"
+	            "    q.remote_addr or '-', q.user_agent or '-', tostring(getmetatable(q)), keys}, ' ')\n"
+	            "end }\n");
+	struct {
+		struct route_request req;
+		const char *want;
+	} calls[] = {
+	    {{"a", "v2", "4.17.0", "ua/1", "10.0.0.1"}, "a v2 4.17.0 10.0.0.1 ua/1 false 4"},
+	    {{"b", "v2", "4.17.0", "ua/2", "10.0.0.1"}, "b v2 4.17.0 10.0.0.1 ua/2 false 4"},
+	    {{"c", "v1", NULL, NULL, "10.0.0.1"}, "c v1 - 10.0.0.1 - false 3"},
+	    {{NULL, "v2", "4.16.1", "ua/3", NULL}, "- v2 4.16.1 - ua/3 false 2"},
+	    {{"d", "v2", "4.16.1", "ua/4", "10.0.0.2"}, "d v2 4.16.1 10.0.0.2 ua/4 false 4"},
+	    {{"rawset", "v2", "4.16.1", "ua/5", "10.0.0.2"}, "routing failed: error"},
+	    {{"e", "v2", "4.16.1", "ua/6", "10.0.0.2"}, "e v2 4.16.1 10.0.0.2 ua/6 false 4"},
+	    {{"meta", "v2", "4.16.1", "ua/7", "10.0.0.2"}, "routing failed: error"},
+	    {{"f", "v2", "4.16.1", "ua/8", "10.0.0.2"}, "f v2 4.16.1 10.0.0.2 ua/8 false 4"},
+	};
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		char reason[128];
+		assert_int_equal(routing_decide(r, &calls[i].req, reason, sizeof(reason)), GCS_STABLE);
+		if (strcmp(reason, calls[i].want) != 0)
+			fail_msg("call %zu: got '%s', want '%s'", i, reason, calls[i].want);
+	}
+	routing_free(r);
+}
+
 static void test_syntax_error_names_file_and_line(void **state)
 {
 	struct fixture *fx = *state;
@@ -531,6 +569,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_no_canary_never_calls_the_script, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_and_context_fields, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_refilled_and_read_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_fields_follow_each_request, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_syntax_error_names_file_and_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_runtime_error_names_file_and_line, setup,
 	                                    teardown),
