@@ -94,19 +94,6 @@ local semver_tests = {
   SEMVER_LTE = function(order) return order <= 0 end,
 }
 
--- IN and NOT_IN, on the hottest path: field_of inlined, and the negation
--- (NOT_IN, or an inverted IN) made here rather than by a wrapping call.
-local function make_in(c, negate)
-  local field, set = c.context, c.set
-  return function(ctx)
-    local value = ctx[field]
-    if type(value) ~= "string" then
-      value = context_value(ctx, field)
-    end
-    return (value ~= nil and set[value] == true) ~= negate
-  end
-end
-
 local function make_string(c)
   local field, values, lower, test = c.context, c.values, c.case_insensitive, string_tests[c.op]
   return function(ctx)
@@ -154,13 +141,15 @@ local function make_date(c)
   end
 end
 
+-- The few versions clusters run repeat: results are kept, at most MEMO_MAX
+-- of them (a client chooses the version it sends). Returns the check and
+-- its memo, which generated strategies consult first; the memo is emptied
+-- in place, never replaced.
 local function make_semver(c)
   local field, version, test = c.context, c.semver, semver_tests[c.op]
   local compare = gcs.semver_compare
-  -- The few versions clusters run repeat: their results are kept, at most
-  -- MEMO_MAX of them (a client chooses the version it sends).
   local memo, kept = {}, 0
-  return function(ctx)
+  local function holds(ctx)
     local held = memo[ctx[field]] -- only strings are kept: a hit needs no more checks
     if held ~= nil then
       return held
@@ -174,12 +163,16 @@ local function make_semver(c)
       local order = compare(value, version)
       held = order ~= nil and test(order)
       if kept >= MEMO_MAX then
-        memo, kept = {}, 0
+        for k in pairs(memo) do
+          memo[k] = nil
+        end
+        kept = 0
       end
       memo[value], kept = held, kept + 1
     end
     return held
   end
+  return holds, memo
 end
 
 -- IN_CIDR and REGEX: a host matcher on a value the host prepared.
@@ -196,9 +189,8 @@ end
 local make_cidr = host_match(gcs.cidr_match, "cidrs")
 local make_regex = host_match(gcs.regex_match, "regex")
 
+-- IN and NOT_IN have no closure: generated strategies check them inline.
 local makers = {
-  IN = make_in,
-  NOT_IN = make_in,
   STR_STARTS_WITH = make_string,
   STR_ENDS_WITH = make_string,
   STR_CONTAINS = make_string,
@@ -231,13 +223,8 @@ local function make_constraint(c)
   if c.unusable or not makers[c.op] then
     return never
   end
-  local negate = (c.op == "NOT_IN") ~= (c.inverted == true)
-  local make = makers[c.op]
-  if make == make_in then
-    return make_in(c, negate)
-  end
-  local holds = make(c)
-  if negate then
+  local holds = (makers[c.op](c))
+  if c.inverted == true then
     return function(ctx) return not holds(ctx) end
   end
   return holds
@@ -282,19 +269,8 @@ function strategies.flexibleRollout(s)
   if pct == nil or pct <= 0 then
     return never
   end
-  if stickiness ~= "default" then
-    return function(ctx) return hit(stickiness_id(stickiness, ctx), group_id, pct) end
-  end
-  return function(ctx)
-    local id = ctx.userId -- the common case: a userId given
-    if type(id) ~= "string" or id == "" then
-      id = stickiness_id(stickiness, ctx)
-      if id == nil or id == "" then
-        return false
-      end
-    end
-    return normalized(id, group_id, 100) <= pct
-  end
+  -- On the default stickiness, generated strategies inline this (Gen:rollout).
+  return function(ctx) return hit(stickiness_id(stickiness, ctx), group_id, pct) end
 end
 
 -- The older gradual rollouts, sticky on one context field.
@@ -328,34 +304,118 @@ function strategies.remoteAddress(s)
   end
 end
 
-local function make_strategy(s)
+----------------------------------------------------------------------------
+-- Generated toggles: each prepared toggle compiles to one Lua function,
+-- written as text and loaded once per toggle and state. Its strategies
+-- follow one another, each a block left by `break` at the first constraint
+-- that does not hold; each context field is read once per strategy, and
+-- IN, NOT_IN, the SemVer memo and a flexibleRollout on the default
+-- stickiness are written inline, costing no call. The other operators and
+-- strategies, and the parents, are calls of their closures above. No value
+-- from Unleash is ever part of the text: constants reach the chunk as
+-- arguments, the first UPVALUES_MAX as upvalues, the rest through K.
+----------------------------------------------------------------------------
+
+local UPVALUES_MAX = 150 -- Lua allows 255 upvalues and 200 locals a function
+local FIELDS_MAX = 100 -- context fields kept in locals; more are read each time
+
+local Gen = {}
+Gen.__index = Gen
+
+local function new_gen()
+  return setmetatable({ code = {}, consts = {}, n = 0, fields = {}, nfields = 0 }, Gen)
+end
+
+function Gen:emit(fmt, ...)
+  self.code[#self.code + 1] = fmt:format(...)
+end
+
+-- The expression of a constant.
+function Gen:const(v)
+  self.n = self.n + 1
+  self.consts[self.n] = v
+  if self.n <= UPVALUES_MAX then
+    return "k" .. self.n
+  end
+  return "K[" .. self.n .. "]"
+end
+
+-- The expression of a context field as the SDKs read it (a string or nil),
+-- read into a local of the strategy's block at its first use.
+function Gen:field(name)
+  local var = self.fields[name]
+  if var then
+    return var
+  end
+  local key = self:const(name)
+  if self.nfields >= FIELDS_MAX then
+    return ("field_of(ctx, %s)"):format(key)
+  end
+  self.nfields = self.nfields + 1
+  var = "f" .. self.nfields
+  self:emit("local %s = ctx[%s]", var, key)
+  self:emit('if type(%s) ~= "string" then %s = context_value(ctx, %s) end', var, var, key)
+  self.fields[name] = var
+  return var
+end
+
+-- One constraint: leaves the strategy's block unless it holds.
+function Gen:constraint(c)
+  local negate = c.inverted == true
+  if not c.unusable and (c.op == "IN" or c.op == "NOT_IN") then
+    local f, set = self:field(c.context), self:const(c.set)
+    if negate ~= (c.op == "NOT_IN") then
+      self:emit("if %s ~= nil and %s[%s] == true then break end", f, set, f)
+    else
+      self:emit("if %s == nil or %s[%s] ~= true then break end", f, set, f)
+    end
+  elseif not c.unusable and semver_tests[c.op] then
+    local holds, memo = make_semver(c)
+    local value = self.fields[c.context] or ("ctx[%s]"):format(self:const(c.context))
+    self:emit("do local h = %s[%s]; if h == nil then h = %s(ctx) end", self:const(memo), value,
+      self:const(holds))
+    self:emit("if %sh then break end end", negate and "" or "not ")
+  else
+    self:emit("if not %s(ctx) then break end", self:const(make_constraint(c)))
+  end
+end
+
+-- One strategy: returns true and the strategy when it holds. A
+-- flexibleRollout on the default stickiness is hit(stickiness_id("default",
+-- ctx), group_id, pct), with the userId read as the constraints read it.
+function Gen:strategy(s)
   local make = strategies[s.name]
   if not make or s.segment_missing then
-    return never
+    return -- never holds
   end
-  local checks = {}
-  for i, c in ipairs(s.constraints) do
-    checks[i] = make_constraint(c)
+  self.fields, self.nfields = {}, 0
+  self:emit("repeat")
+  for _, c in ipairs(s.constraints) do
+    self:constraint(c)
   end
-  local evaluate = make(s)
-  local n = #checks
-  if n == 0 then
-    return evaluate
-  elseif n == 1 then
-    local first = checks[1]
-    return function(ctx) return first(ctx) and evaluate(ctx) end
-  elseif n == 2 then
-    local first, second = checks[1], checks[2]
-    return function(ctx) return first(ctx) and second(ctx) and evaluate(ctx) end
+  local strategy = self:const(s)
+  if s.name == "flexibleRollout" and s.stickiness == "default" and s.rollout ~= nil
+    and s.rollout > 0 then
+    self:emit("local id = %s", self:field("userId"))
+    self:emit('if id == nil or id == "" then id = stickiness_id("default", ctx) end')
+    self:emit('if id ~= nil and id ~= "" and normalized(id, %s, 100) <= %s then return true, %s end',
+      self:const(s.group_id), self:const(s.rollout), strategy)
+  else
+    self:emit("if %s(ctx) then return true, %s end", self:const(make(s)), strategy)
   end
-  return function(ctx)
-    for i = 1, n do
-      if not checks[i](ctx) then
-        return false
-      end
-    end
-    return evaluate(ctx)
+  self:emit("until true")
+end
+
+function Gen:load()
+  local lines = { "local K, type, context_value, field_of, stickiness_id, normalized = ..." }
+  for i = 1, math.min(self.n, UPVALUES_MAX) do
+    lines[#lines + 1] = ("local k%d = K[%d]"):format(i, i)
   end
+  lines[#lines + 1] = "return function(ctx)"
+  lines[#lines + 1] = table.concat(self.code, "\n")
+  lines[#lines + 1] = "end"
+  local chunk = assert(load(table.concat(lines, "\n"), "=(unleash toggle)", "t", {}))
+  return chunk(self.consts, type, context_value, field_of, stickiness_id, normalized)
 end
 
 ----------------------------------------------------------------------------
@@ -458,31 +518,18 @@ local function make_toggle(toggle)
   if not toggle.enabled then
     return never
   end
-  local parents = {}
-  for i, dep in ipairs(toggle.dependencies) do
-    parents[i] = parent_check(dep)
+  local g = new_gen()
+  for _, dep in ipairs(toggle.dependencies) do
+    g:emit("if not %s(ctx) then return false end", g:const(parent_check(dep)))
   end
-  local list, checks = toggle.strategies, {}
-  for i, s in ipairs(list) do
-    checks[i] = make_strategy(s)
+  if #toggle.strategies == 0 then
+    g:emit("do return true end") -- an enabled toggle without strategies is on for everyone
   end
-  local n, np = #checks, #parents
-  return function(ctx)
-    for i = 1, np do
-      if not parents[i](ctx) then
-        return false
-      end
-    end
-    if n == 0 then
-      return true -- an enabled toggle without strategies is on for everyone
-    end
-    for i = 1, n do
-      if checks[i](ctx) then
-        return true, list[i]
-      end
-    end
-    return false
+  for _, s in ipairs(toggle.strategies) do
+    g:strategy(s)
   end
+  g:emit("return false")
+  return g:load()
 end
 
 compile = function(toggle)
@@ -501,10 +548,14 @@ end
 local NO_CONTEXT = {}
 
 function M.is_enabled(toggle, ctx)
-  if type(toggle) ~= "table" then
-    return false
+  local fn = compiled[toggle] -- nil for a toggle not yet compiled, and for any non-table
+  if fn == nil then
+    if type(toggle) ~= "table" then
+      return false
+    end
+    fn = compile(toggle)
   end
-  local on = (compiled[toggle] or compile(toggle))(ctx or NO_CONTEXT)
+  local on = fn(ctx or NO_CONTEXT)
   if toggle.counted then
     decided(on)
   end
