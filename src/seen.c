@@ -3,6 +3,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+enum { HUGE_PAGE = 2 << 20 };
 
 /* Open addressing over 64-bit hashes of the IDs (0 marks a free slot), at
  * most half full so that probes stay short. A slot goes from 0 to a hash
@@ -21,11 +25,20 @@ struct seen *seen_new(size_t capacity)
 	struct seen *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->slots = calloc(n, sizeof(*s->slots));
-	if (!s->slots) {
+	/* The slots are read at random, one per canary answer: on 4 KiB pages
+	 * almost every read of a large set also misses the TLB. So the memory
+	 * asks for huge pages, which the kernel gives where transparent huge
+	 * pages are on ("madvise" or "always"), and is faulted in at once. */
+	size_t bytes = n * sizeof(*s->slots);
+	void *mem = NULL;
+	if (posix_memalign(&mem, bytes >= HUGE_PAGE ? HUGE_PAGE : 64, bytes) != 0) {
 		free(s);
 		return NULL;
 	}
+	if (bytes >= HUGE_PAGE)
+		(void)madvise(mem, bytes, MADV_HUGEPAGE); /* a hint: without it, small pages */
+	memset(mem, 0, bytes);
+	s->slots = mem;
 	s->capacity = capacity;
 	s->mask = n - 1;
 	return s;

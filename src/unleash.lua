@@ -365,9 +365,9 @@ function Gen:constraint(c)
   if not c.unusable and (c.op == "IN" or c.op == "NOT_IN") then
     local f, set = self:field(c.context), self:const(c.set)
     if negate ~= (c.op == "NOT_IN") then
-      self:emit("if %s ~= nil and %s[%s] == true then break end", f, set, f)
+      self:emit("if %s and %s[%s] then break end", f, set, f)
     else
-      self:emit("if %s == nil or %s[%s] ~= true then break end", f, set, f)
+      self:emit("if not (%s and %s[%s]) then break end", f, set, f)
     end
   elseif not c.unusable and semver_tests[c.op] then
     local holds, memo = make_semver(c)
@@ -397,8 +397,8 @@ function Gen:strategy(s)
   if s.name == "flexibleRollout" and s.stickiness == "default" and s.rollout ~= nil
     and s.rollout > 0 then
     self:emit("local id = %s", self:field("userId"))
-    self:emit('if id == nil or id == "" then id = stickiness_id("default", ctx) end')
-    self:emit('if id ~= nil and id ~= "" and normalized(id, %s, 100) <= %s then return true, %s end',
+    self:emit('if not id or id == "" then id = stickiness_id("default", ctx) end')
+    self:emit('if id and id ~= "" and normalized(id, %s, 100) <= %s then return true, %s end',
       self:const(s.group_id), self:const(s.rollout), strategy)
   else
     self:emit("if %s(ctx) then return true, %s end", self:const(make(s)), strategy)

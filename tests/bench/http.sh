@@ -7,6 +7,8 @@
 #
 #   nginx      the v2 body gcs serves, as a static file at the same path
 #   off        gcs, STABLE 1.1.3, CANARY_VERSION=none: routing off
+#   floor      gcs, CANARY 1.2.0, a script that only answers "stable": what
+#              calling Lua for each request costs before any rule runs
 #   allowlist  gcs, CANARY 1.2.0, the default script with half of the
 #              10,000 benchmark clusters in force_canary
 #   unleash    gcs, CANARY 1.2.0, the default script and the realistic toggle
@@ -17,22 +19,26 @@
 # Targets, printed and never enforced: routing off >= 1.0x nginx's req/s;
 # the Unleash path >= 0.90x routing off's.
 #
-# Each run: wrk, 1 thread, CONNECTIONS (64) connections, DURATION (10s),
+# Each run: wrk, 1 thread, CONNECTIONS (64) connections, DURATION (4s),
 # --latency, User-Agents rotating over 10,000 cluster IDs
 # (tests/bench/rotate.lua), after a 2 s warm-up with the same settings. The
-# servers are measured in the order A B C D D C B A, so that drift in the
-# machine's load weighs on each alike; the figures are the means of two runs.
-# Beside req/s and latency: the server's CPU time per request and how idle
-# its core was. Then each gcs runs under callgrind for CG_REQUESTS (3000)
-# requests: user-space instructions per request, which no load moves
-# (CG_REQUESTS=0 skips this).
+# servers are measured in ROUNDS (3) rounds, each in the order
+# A B C D E E D C B A, so that drift in the machine's load weighs on each alike
+# within a round. A virtual machine's core can lose a third of its speed
+# from one minute to the next: a ratio is therefore the median over the
+# rounds of each round's own ratio (means of its two runs), and the other
+# figures are medians over all runs. Beside req/s and latency: the
+# server's CPU time per request and how idle its core was. Then each gcs
+# runs under callgrind for CG_REQUESTS (3000) requests: user-space
+# instructions per request, which no load moves (CG_REQUESTS=0 skips this).
 #
-#   DURATION=10s CONNECTIONS=64 SERVER_CPU=0 WRK_CPU=1 CG_REQUESTS=3000 tests/bench/http.sh
+#   DURATION=4s ROUNDS=3 CONNECTIONS=64 SERVER_CPU=0 WRK_CPU=1 CG_REQUESTS=3000 tests/bench/http.sh
 set -eu
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-duration=${DURATION:-10s}
+duration=${DURATION:-4s}
+rounds=${ROUNDS:-3}
 connections=${CONNECTIONS:-64}
 server_cpu=${SERVER_CPU:-0}
 wrk_cpu=${WRK_CPU:-1}
@@ -92,6 +98,7 @@ cluster_id() { printf '%08x-0000-4000-8000-%012x' "$1" "$1"; }
 gcs_vars() {
 	case $1 in
 	off) printf '%s\n' "GCS_ROUTING_SCRIPT=$root/scripts/routing.lua" CANARY_VERSION=none ;;
+	floor) printf '%s\n' "GCS_ROUTING_SCRIPT=$work/floor/routing.lua" CANARY_VERSION=1.2.0 ;;
 	allowlist) printf '%s\n' "GCS_ROUTING_SCRIPT=$work/scripts/routing.lua" CANARY_VERSION=1.2.0 ;;
 	unleash)
 		printf '%s\n' "GCS_ROUTING_SCRIPT=$root/scripts/routing.lua" CANARY_VERSION=1.2.0 \
@@ -168,6 +175,9 @@ done
 curl -fsS "http://127.0.0.1:${port[nginx]}$path" | cmp -s - "$work/body" ||
 	{ echo "nginx does not serve the same bytes as gcs" >&2; exit 1; }
 
+mkdir -p "$work/floor"
+echo 'return { route = function() return "stable", "floor" end }' >"$work/floor/routing.lua"
+start_gcs floor
 tests/bench/allowlist.sh "$work/scripts"
 start_gcs allowlist
 [ "$(channels allowlist "$(cluster_id 0)" "$(cluster_id 1)" | tr '\n' ' ')" = "canary stable " ] ||
@@ -231,14 +241,17 @@ bench() {
 }
 
 # Idle servers cost nothing: all stay up while each is measured in turn.
-order=(nginx off allowlist unleash unleash allowlist off nginx)
-echo "== measuring, wrk pinned on CPU $wrk_cpu: ${order[*]}"
+# Run k of a server is $name.k: runs 2r-1 and 2r are those of round r.
+order=(nginx off floor allowlist unleash unleash allowlist floor off nginx)
+echo "== measuring, wrk pinned on CPU $wrk_cpu: $rounds rounds of ${order[*]}"
 # Other work on the machine moves every figure: say how much there was.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-for name in "${order[@]}"; do
-	round=1
-	[ -e "$work/$name.1.wrk" ] && round=2
-	bench "$name.$round" "http://127.0.0.1:${port[$name]}$path"
+declare -A runs
+for ((round = 1; round <= rounds; round++)); do
+	for name in "${order[@]}"; do
+		runs[$name]=$((${runs[$name]:-0} + 1))
+		bench "$name.${runs[$name]}" "http://127.0.0.1:${port[$name]}$path"
+	done
 done
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -250,7 +263,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ "$cg_requests" -gt 0 ]; then
 	echo "== instructions: each gcs under valgrind --tool=callgrind, 1 and $((cg_requests + 1)) requests"
 	mapfile -t cg_ids < <(for ((i = 0; i <= cg_requests; i++)); do cluster_id $((i % 10000)); echo; done)
-	for name in off allowlist unleash; do
+	for name in off floor allowlist unleash; do
 		stop_gcs "$name"
 		for n in 1 $((cg_requests + 1)); do
 			# callgrind runs gcs tens of times slower: the routing script's CPU
@@ -280,44 +293,76 @@ cpu_us() {
 		'/ requests in / { printf "%.2f\n", t / hz * 1e6 / $1 }' "$work/$1.wrk"
 }
 cg_total() { awk '/^totals:/ { print $2 }' "$work/$1"; }
-mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f\n", (a + b) / 2 }'; }
-mean2() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", (a + b) / 2 }'; }
+# median FORMAT VALUE...: the median of the values, printed with FORMAT.
+median() {
+	local fmt=$1
+	shift
+	printf '%s\n' "$@" | sort -g | awk -v f="$fmt" '{ v[NR] = $1 }
+		END { printf f "\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# per_run FIGURE NAME: FIGURE (a function of a run's name) for every run of NAME.
+per_run() {
+	local k
+	for ((k = 1; k <= 2 * rounds; k++)); do "$1" "$2.$k"; done
+}
+idle_of() { cat "$work/$1.idle"; }
+p50() { pct "$1" 50; }
+p99() { pct "$1" 99; }
+# round_ratio FIGURE A B: the median over rounds of A's figure over B's,
+# each round's figure the mean of its two runs.
+round_ratio() {
+	local fig=$1 a=$2 b=$3 k ratios=()
+	for ((k = 1; k <= rounds; k++)); do
+		ratios+=("$(awk -v a1="$("$fig" "$a.$((2 * k - 1))")" -v a2="$("$fig" "$a.$((2 * k))")" \
+			-v b1="$("$fig" "$b.$((2 * k - 1))")" -v b2="$("$fig" "$b.$((2 * k))")" \
+			'BEGIN { print (a1 + a2) / (b1 + b2) }')")
+	done
+	median %.2f "${ratios[@]}"
+}
 verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; }
 
 declare -A label=(
 	[nginx]="nginx (same body, static)"
 	[off]="gcs routing off"
+	[floor]="gcs Lua floor (\"stable\")"
 	[allowlist]="gcs allowlist (50% listed)"
 	[unleash]="gcs Unleash rollout"
 )
 declare -A r c
 echo
-echo "== results (wrk -t1 -c$connections -d$duration; servers on CPU $server_cpu, wrk on CPU $wrk_cpu; mean of two runs each)"
+echo "== results (wrk -t1 -c$connections -d$duration; servers on CPU $server_cpu, wrk on CPU $wrk_cpu; medians of $rounds rounds)"
 echo "load average before: $load_before, after: $load_after"
 printf '%-28s %10s %9s %9s %11s %9s\n' "" "req/s" "p50 us" "p99 us" "CPU us/req" "CPU$server_cpu idle"
-for name in nginx off allowlist unleash; do
-	r[$name]=$(mean "$(rps "$name.1")" "$(rps "$name.2")")
-	c[$name]=$(mean2 "$(cpu_us "$name.1")" "$(cpu_us "$name.2")")
-	printf '%-28s %10s %9s %9s %11s %8s%%\n' "${label[$name]}" "${r[$name]}" \
-		"$(mean "$(pct "$name.1" 50)" "$(pct "$name.2" 50)")" \
-		"$(mean "$(pct "$name.1" 99)" "$(pct "$name.2" 99)")" "${c[$name]}" \
-		"$(mean2 "$(cat "$work/$name.1.idle")" "$(cat "$work/$name.2.idle")")"
+for name in nginx off floor allowlist unleash; do
+	mapfile -t all < <(per_run rps "$name")
+	r[$name]=$(median %.0f "${all[@]}")
+	mapfile -t all < <(per_run cpu_us "$name")
+	c[$name]=$(median %.2f "${all[@]}")
+	mapfile -t all < <(per_run p50 "$name")
+	p50s=$(median %.0f "${all[@]}")
+	mapfile -t all < <(per_run p99 "$name")
+	p99s=$(median %.0f "${all[@]}")
+	mapfile -t all < <(per_run idle_of "$name")
+	printf '%-28s %10s %9s %9s %11s %8s%%\n' "${label[$name]}" "${r[$name]}" "$p50s" "$p99s" \
+		"${c[$name]}" "$(median %.1f "${all[@]}")"
 done
-off_nginx=$(ratio "${r[off]}" "${r[nginx]}")
-unleash_off=$(ratio "${r[unleash]}" "${r[off]}")
+off_nginx=$(round_ratio rps off nginx)
+unleash_off=$(round_ratio rps unleash off)
 echo
-echo "                               req/s   target          by CPU per request"
-echo "routing off / nginx:           ${off_nginx}x  >= 1.0x: $(verdict "$off_nginx >= 1.0")   $(ratio "${c[nginx]}" "${c[off]}")x"
-echo "Unleash rollout / routing off: ${unleash_off}x  >= 0.90x: $(verdict "$unleash_off >= 0.90")  $(ratio "${c[off]}" "${c[unleash]}")x"
-echo "allowlist / routing off:       $(ratio "${r[allowlist]}" "${r[off]}")x                   $(ratio "${c[off]}" "${c[allowlist]}")x"
+echo "median of the rounds' ratios:  req/s   target          by CPU per request"
+echo "routing off / nginx:           ${off_nginx}x  >= 1.0x: $(verdict "$off_nginx >= 1.0")   $(round_ratio cpu_us nginx off)x"
+echo "Unleash rollout / routing off: ${unleash_off}x  >= 0.90x: $(verdict "$unleash_off >= 0.90")  $(round_ratio cpu_us off unleash)x"
+echo "allowlist / routing off:       $(round_ratio rps allowlist off)x                   $(round_ratio cpu_us off allowlist)x"
+echo "Lua floor / routing off:       $(round_ratio rps floor off)x                   $(round_ratio cpu_us off floor)x"
+echo "(the floor calls a script that only answers \"stable\": no path that runs a rule can be faster)"
 echo "(CPU us/req: the server's own CPU time per request, which other load does not raise much;"
 echo " an idle server CPU during a run means wrk, not the server, set the req/s.)"
 if [ "$cg_requests" -gt 0 ]; then
 	declare -A ir
 	echo
 	echo "user-space instructions per request (callgrind; the kernel's part is not in them):"
-	for name in off allowlist unleash; do
+	for name in off floor allowlist unleash; do
 		ir[$name]=$((($(cg_total "$name.cg$((cg_requests + 1))") - $(cg_total "$name.cg1")) / cg_requests))
 		printf '  %-28s %8s\n' "${label[$name]}" "${ir[$name]}"
 	done
