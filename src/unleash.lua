@@ -57,9 +57,9 @@ function M.normalized(id, group_id)
 end
 
 ----------------------------------------------------------------------------
--- Constraints: each prepared constraint becomes a function(ctx) -> boolean,
--- made once per toggle and state (see compile below), so that a call only
--- runs the checks, with the values it needs already in upvalues.
+-- Constraints: the operators that generated toggles (below) do not write
+-- inline become a function(ctx) -> boolean each, made once per toggle and
+-- state, so that a call only runs the check, with its values in upvalues.
 ----------------------------------------------------------------------------
 
 -- A context field as a string, the common case (a string at the top level)
@@ -478,8 +478,8 @@ end
 
 ----------------------------------------------------------------------------
 -- Toggles: each prepared toggle becomes a function(ctx) -> on, strategy,
--- made on its first evaluation and kept while the toggle lives (once per
--- Unleash state in each worker).
+-- generated on its first evaluation and kept while the toggle lives (once
+-- per Unleash state in each worker).
 ----------------------------------------------------------------------------
 
 local compiled = setmetatable({}, { __mode = "k" })

@@ -19,10 +19,10 @@
 # Targets, printed and never enforced: routing off >= 1.0x nginx's req/s;
 # the Unleash path >= 0.90x routing off's.
 #
-# Each run: wrk, 1 thread, CONNECTIONS (64) connections, DURATION (4s),
+# Each run: wrk, 1 thread, CONNECTIONS (64) connections, DURATION (3s),
 # --latency, User-Agents rotating over 10,000 cluster IDs
 # (tests/bench/rotate.lua), after a 2 s warm-up with the same settings. The
-# servers are measured in ROUNDS (3) rounds, each in the order
+# servers are measured in ROUNDS (5) rounds, each in the order
 # A B C D E E D C B A, so that drift in the machine's load weighs on each alike
 # within a round. A virtual machine's core can lose a third of its speed
 # from one minute to the next: a ratio is therefore the median over the
@@ -32,13 +32,13 @@
 # runs under callgrind for CG_REQUESTS (3000) requests: user-space
 # instructions per request, which no load moves (CG_REQUESTS=0 skips this).
 #
-#   DURATION=4s ROUNDS=3 CONNECTIONS=64 SERVER_CPU=0 WRK_CPU=1 CG_REQUESTS=3000 tests/bench/http.sh
+#   DURATION=3s ROUNDS=5 CONNECTIONS=64 SERVER_CPU=0 WRK_CPU=1 CG_REQUESTS=3000 tests/bench/http.sh
 set -eu
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-duration=${DURATION:-4s}
-rounds=${ROUNDS:-3}
+duration=${DURATION:-3s}
+rounds=${ROUNDS:-5}
 connections=${CONNECTIONS:-64}
 server_cpu=${SERVER_CPU:-0}
 wrk_cpu=${WRK_CPU:-1}
@@ -309,15 +309,19 @@ per_run() {
 idle_of() { cat "$work/$1.idle"; }
 p50() { pct "$1" 50; }
 p99() { pct "$1" 99; }
-# round_ratio FIGURE A B: the median over rounds of A's figure over B's,
-# each round's figure the mean of its two runs.
-round_ratio() {
-	local fig=$1 a=$2 b=$3 k ratios=()
+# round_ratios FIGURE A B: for each round, A's figure over B's, each the
+# mean of the round's two runs; round_ratio: their median.
+round_ratios() {
+	local fig=$1 a=$2 b=$3 k
 	for ((k = 1; k <= rounds; k++)); do
-		ratios+=("$(awk -v a1="$("$fig" "$a.$((2 * k - 1))")" -v a2="$("$fig" "$a.$((2 * k))")" \
+		awk -v a1="$("$fig" "$a.$((2 * k - 1))")" -v a2="$("$fig" "$a.$((2 * k))")" \
 			-v b1="$("$fig" "$b.$((2 * k - 1))")" -v b2="$("$fig" "$b.$((2 * k))")" \
-			'BEGIN { print (a1 + a2) / (b1 + b2) }')")
+			'BEGIN { printf "%.2f\n", (a1 + a2) / (b1 + b2) }'
 	done
+}
+round_ratio() {
+	local ratios
+	mapfile -t ratios < <(round_ratios "$@")
 	median %.2f "${ratios[@]}"
 }
 verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; }
@@ -356,6 +360,11 @@ echo "Unleash rollout / routing off: ${unleash_off}x  >= 0.90x: $(verdict "$unle
 echo "allowlist / routing off:       $(round_ratio rps allowlist off)x                   $(round_ratio cpu_us off allowlist)x"
 echo "Lua floor / routing off:       $(round_ratio rps floor off)x                   $(round_ratio cpu_us off floor)x"
 echo "(the floor calls a script that only answers \"stable\": no path that runs a rule can be faster)"
+echo "each round's req/s ratio, in order:"
+for pair in "off nginx" "unleash off" "allowlist off" "floor off"; do
+	read -r a b <<<"$pair"
+	printf '  %-28s %s\n' "$a / $b" "$(round_ratios rps "$a" "$b" | tr '\n' ' ')"
+done
 echo "(CPU us/req: the server's own CPU time per request, which other load does not raise much;"
 echo " an idle server CPU during a run means wrk, not the server, set the req/s.)"
 if [ "$cg_requests" -gt 0 ]; then
