@@ -243,7 +243,6 @@ static void format_ipv4(const struct in_addr *a, char *out)
 struct choice {
 	enum gcs_channel channel;
 	const char *cluster_id; /* into idbuf, NULL when the User-Agent names none */
-	uint64_t seen_key;      /* of cluster_id, when there is a canary_seen set */
 	const char *api, *ocp_version;
 	char idbuf[256];
 	char reason[128];
@@ -279,12 +278,6 @@ static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *c
 	    .remote_addr = addr[0] ? addr : NULL,
 	};
 	c->cluster_id = req.cluster_id;
-	/* The set is large and each ID lands anywhere in it: its slot is fetched
-	 * while the script decides, for note_canary. */
-	if (req.cluster_id && srv->canary_seen) {
-		c->seen_key = seen_key(req.cluster_id);
-		seen_prefetch(srv->canary_seen, c->seen_key);
-	}
 	enum gcs_channel ch = routing_decide(srv->routing, &req, c->reason, sizeof(c->reason));
 	if (log_enabled(LOGL_DEBUG))
 		log_msg(LOGL_DEBUG, "routed", "cluster_id", req.cluster_id, "api", api, "channel",
@@ -302,7 +295,7 @@ static void note_canary(struct http_server *srv, const struct choice *c, unsigne
 	if (c->channel != GCS_CANARY || !c->cluster_id || !srv->canary_seen ||
 	    (code != MHD_HTTP_OK && code != MHD_HTTP_NOT_MODIFIED))
 		return;
-	enum seen_result r = seen_add(srv->canary_seen, c->seen_key);
+	enum seen_result r = seen_add(srv->canary_seen, c->cluster_id);
 	if (r == SEEN_NEW) {
 		log_msg(LOGL_INFO, "canary served", "cluster_id", c->cluster_id, "version",
 		        srv->ch[GCS_CANARY].set->version, "api", c->api, "ocp_version",

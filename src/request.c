@@ -36,7 +36,11 @@ const char *request_cluster_id(const char *ua, char *buf, size_t cap)
 {
 	if (!ua)
 		return NULL;
-	const char *p = strstr(ua, "cluster/");
+	/* "cluster/" after the first 'c' that starts it: strchr is a vector
+	 * scan, glibc's strstr a generic one, on every routed request. */
+	const char *p = ua;
+	while ((p = strchr(p, 'c')) && strncmp(p, "cluster/", strlen("cluster/")) != 0)
+		p++;
 	if (!p)
 		return NULL;
 	p += strlen("cluster/");

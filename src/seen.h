@@ -6,7 +6,6 @@
 #define GCS_SEEN_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 enum seen_result {
 	SEEN_NEW,   /* first time: added */
@@ -21,16 +20,8 @@ struct seen;
 struct seen *seen_new(size_t capacity);
 void seen_free(struct seen *s);
 
-/* The set holds 64-bit keys of the IDs: a caller hashes an ID once, can
- * ask for its slot ahead of time, then adds it. */
-uint64_t seen_key(const char *id);
-
-/* A hint, no effect on the set: key is about to be added, so its slot is
- * fetched into the cache while the caller does other work. */
-void seen_prefetch(const struct seen *s, uint64_t key);
-
-/* Thread-safe: of several threads adding the same new key at once,
- * exactly one gets SEEN_NEW. */
-enum seen_result seen_add(struct seen *s, uint64_t key);
+/* Thread-safe: of several threads adding the same new ID at once, exactly
+ * one gets SEEN_NEW. */
+enum seen_result seen_add(struct seen *s, const char *id);
 
 #endif

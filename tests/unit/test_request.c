@@ -112,6 +112,10 @@ static void test_cluster_id(void **state)
 	                    "9abc1e7a-d834-4c6d-99b1-826399958d1c");
 	assert_string_equal(request_cluster_id("io cluster/abc,extra", buf, sizeof(buf)), "abc");
 	assert_string_equal(request_cluster_id("cluster/abc def", buf, sizeof(buf)), "abc");
+	/* other c's, and partial matches, before the one that starts it */
+	assert_string_equal(request_cluster_id("curl/8.1 cluste cclus cluster/abc", buf, sizeof(buf)),
+	                    "abc");
+	assert_string_equal(request_cluster_id("ccluster/x", buf, sizeof(buf)), "x");
 	static const char *const none[] = {"",          "insights-operator/4.17.0", "cluster/",
 	                                   "cluster/,", "cluster/ cluster/abc",     "Cluster/abc"};
 	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)

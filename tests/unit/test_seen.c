@@ -24,13 +24,13 @@ static void test_new_once_then_known(void **state)
 	char id[64];
 	for (unsigned i = 0; i < 1000; i++) {
 		id_of(id, sizeof(id), i);
-		assert_int_equal(seen_add(s, seen_key(id)), SEEN_NEW);
+		assert_int_equal(seen_add(s, id), SEEN_NEW);
 	}
 	for (unsigned i = 0; i < 1000; i++) {
 		id_of(id, sizeof(id), i);
-		assert_int_equal(seen_add(s, seen_key(id)), SEEN_KNOWN);
+		assert_int_equal(seen_add(s, id), SEEN_KNOWN);
 	}
-	assert_int_equal(seen_add(s, seen_key("")), SEEN_FULL); /* the 1001st */
+	assert_int_equal(seen_add(s, ""), SEEN_FULL); /* the 1001st */
 	seen_free(s);
 }
 
@@ -38,13 +38,13 @@ static void test_full_still_knows_its_ids(void **state)
 {
 	(void)state;
 	struct seen *s = seen_new(3);
-	assert_int_equal(seen_add(s, seen_key("a")), SEEN_NEW);
-	assert_int_equal(seen_add(s, seen_key("b")), SEEN_NEW);
-	assert_int_equal(seen_add(s, seen_key("c")), SEEN_NEW);
-	assert_int_equal(seen_add(s, seen_key("d")), SEEN_FULL);
-	assert_int_equal(seen_add(s, seen_key("d")), SEEN_FULL);
-	assert_int_equal(seen_add(s, seen_key("b")), SEEN_KNOWN);
-	assert_int_equal(seen_add(s, seen_key("a")), SEEN_KNOWN);
+	assert_int_equal(seen_add(s, "a"), SEEN_NEW);
+	assert_int_equal(seen_add(s, "b"), SEEN_NEW);
+	assert_int_equal(seen_add(s, "c"), SEEN_NEW);
+	assert_int_equal(seen_add(s, "d"), SEEN_FULL);
+	assert_int_equal(seen_add(s, "d"), SEEN_FULL);
+	assert_int_equal(seen_add(s, "b"), SEEN_KNOWN);
+	assert_int_equal(seen_add(s, "a"), SEEN_KNOWN);
 	seen_free(s);
 }
 
@@ -61,7 +61,7 @@ static void *add_all(void *arg)
 	char id[64];
 	for (unsigned i = 0; i < IDS; i++) {
 		id_of(id, sizeof(id), i);
-		if (seen_add(w->s, seen_key(id)) == SEEN_NEW)
+		if (seen_add(w->s, id) == SEEN_NEW)
 			w->new_count++;
 	}
 	return NULL;
