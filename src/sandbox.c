@@ -59,15 +59,15 @@ struct sandbox {
 	int route_ref;
 	int module_ref;
 	int ctx_ref;
-	int request_ref;                 /* the request table, refilled for each call */
+	int request_ref;                  /* the request table, refilled for each call */
 	int request_keys[REQUEST_FIELDS]; /* its field names, interned once */
 	struct {                          /* the text each field of the table holds */
 		size_t len;               /* SIZE_MAX: not known, set it */
 		char text[64];
 	} held[REQUEST_FIELDS];
-	const struct route_request *req;  /* during a call: the request, for user_agent */
-	const char *channel_names[2];     /* "stable", "canary", as this state interned them */
-	struct luagcs_decision *decided;  /* the owner's */
+	const struct route_request *req; /* during a call: the request, for user_agent */
+	const char *channel_names[2];    /* "stable", "canary", as this state interned them */
+	struct luagcs_decision *decided; /* the owner's */
 };
 
 const char *sandbox_fail_name(enum sandbox_fail kind)
@@ -654,7 +654,6 @@ struct call_args {
 	bool bad_result;
 };
 
-
 /* The request's fields (scripts/README.md) that push_request sets. The
  * User-Agent is read on demand (request_index): it is the one long string
  * of a request, and Lua allocates and collects each long string, while
@@ -697,7 +696,6 @@ static void new_request_table(struct sandbox *sb, lua_State *L)
 		sb->held[i].len = SIZE_MAX;
 	}
 }
-
 
 /* Whether field i of the request table holds text already. */
 static bool field_holds(const struct sandbox *sb, int i, const char *text)

@@ -61,7 +61,8 @@ void seen_free(struct seen *s)
 static uint64_t key_of(const char *id)
 {
 	size_t n = strlen(id);
-	uint64_t h = (uint64_t)murmur3_32(id, n, 0x9747b28cu) << 32 | murmur3_32(id, n, 0x5bd1e995u);
+	uint64_t h =
+	    (uint64_t)murmur3_32(id, n, 0x9747b28cu) << 32 | murmur3_32(id, n, 0x5bd1e995u);
 	return h ? h : 1;
 }
 

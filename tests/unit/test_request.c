@@ -113,8 +113,8 @@ static void test_cluster_id(void **state)
 	assert_string_equal(request_cluster_id("io cluster/abc,extra", buf, sizeof(buf)), "abc");
 	assert_string_equal(request_cluster_id("cluster/abc def", buf, sizeof(buf)), "abc");
 	/* other c's, and partial matches, before the one that starts it */
-	assert_string_equal(request_cluster_id("curl/8.1 cluste cclus cluster/abc", buf, sizeof(buf)),
-	                    "abc");
+	assert_string_equal(
+	    request_cluster_id("curl/8.1 cluste cclus cluster/abc", buf, sizeof(buf)), "abc");
 	assert_string_equal(request_cluster_id("ccluster/x", buf, sizeof(buf)), "x");
 	static const char *const none[] = {"",          "insights-operator/4.17.0", "cluster/",
 	                                   "cluster/,", "cluster/ cluster/abc",     "Cluster/abc"};

@@ -216,8 +216,9 @@ static void test_request_fields_follow_each_request(void **state)
 	            "  if q.cluster_id == 'meta' then setmetatable(q, nil); q.api = 'forged' end\n"
 	            "  local keys = 0\n"
 	            "  for _ in pairs(q) do keys = keys + 1 end\n"
-	            "  return 'stable', table.concat({q.cluster_id or '-', q.api, q.ocp_version or '-',\n"
-	            "    q.remote_addr or '-', q.user_agent or '-', tostring(getmetatable(q)), keys}, ' ')\n"
+	            "  return 'stable', table.concat({q.cluster_id or '-', q.api,\n"
+	            "    q.ocp_version or '-', q.remote_addr or '-', q.user_agent or '-',\n"
+	            "    tostring(getmetatable(q)), keys}, ' ')\n"
 	            "end }\n");
 	struct {
 		struct route_request req;
@@ -235,7 +236,8 @@ static void test_request_fields_follow_each_request(void **state)
 	};
 	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
 		char reason[128];
-		assert_int_equal(routing_decide(r, &calls[i].req, reason, sizeof(reason)), GCS_STABLE);
+		assert_int_equal(routing_decide(r, &calls[i].req, reason, sizeof(reason)),
+		                 GCS_STABLE);
 		if (strcmp(reason, calls[i].want) != 0)
 			fail_msg("call %zu: got '%s', want '%s'", i, reason, calls[i].want);
 	}
@@ -569,7 +571,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_no_canary_never_calls_the_script, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_and_context_fields, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_refilled_and_read_only, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_fields_follow_each_request, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_fields_follow_each_request, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_syntax_error_names_file_and_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_runtime_error_names_file_and_line, setup,
 	                                    teardown),
