@@ -59,7 +59,8 @@ struct sandbox {
 	int route_ref;
 	int module_ref;
 	int ctx_ref;
-	int request_ref;                  /* the request table, refilled for each call */
+	int request_ref;                  /* the request table scripts get, a proxy */
+	int fields_ref;                   /* the fields it reads through, refilled for each call */
 	int request_keys[REQUEST_FIELDS]; /* its field names, interned once */
 	struct {                          /* the text each field of the table holds */
 		size_t len;               /* SIZE_MAX: not known, set it */
@@ -584,7 +585,7 @@ enum sandbox_fail sandbox_new(struct sandbox **out, const struct sandbox_chunk *
 	sb->chunk = *chunk;
 	sb->loader = *loader;
 	sb->decided = decided;
-	sb->route_ref = sb->module_ref = sb->ctx_ref = sb->request_ref = LUA_NOREF;
+	sb->route_ref = sb->module_ref = sb->ctx_ref = sb->request_ref = sb->fields_ref = LUA_NOREF;
 	/* Each call leaves a little young garbage (the request table, the
 	 * strings a script builds): the generational collector suits that. */
 	lua_gc(L, LUA_GCGEN, 0, 0);
@@ -661,7 +662,7 @@ struct call_args {
 static const char *const request_fields[REQUEST_FIELDS] = {"cluster_id", "api", "ocp_version",
                                                            "remote_addr"};
 
-/* __index of the request table: user_agent, while the call runs. */
+/* __index of the request's fields: user_agent, while the call runs. */
 static int request_index(lua_State *L)
 {
 	const struct sandbox *sb = lua_touserdata(L, lua_upvalueindex(1));
@@ -673,22 +674,54 @@ static int request_index(lua_State *L)
 	return 1;
 }
 
-/* Only push_request writes the request table: __newindex refuses new
- * fields, __metatable keeps the metatable in place, and the sandbox's
- * rawset (sandbox_rawset) refuses this table. */
+/* next() over the fields, whatever a script made of the global next. */
+static int request_next(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 2);
+	if (lua_next(L, 1))
+		return 2;
+	lua_pushnil(L);
+	return 1;
+}
+
+/* __pairs of the request table: the fields it reads through. */
+static int request_pairs(lua_State *L)
+{
+	lua_pushcfunction(L, request_next);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushnil(L);
+	return 3;
+}
+
+/* The request table scripts get is an empty proxy: a read goes through
+ * __index to the fields (sb->fields_ref), which only push_request writes,
+ * and every write, to a field it has as to a new one, meets __newindex.
+ * __metatable keeps the metatable, and with it the fields, out of reach,
+ * and the sandbox's rawset (sandbox_rawset) refuses the proxy. */
 static void new_request_table(struct sandbox *sb, lua_State *L)
 {
-	lua_createtable(L, 0, REQUEST_FIELDS);
-	lua_createtable(L, 0, 3);
-	lua_pushcfunction(L, request_read_only);
-	lua_setfield(L, -2, "__newindex");
+	lua_createtable(L, 0, REQUEST_FIELDS); /* the fields */
+	lua_createtable(L, 0, 1);
 	lua_pushlightuserdata(L, sb);
 	lua_pushcclosure(L, request_index, 1);
 	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
+	lua_pushvalue(L, -1);
+	sb->fields_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+	lua_createtable(L, 0, 0); /* the proxy */
+	lua_createtable(L, 0, 4);
+	lua_pushvalue(L, -3);
+	lua_setfield(L, -2, "__index");
+	lua_pushvalue(L, -3);
+	lua_pushcclosure(L, request_pairs, 1);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushcfunction(L, request_read_only);
+	lua_setfield(L, -2, "__newindex");
 	lua_pushboolean(L, false);
 	lua_setfield(L, -2, "__metatable");
 	lua_setmetatable(L, -2);
-	lua_pushvalue(L, -1);
 	sb->request_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	for (int i = 0; i < REQUEST_FIELDS; i++) {
 		lua_pushstring(L, request_fields[i]);
@@ -720,15 +753,15 @@ static void field_set(struct sandbox *sb, int i, const char *text)
 
 /* One request table per state, refilled for each call: a table less to
  * make and collect per request is a sixth of a decision's cost, and its
- * keys are interned once, not per request. No script can write it, so a
- * field that already holds this request's text (the API, the OCP version
- * and the address mostly repeat) is left as it is; every other field is
- * set again. The cluster ID differs from one call to the next: it goes
+ * keys are interned once, not per request. No script can write the fields,
+ * so one that already holds this request's text (the API, the OCP version
+ * and the address mostly repeat) is left as it is; every other is set
+ * again. Leaves the proxy on the stack. The cluster ID differs from one call to the next: it goes
  * straight to Lua's string table, past the cache lua_pushstring keeps for
  * text it saw at the same address. */
 static void push_request(struct sandbox *sb, lua_State *L, const struct route_request *req)
 {
-	if (lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_ref) != LUA_TTABLE) {
+	if (lua_rawgeti(L, LUA_REGISTRYINDEX, sb->fields_ref) != LUA_TTABLE) {
 		lua_pop(L, 1);
 		new_request_table(sb, L);
 	}
@@ -748,6 +781,8 @@ static void push_request(struct sandbox *sb, lua_State *L, const struct route_re
 		if (i > 0)
 			field_set(sb, i, values[i]);
 	}
+	lua_pop(L, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_ref);
 	sb->req = req;
 }
 

@@ -206,12 +206,14 @@ static void test_request_refilled_and_read_only(void **state)
 
 /* Fields that repeat from one call to the next are left in the table, not
  * set again: each call must still see exactly its own request, and a
- * script must find no way to write the table (rawset, or its metatable
- * removed) that would leave a forged field for the next call. */
+ * script must find no way to write the table (an assignment to a field it
+ * has, rawset, or its metatable removed) that would leave a forged field
+ * for the next call. */
 static void test_request_fields_follow_each_request(void **state)
 {
 	struct routing *r = load_ok(
 	    *state, "return { route = function(q)\n"
+	            "  if q.cluster_id == 'assign' then q.api = 'forged' end\n"
 	            "  if q.cluster_id == 'rawset' then rawset(q, 'api', 'forged') end\n"
 	            "  if q.cluster_id == 'meta' then setmetatable(q, nil); q.api = 'forged' end\n"
 	            "  local keys = 0\n"
@@ -229,6 +231,8 @@ static void test_request_fields_follow_each_request(void **state)
 	    {{"c", "v1", NULL, NULL, "10.0.0.1"}, "c v1 - 10.0.0.1 - false 3"},
 	    {{NULL, "v2", "4.16.1", "ua/3", NULL}, "- v2 4.16.1 - ua/3 false 2"},
 	    {{"d", "v2", "4.16.1", "ua/4", "10.0.0.2"}, "d v2 4.16.1 10.0.0.2 ua/4 false 4"},
+	    {{"assign", "v2", "4.16.1", "ua/5", "10.0.0.2"}, "routing failed: error"},
+	    {{"e", "v2", "4.16.1", "ua/6", "10.0.0.2"}, "e v2 4.16.1 10.0.0.2 ua/6 false 4"},
 	    {{"rawset", "v2", "4.16.1", "ua/5", "10.0.0.2"}, "routing failed: error"},
 	    {{"e", "v2", "4.16.1", "ua/6", "10.0.0.2"}, "e v2 4.16.1 10.0.0.2 ua/6 false 4"},
 	    {{"meta", "v2", "4.16.1", "ua/7", "10.0.0.2"}, "routing failed: error"},
