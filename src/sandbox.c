@@ -730,35 +730,13 @@ static void new_request_table(struct sandbox *sb, lua_State *L)
 	}
 }
 
-/* Whether field i of the request table holds text already. */
-static bool field_holds(const struct sandbox *sb, int i, const char *text)
-{
-	if (!text)
-		return false; /* nil is set again: it costs no string */
-	size_t len = strlen(text);
-	return sb->held[i].len == len && memcmp(sb->held[i].text, text, len) == 0;
-}
-
-/* Field i has just been set to text (NULL: nil). */
-static void field_set(struct sandbox *sb, int i, const char *text)
-{
-	size_t len = text ? strlen(text) : SIZE_MAX;
-	if (len < sizeof(sb->held[i].text)) {
-		memcpy(sb->held[i].text, text, len);
-		sb->held[i].len = len;
-	} else {
-		sb->held[i].len = SIZE_MAX;
-	}
-}
-
 /* One request table per state, refilled for each call: a table less to
  * make and collect per request is a sixth of a decision's cost, and its
  * keys are interned once, not per request. No script can write the fields,
  * so one that already holds this request's text (the API, the OCP version
  * and the address mostly repeat) is left as it is; every other is set
- * again. Leaves the proxy on the stack. The cluster ID differs from one call to the next: it goes
- * straight to Lua's string table, past the cache lua_pushstring keeps for
- * text it saw at the same address. */
+ * again, its length known, so past the cache lua_pushstring keeps for text
+ * it saw at the same address. Leaves the proxy on the stack. */
 static void push_request(struct sandbox *sb, lua_State *L, const struct route_request *req)
 {
 	if (lua_rawgeti(L, LUA_REGISTRYINDEX, sb->fields_ref) != LUA_TTABLE) {
@@ -768,18 +746,20 @@ static void push_request(struct sandbox *sb, lua_State *L, const struct route_re
 	const char *values[REQUEST_FIELDS] = {req->cluster_id, req->api, req->ocp_version,
 	                                      req->remote_addr};
 	for (int i = 0; i < REQUEST_FIELDS; i++) {
-		if (i > 0 && field_holds(sb, i, values[i]))
+		const char *text = values[i];
+		size_t len = text ? strlen(text) : SIZE_MAX; /* SIZE_MAX: nil, set again */
+		if (text && sb->held[i].len == len && memcmp(sb->held[i].text, text, len) == 0)
 			continue;
 		lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_keys[i]);
-		if (!values[i])
-			lua_pushnil(L);
-		else if (i == 0)
-			lua_pushlstring(L, values[i], strlen(values[i]));
+		if (text)
+			lua_pushlstring(L, text, len);
 		else
-			lua_pushstring(L, values[i]);
+			lua_pushnil(L);
 		lua_rawset(L, -3);
-		if (i > 0)
-			field_set(sb, i, values[i]);
+		bool fits = len < sizeof(sb->held[i].text);
+		if (fits)
+			memcpy(sb->held[i].text, text, len);
+		sb->held[i].len = fits ? len : SIZE_MAX;
 	}
 	lua_pop(L, 1);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_ref);

@@ -269,7 +269,7 @@ function strategies.flexibleRollout(s)
   if pct == nil or pct <= 0 then
     return never
   end
-  -- On the default stickiness, generated strategies inline this (Gen:rollout).
+  -- On the default stickiness, generated toggles inline this (Gen:strategy).
   return function(ctx) return hit(stickiness_id(stickiness, ctx), group_id, pct) end
 end
 
