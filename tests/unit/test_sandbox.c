@@ -208,10 +208,19 @@ static void test_failure_kinds(void **state)
 	     * loaded machine it can take more than 50 ms */
 	    {"local s = 'x' while true do s = s .. s end", SANDBOX_MEMORY, "memory",
 	     "memory limit of 32 MiB exceeded", 10000},
+	    /* the request table takes no write, whichever way it is tried */
+	    {"request.api = 'x'", SANDBOX_ERROR, "error",
+	     "/fake/routing.lua:1: request is read-only (copy what you want to change)", 0},
+	    {"request.new = 'x'", SANDBOX_ERROR, "error",
+	     "/fake/routing.lua:1: request is read-only (copy what you want to change)", 0},
+	    {"rawset(request, 'api', 'x')", SANDBOX_ERROR, "error",
+	     "/fake/routing.lua:1: request is read-only (copy what you want to change)", 0},
+	    {"setmetatable(request, nil)", SANDBOX_ERROR, "error",
+	     "/fake/routing.lua:1: cannot change a protected metatable", 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char source[256];
-		snprintf(source, sizeof(source), "return { route = function() %s end }\n",
+		snprintf(source, sizeof(source), "return { route = function(request) %s end }\n",
 		         cases[i].route);
 		struct fake_loader f = {.answer = 0};
 		struct sandbox *sb = build_ok(source, &f, NULL);
