@@ -244,6 +244,7 @@ struct choice {
 	enum gcs_channel channel;
 	const char *cluster_id; /* into idbuf, NULL when the User-Agent names none */
 	const char *api, *ocp_version;
+	struct seen_key seen; /* set with a canary answer to a cluster ID */
 	char idbuf[256];
 	char reason[128];
 };
@@ -283,6 +284,10 @@ static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *c
 		log_msg(LOGL_DEBUG, "routed", "cluster_id", req.cluster_id, "api", api, "channel",
 		        ch == GCS_CANARY ? "canary" : "stable", "reason", c->reason, NULL);
 	c->channel = ch;
+	/* note_canary looks the cluster up once the answer is queued: that
+	 * work hides the load of its slot, a cache miss otherwise. */
+	if (ch == GCS_CANARY && req.cluster_id && srv->canary_seen)
+		c->seen = seen_prefetch(srv->canary_seen, req.cluster_id);
 	return ch;
 }
 
@@ -295,7 +300,7 @@ static void note_canary(struct http_server *srv, const struct choice *c, unsigne
 	if (c->channel != GCS_CANARY || !c->cluster_id || !srv->canary_seen ||
 	    (code != MHD_HTTP_OK && code != MHD_HTTP_NOT_MODIFIED))
 		return;
-	enum seen_result r = seen_add(srv->canary_seen, c->cluster_id);
+	enum seen_result r = seen_add_key(srv->canary_seen, c->seen);
 	if (r == SEEN_NEW) {
 		log_msg(LOGL_INFO, "canary served", "cluster_id", c->cluster_id, "version",
 		        srv->ch[GCS_CANARY].set->version, "api", c->api, "ocp_version",

@@ -66,9 +66,21 @@ static uint64_t key_of(const char *id)
 	return h ? h : 1;
 }
 
+struct seen_key seen_prefetch(const struct seen *s, const char *id)
+{
+	struct seen_key key = {key_of(id)};
+	__builtin_prefetch(&s->slots[key.hash & s->mask], 1);
+	return key;
+}
+
 enum seen_result seen_add(struct seen *s, const char *id)
 {
-	uint64_t h = key_of(id);
+	return seen_add_key(s, (struct seen_key){key_of(id)});
+}
+
+enum seen_result seen_add_key(struct seen *s, struct seen_key key)
+{
+	uint64_t h = key.hash;
 	size_t i = (size_t)h & s->mask;
 	for (size_t probes = 0; probes <= s->mask; probes++, i = (i + 1) & s->mask) {
 		uint64_t cur = atomic_load_explicit(&s->slots[i], memory_order_acquire);

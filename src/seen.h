@@ -6,6 +6,7 @@
 #define GCS_SEEN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum seen_result {
 	SEEN_NEW,   /* first time: added */
@@ -23,5 +24,14 @@ void seen_free(struct seen *s);
 /* Thread-safe: of several threads adding the same new ID at once, exactly
  * one gets SEEN_NEW. */
 enum seen_result seen_add(struct seen *s, const char *id);
+
+/* seen_add in two steps, for a caller with other work to do in between:
+ * a large set's slot is almost never in cache, and the first step starts
+ * loading it, so that the second finds it there. */
+struct seen_key {
+	uint64_t hash;
+};
+struct seen_key seen_prefetch(const struct seen *s, const char *id);
+enum seen_result seen_add_key(struct seen *s, struct seen_key key);
 
 #endif

@@ -48,6 +48,29 @@ static void test_full_still_knows_its_ids(void **state)
 	seen_free(s);
 }
 
+/* The two steps are one seen_add: the key of a prefetch finds what
+ * seen_add added and the other way round, other work in between. */
+static void test_two_steps_are_one_add(void **state)
+{
+	(void)state;
+	struct seen *s = seen_new(100);
+	char id[64];
+	for (unsigned i = 0; i < 100; i++) {
+		id_of(id, sizeof(id), i);
+		struct seen_key key = seen_prefetch(s, id);
+		if (i % 2 == 0)
+			assert_int_equal(seen_add(s, id), SEEN_NEW);
+		assert_int_equal(seen_add_key(s, key), i % 2 ? SEEN_NEW : SEEN_KNOWN);
+	}
+	for (unsigned i = 0; i < 100; i++) {
+		id_of(id, sizeof(id), i);
+		assert_int_equal(seen_add(s, id), SEEN_KNOWN);
+	}
+	id_of(id, sizeof(id), 100);
+	assert_int_equal(seen_add_key(s, seen_prefetch(s, id)), SEEN_FULL);
+	seen_free(s);
+}
+
 enum { THREADS = 8, IDS = 20000 };
 
 struct worker {
@@ -91,6 +114,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_new_once_then_known),
 	    cmocka_unit_test(test_full_still_knows_its_ids),
+	    cmocka_unit_test(test_two_steps_are_one_add),
 	    cmocka_unit_test(test_concurrent_adds_new_exactly_once),
 	};
 	return cmocka_run_group_tests_name("seen", tests, NULL, NULL);
