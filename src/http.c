@@ -244,7 +244,7 @@ struct choice {
 	enum gcs_channel channel;
 	const char *cluster_id; /* into idbuf, NULL when the User-Agent names none */
 	const char *api, *ocp_version;
-	struct seen_key seen; /* set with a canary answer to a cluster ID */
+	struct seen_key seen; /* a canary answer to a cluster ID to log: its key; else 0 */
 	char idbuf[256];
 	char reason[128];
 };
@@ -256,6 +256,7 @@ static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *c
 	c->cluster_id = NULL;
 	c->api = api;
 	c->ocp_version = ocp_version;
+	c->seen = (struct seen_key){0};
 	if (!srv->ch[GCS_CANARY].set || !srv->routing)
 		return GCS_STABLE;
 	char addr[INET6_ADDRSTRLEN] = "";
@@ -297,8 +298,7 @@ static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *c
  * apart and are not logged. */
 static void note_canary(struct http_server *srv, const struct choice *c, unsigned code)
 {
-	if (c->channel != GCS_CANARY || !c->cluster_id || !srv->canary_seen ||
-	    (code != MHD_HTTP_OK && code != MHD_HTTP_NOT_MODIFIED))
+	if (!c->seen.hash || (code != MHD_HTTP_OK && code != MHD_HTTP_NOT_MODIFIED))
 		return;
 	enum seen_result r = seen_add_key(srv->canary_seen, c->seen);
 	if (r == SEEN_NEW) {

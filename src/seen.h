@@ -27,7 +27,8 @@ enum seen_result seen_add(struct seen *s, const char *id);
 
 /* seen_add in two steps, for a caller with other work to do in between:
  * a large set's slot is almost never in cache, and the first step starts
- * loading it, so that the second finds it there. */
+ * loading it, so that the second finds it there. No key seen_prefetch
+ * gives has a hash of 0: a caller may keep 0 for "none". */
 struct seen_key {
 	uint64_t hash;
 };
