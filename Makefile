@@ -60,8 +60,10 @@ build/obj/version.o: CFLAGS += $(VERSION_DEF)
 build/asan/obj/version.o: ASAN_CFLAGS += $(VERSION_DEF)
 build/fuzz/obj/version.o: FUZZ_CFLAGS += $(VERSION_DEF)
 
-# the OpenAPI document and the Unleash evaluation are embedded with .incbin
+# the OpenAPI document, the Unleash evaluation and Clowder's schema are
+# embedded with .incbin
 build/obj/http.o: src/openapi.json
+build/obj/clowder.o: src/clowder.schema.json
 build/obj/luagcs.o: src/unleash.lua
 
 build/gcs: $(OBJ)
@@ -96,6 +98,7 @@ build/asan/obj/%.o: src/%.cc $(wildcard src/*.h) | build/asan/obj
 	$(CXX) $(ASAN_CXXFLAGS) -c -o $@ $<
 build/asan/obj/http.o: src/openapi.json
 build/asan/obj/luagcs.o: src/unleash.lua
+build/asan/obj/clowder.o: src/clowder.schema.json
 build/asan/gcs: $(ASAN_OBJ)
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
 build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJ) | build/asan/tests
@@ -125,6 +128,7 @@ build/fuzz/obj/%.o: src/%.cc $(wildcard src/*.h) | build/fuzz/obj
 	  -c -o $@ $<
 build/fuzz/obj/http.o: src/openapi.json
 build/fuzz/obj/luagcs.o: src/unleash.lua
+build/fuzz/obj/clowder.o: src/clowder.schema.json
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 

@@ -45,6 +45,9 @@ static const struct var vars[] = {
      "seconds an idle or slow connection is kept"},
     {"GCS_SHUTDOWN_GRACE", K_SECONDS, "5", OFF(shutdown_grace),
      "seconds in-flight requests get after SIGTERM"},
+    {"GCS_METRICS_LISTEN", K_OPT_STR, NULL, OFF(metrics_listen),
+     "metrics listen address host:port; unset: metrics on the API port"},
+    {"GCS_METRICS_PATH", K_STR, "/metrics", OFF(metrics_path), "path of the metrics"},
     {"GCS_ROUTING_SCRIPT", K_STR, "scripts/routing.lua", OFF(routing_script),
      "Lua script deciding stable or canary per request"},
     {"GCS_ROUTING_BUDGET_MS", K_MS, "50", OFF(routing_budget_ms),
@@ -68,6 +71,8 @@ static const struct var vars[] = {
     {"GCS_UNLEASH_METRICS_INTERVAL", K_SECONDS, "60", OFF(unleash_metrics_interval),
      "seconds between usage metrics sent to Unleash; 0: no registration, no metrics"},
     {"GCS_LOG_LEVEL", K_LEVEL, "info", OFF(log_level), "debug, info, warn or error"},
+    {"ACG_CONFIG", K_OPT_STR, NULL, OFF(acg_config),
+     "Clowder's configuration file (ports, metrics, Unleash); a GCS_* variable set wins"},
 };
 
 static int fail(char *err, size_t errlen, const char *name, const char *value, const char *why)
@@ -171,6 +176,51 @@ static int set_var(struct gcs_config *cfg, const struct var *v, const char *text
 	return -1;
 }
 
+/* A variable set to something: an empty one counts as unset, so that a
+ * Template may pass an empty parameter through without hiding the file. */
+static bool given(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v;
+}
+
+/* What Clowder's file gives, for each setting whose variable is not given. */
+static int apply_clowder(struct gcs_config *cfg, char *err, size_t errlen)
+{
+	struct clowder *c = &cfg->clowder;
+	char why[1024];
+	if (clowder_read(cfg->acg_config, c, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "ACG_CONFIG %s", why);
+		return -1;
+	}
+	if (c->public_port && !given("GCS_LISTEN")) {
+		snprintf(cfg->clowder_listen[0], sizeof(cfg->clowder_listen[0]), "0.0.0.0:%u",
+		         c->public_port);
+		cfg->listen = cfg->clowder_listen[0];
+	}
+	if (!given("GCS_METRICS_LISTEN")) {
+		snprintf(cfg->clowder_listen[1], sizeof(cfg->clowder_listen[1]), "0.0.0.0:%u",
+		         c->metrics_port);
+		cfg->metrics_listen = cfg->clowder_listen[1];
+	}
+	if (!given("GCS_METRICS_PATH"))
+		cfg->metrics_path = c->metrics_path;
+	if (c->feature_flags && !given("GCS_UNLEASH_URL")) {
+		if (!c->has_token && !given("GCS_UNLEASH_TOKEN")) {
+			snprintf(err, errlen,
+			         "ACG_CONFIG %s: /featureFlags/clientAccessToken: missing, and "
+			         "GCS_UNLEASH_TOKEN is not set: Unleash refuses a client without a "
+			         "token",
+			         cfg->acg_config);
+			return -1;
+		}
+		cfg->unleash_url = c->unleash_url;
+	}
+	if (c->has_token && !given("GCS_UNLEASH_TOKEN"))
+		cfg->unleash_token = c->unleash_token;
+	return 0;
+}
+
 int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -208,7 +258,17 @@ int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
 		return fail(err, errlen, "GCS_UNLEASH_METRICS_INTERVAL",
 		            getenv("GCS_UNLEASH_METRICS_INTERVAL"),
 		            "must be 0 (off) or at least 0.1");
+	const char *mp = cfg->metrics_path;
+	if (mp[0] != '/' || mp[strcspn(mp, " ?#\t\r\n")])
+		return fail(err, errlen, "GCS_METRICS_PATH", mp,
+		            "a path starting with /, without spaces, ? or #");
 	cfg->fetch.max_bytes = cfg->max_file_bytes;
+	if (cfg->acg_config && apply_clowder(cfg, err, errlen) < 0)
+		return -1;
+	if (cfg->metrics_listen && strcmp(cfg->metrics_listen, cfg->listen) == 0)
+		return fail(err, errlen, "GCS_METRICS_LISTEN", cfg->metrics_listen,
+		            "is also the API's address (GCS_LISTEN): metrics need a port of their "
+		            "own");
 	return 0;
 }
 

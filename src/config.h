@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "clowder.h"
 #include "fetch.h"
 #include "log.h"
 
@@ -27,6 +28,8 @@ struct gcs_config {
 	unsigned connection_limit;   /* GCS_CONNECTION_LIMIT */
 	unsigned connection_timeout; /* GCS_CONNECTION_TIMEOUT, seconds */
 	double shutdown_grace;       /* GCS_SHUTDOWN_GRACE, seconds */
+	const char *metrics_listen;  /* GCS_METRICS_LISTEN; NULL: metrics on the API port */
+	const char *metrics_path;    /* GCS_METRICS_PATH */
 
 	/* routing */
 	const char *routing_script; /* GCS_ROUTING_SCRIPT */
@@ -45,10 +48,18 @@ struct gcs_config {
 	double unleash_metrics_interval; /* GCS_UNLEASH_METRICS_INTERVAL, seconds; 0: off */
 
 	enum log_level log_level; /* GCS_LOG_LEVEL */
+
+	/* Clowder: ACG_CONFIG names its file (NULL: none). What the file gives
+	 * fills the settings above whose GCS_* variable is not set. */
+	const char *acg_config;
+	struct clowder clowder;
+	char clowder_listen[2][24]; /* "0.0.0.0:port" of publicPort, metricsPort */
 };
 
-/* Fills cfg from the environment (strings point into environ). Returns 0,
- * or -1 with one line in err naming the variable and what is wrong. */
+/* Fills cfg from the environment (strings point into environ or into cfg)
+ * and from Clowder's file when ACG_CONFIG names one. Returns 0, or -1 with
+ * one line in err naming the variable (or the file and the JSON pointer)
+ * and what is wrong. */
 int config_from_env(struct gcs_config *cfg, char *err, size_t errlen);
 
 /* For --help: the variables, defaults and meanings. */

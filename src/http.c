@@ -71,8 +71,19 @@ struct conn_state {
 	bool shut;
 };
 
+/* What a daemon's access handler is given: the public listener answers the
+ * route table, the metrics listener (GCS_METRICS_LISTEN) only the metrics. */
+struct listener {
+	struct http_server *srv;
+	bool metrics_only;
+};
+
 struct http_server {
 	struct MHD_Daemon *daemon;
+	struct MHD_Daemon *metrics_daemon; /* NULL: metrics on the public listener */
+	struct listener public_side, metrics_side;
+	const char *metrics_path;
+	char metrics_address[128];
 	struct channel ch[2];
 	struct routing *routing;
 	struct seen *canary_seen; /* clusters already logged as served the canary */
@@ -396,8 +407,8 @@ static enum MHD_Result handle_readyz(struct call *c)
 	return queue_statusf(c, MHD_HTTP_OK, "ready");
 }
 
-/* Every path gcs answers; request_match's "*" is one segment. Anything
- * else is 404. */
+/* Every path gcs answers besides the metrics (GCS_METRICS_PATH, see
+ * find_endpoint); request_match's "*" is one segment. Anything else is 404. */
 static const struct endpoint {
 	const char *pattern;
 	enum metrics_endpoint metric;
@@ -409,13 +420,24 @@ static const struct endpoint {
     {API "/openapi.json", EP_OPENAPI, handle_openapi},
     {API "/v1/openapi.json", EP_OPENAPI, handle_openapi},
     {API "/v2/openapi.json", EP_OPENAPI, handle_openapi},
-    {"/metrics", EP_METRICS, handle_metrics},
     {"/healthz", EP_HEALTHZ, handle_healthz},
     {"/readyz", EP_READYZ, handle_readyz},
 };
 
-static const struct endpoint *find_endpoint(const char *url, struct call *c)
+static const struct endpoint metrics_endpoint = {NULL, EP_METRICS, handle_metrics};
+
+/* The metrics are answered at their path by the metrics listener, or by
+ * the public one when there is none; never both. */
+static const struct endpoint *find_endpoint(const struct listener *l, const char *url,
+                                            struct call *c)
 {
+	const struct http_server *srv = l->srv;
+	if (l->metrics_only || !srv->metrics_daemon) {
+		if (strcmp(url, srv->metrics_path) == 0)
+			return &metrics_endpoint;
+		if (l->metrics_only)
+			return NULL;
+	}
 	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
 		if (request_match(endpoints[i].pattern, url, &c->seg, &c->seg_len))
 			return &endpoints[i];
@@ -443,7 +465,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
 	(void)version;
 	(void)upload_data;
-	struct http_server *srv = cls;
+	const struct listener *l = cls;
+	struct http_server *srv = l->srv;
 	if (*req_cls == NULL)
 		return request_started(srv, conn, req_cls);
 	if (*upload_data_size) {
@@ -452,7 +475,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	}
 	double start = deadline_now();
 	struct call c = {.srv = srv, .conn = conn};
-	const struct endpoint *e = find_endpoint(url, &c);
+	const struct endpoint *e = find_endpoint(l, url, &c);
 	enum MHD_Result ret;
 	if (!e)
 		ret = queue_statusf(&c, MHD_HTTP_NOT_FOUND, "not found");
@@ -562,15 +585,15 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_msg(LOGL_DEBUG, "libmicrohttpd", "detail", buf, NULL);
 }
 
-/* "host:port" or "[v6]:port" → sockaddr. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, char *err,
-                        size_t errlen)
+/* "host:port" or "[v6]:port" → sockaddr; name is the variable it came from. */
+static int parse_listen(const char *name, const char *listen, struct sockaddr_storage *ss,
+                        socklen_t *len, char *err, size_t errlen)
 {
 	const char *whole = listen;
 	char host[128];
 	const char *colon = strrchr(listen, ':');
 	if (!colon || colon == listen || strlen(colon + 1) == 0) {
-		snprintf(err, errlen, "GCS_LISTEN=\"%s\": expected host:port", listen);
+		snprintf(err, errlen, "%s=\"%s\": expected host:port", name, listen);
 		return -1;
 	}
 	size_t hl = (size_t)(colon - listen);
@@ -579,7 +602,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 		hl -= 2;
 	}
 	if (hl >= sizeof(host)) {
-		snprintf(err, errlen, "GCS_LISTEN: host too long");
+		snprintf(err, errlen, "%s: host too long", name);
 		return -1;
 	}
 	memcpy(host, listen, hl);
@@ -589,7 +612,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	struct addrinfo *ai;
 	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
 	if (rc != 0) {
-		snprintf(err, errlen, "GCS_LISTEN=\"%s\": %s (numeric address and port expected)",
+		snprintf(err, errlen, "%s=\"%s\": %s (numeric address and port expected)", name,
 		         whole, gai_strerror(rc));
 		return -1;
 	}
@@ -599,11 +622,30 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	return 0;
 }
 
-int http_check_listen(const char *listen, char *err, size_t errlen)
+int http_check(const struct gcs_config *cfg, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	return parse_listen(listen, &ss, &sl, err, errlen);
+	if (parse_listen("GCS_LISTEN", cfg->listen, &ss, &sl, err, errlen) < 0)
+		return -1;
+	if (cfg->metrics_listen)
+		return parse_listen("GCS_METRICS_LISTEN", cfg->metrics_listen, &ss, &sl, err,
+		                    errlen);
+	/* On the public listener the metrics path comes first: it must not
+	 * hide a path clusters or probes use. */
+	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+		const char *seg;
+		size_t seg_len;
+		if (request_match(endpoints[i].pattern, cfg->metrics_path, &seg, &seg_len)) {
+			snprintf(
+			    err, errlen,
+			    "GCS_METRICS_PATH=\"%s\": is a path of the API; choose another, or "
+			    "serve the metrics on a port of their own (GCS_METRICS_LISTEN)",
+			    cfg->metrics_path);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static bool channel_init(struct channel *c, const struct cond_set *set, const char *name)
@@ -677,8 +719,8 @@ static struct MHD_Daemon *daemon_start(struct http_server *srv, const struct gcs
 	};
 	/* The logger first: what the options below complain about is logged. */
 	return MHD_start_daemon(
-	    flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss, MHD_OPTION_ARRAY, pool,
+	    flags, 0, NULL, NULL, handle, &srv->public_side, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss, MHD_OPTION_ARRAY, pool,
 	    MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
 	    cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
@@ -686,21 +728,60 @@ static struct MHD_Daemon *daemon_start(struct http_server *srv, const struct gcs
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
 }
 
+/* The metrics listener: one thread, a few connections (a scraper or two
+ * and a person with curl), the same per-connection memory. */
+static struct MHD_Daemon *metrics_daemon_start(struct http_server *srv,
+                                               const struct sockaddr_storage *ss)
+{
+	unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (ss->ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	return MHD_start_daemon(flags, 0, NULL, NULL, handle, &srv->metrics_side,
+	                        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+	                        (const struct sockaddr *)ss, MHD_OPTION_CONNECTION_LIMIT,
+	                        (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+	                        MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+	                        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_END);
+}
+
 /* "host:port" as bound, the port read back from the daemon (port 0). */
-static void note_address(struct http_server *srv, const struct sockaddr_storage *ss)
+static void note_address(struct MHD_Daemon *d, const struct sockaddr_storage *ss, char *out,
+                         size_t size)
 {
 	char host[INET6_ADDRSTRLEN] = "";
-	const union MHD_DaemonInfo *di =
-	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	unsigned port = di ? di->port : 0;
 	if (ss->ss_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host,
 		          sizeof(host));
-		snprintf(srv->address, sizeof(srv->address), "[%s]:%u", host, port);
+		snprintf(out, size, "[%s]:%u", host, port);
 	} else {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
-		snprintf(srv->address, sizeof(srv->address), "%s:%u", host, port);
+		snprintf(out, size, "%s:%u", host, port);
 	}
+}
+
+/* Metrics on a port of their own, when GCS_METRICS_LISTEN is set. */
+static int metrics_listen(struct http_server *srv, const struct gcs_config *cfg, char *err,
+                          size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (!cfg->metrics_listen)
+		return 0;
+	if (parse_listen("GCS_METRICS_LISTEN", cfg->metrics_listen, &ss, &sl, err, errlen) < 0)
+		return -1;
+	srv->metrics_daemon = metrics_daemon_start(srv, &ss);
+	if (!srv->metrics_daemon) {
+		snprintf(err, errlen,
+		         "cannot listen on %s for metrics (address in use or not available)",
+		         cfg->metrics_listen);
+		return -1;
+	}
+	note_address(srv->metrics_daemon, &ss, srv->metrics_address, sizeof(srv->metrics_address));
+	return 0;
 }
 
 struct http_server *http_start(const struct gcs_config *cfg, const struct cond_set *stable,
@@ -716,6 +797,9 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 		return NULL;
 	}
 	srv->routing = routing;
+	srv->public_side.srv = srv->metrics_side.srv = srv;
+	srv->metrics_side.metrics_only = true;
+	srv->metrics_path = cfg->metrics_path;
 	srv->conn_deadline = cfg->connection_timeout;
 	srv->conns.next = srv->conns.prev = &srv->conns;
 	pthread_mutex_init(&srv->conns_lock, NULL);
@@ -725,7 +809,8 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 		snprintf(err, errlen, "%s", why);
 		goto fail;
 	}
-	if (parse_listen(cfg->listen, &ss, &sl, err, errlen) < 0)
+	if (metrics_listen(srv, cfg, err, errlen) < 0 ||
+	    parse_listen("GCS_LISTEN", cfg->listen, &ss, &sl, err, errlen) < 0)
 		goto fail;
 	srv->daemon = daemon_start(srv, cfg, &ss);
 	if (!srv->daemon) {
@@ -742,7 +827,7 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 		}
 		srv->reaper_started = true;
 	}
-	note_address(srv, &ss);
+	note_address(srv->daemon, &ss, srv->address, sizeof(srv->address));
 	return srv;
 fail:
 	http_stop(srv);
@@ -752,6 +837,11 @@ fail:
 const char *http_address(const struct http_server *srv)
 {
 	return srv->address;
+}
+
+const char *http_metrics_address(const struct http_server *srv)
+{
+	return srv->metrics_daemon ? srv->metrics_address : NULL;
 }
 
 void http_drain(struct http_server *srv, double grace)
@@ -789,6 +879,8 @@ void http_stop(struct http_server *srv)
 	}
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
+	if (srv->metrics_daemon)
+		MHD_stop_daemon(srv->metrics_daemon);
 	channel_free(&srv->ch[GCS_STABLE]);
 	channel_free(&srv->ch[GCS_CANARY]);
 	served_free(&srv->openapi);

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,15 +24,16 @@ bool log_enabled(enum log_level level)
 	return (int)level >= atomic_load_explicit(&min_level, memory_order_relaxed);
 }
 
+/* Any case: deployments carried over from the Go service say "INFO". */
 bool log_parse_level(const char *text, enum log_level *out)
 {
 	for (int i = LOGL_DEBUG; i <= LOGL_ERROR; i++) {
-		if (strcmp(text, level_names[i]) == 0) {
+		if (strcasecmp(text, level_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return true;
 		}
 	}
-	if (strcmp(text, "warning") == 0) {
+	if (strcasecmp(text, "warning") == 0) {
 		*out = LOGL_WARN;
 		return true;
 	}

@@ -245,6 +245,26 @@ static int explain_route(const struct gcs_config *cfg, struct loaded *l, const s
 	return 0;
 }
 
+/* What was taken from Clowder's file, said once at startup. */
+static void log_clowder(const struct gcs_config *cfg)
+{
+	const struct clowder *c = &cfg->clowder;
+	if (!cfg->acg_config)
+		return;
+	log_msg(LOGL_INFO, "clowder configuration", "file", cfg->acg_config, "listen", cfg->listen,
+	        "metrics", cfg->metrics_listen, "metrics_path", cfg->metrics_path, "unleash",
+	        cfg->unleash_url, NULL);
+	if (!c->feature_flags)
+		log_msg(LOGL_INFO,
+		        "no featureFlags in the Clowder configuration: no Unleash from Clowder",
+		        "unleash", cfg->unleash_url, NULL);
+	if (c->cloudwatch)
+		log_msg(
+		    LOGL_INFO,
+		    "logs stay JSON lines on standard error; the platform's forwarder ships them",
+		    "logging", c->logging_type, NULL);
+}
+
 static int serve(const struct gcs_config *cfg, struct loaded *l)
 {
 	char err[512];
@@ -270,8 +290,9 @@ static int serve(const struct gcs_config *cfg, struct loaded *l)
 		unleash_stop(u);
 		return EXIT_INVALID;
 	}
-	log_msg(LOGL_INFO, "listening", "address", http_address(srv), "stable", cfg->stable_version,
-	        "canary", l->canary ? cfg->canary_version : NULL, NULL);
+	log_msg(LOGL_INFO, "listening", "address", http_address(srv), "metrics",
+	        http_metrics_address(srv), "stable", cfg->stable_version, "canary",
+	        l->canary ? cfg->canary_version : NULL, NULL);
 
 	for (;;) {
 		int sig;
@@ -304,7 +325,7 @@ int main(int argc, char **argv)
 	}
 	bool command = o.check || o.route_cluster || o.diff;
 	if (config_from_env(&cfg, err, sizeof(err)) < 0 ||
-	    (!command && http_check_listen(cfg.listen, err, sizeof(err)) < 0)) {
+	    (!command && http_check(&cfg, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "gcs: %s (see gcs --help)\n", err);
 		return EXIT_USAGE;
 	}
@@ -317,6 +338,7 @@ int main(int argc, char **argv)
 	 * stderr; progress records would only be noise there. */
 	if (command && !getenv("GCS_LOG_LEVEL"))
 		log_set_level(LOGL_WARN);
+	log_clowder(&cfg);
 
 	signal(SIGPIPE, SIG_IGN);
 	fetch_global_init();

@@ -231,13 +231,16 @@ def test_dashboard_follows_the_grafana_conventions():
     assert d["uid"] and d["title"]
     ids = [p["id"] for p in all_panels(d["panels"])]
     assert len(ids) == len(set(ids)), "panel ids repeat"
+    # $datasource, not ${datasource}: Grafana reads both, and an OpenShift
+    # Template (deploy/clowdapp.yaml carries the dashboard) would take the
+    # braced form for one of its parameters.
     for p in all_panels(d["panels"]):
         if p["type"] == "row":
             continue
-        assert p["datasource"]["uid"] == "${datasource}", p["title"]
+        assert p["datasource"]["uid"] == "$datasource", p["title"]
         assert p.get("targets"), "%s has no query" % p["title"]
         for t in p["targets"]:
-            assert t["datasource"]["uid"] == "${datasource}", p["title"]
+            assert t["datasource"]["uid"] == "$datasource", p["title"]
             assert 'namespace="$namespace"' in t["expr"], \
                 "%s: every query is limited to the chosen namespace" % p["title"]
 

@@ -1,7 +1,8 @@
-// Copies scripts/*.lua into the two places a cluster reads them from:
+// Copies scripts/*.lua into the places a cluster reads them from:
 // deploy/base/routing/ (kustomize only reads files below its own directory)
-// and the gcs-routing ConfigMap embedded in deploy/openshift-template.yaml;
-// and deploy/base/prometheusrule.yaml into the Template.
+// and the gcs-routing ConfigMap embedded in deploy/openshift-template.yaml
+// and deploy/clowdapp.yaml; and deploy/base/prometheusrule.yaml (and, into
+// the ClowdApp's Template, the dashboard) into the Templates.
 //
 //   make deploy-sync    (or: node tests/deploy/sync-scripts.mjs CACHE)
 import fs from "node:fs";
@@ -28,30 +29,44 @@ const generator = kdoc.get("configMapGenerator").items.find((g) => g.get("name")
 generator.set("files", kdoc.createNode(scripts.map((f) => `routing/${f}`)));
 fs.writeFileSync(kustomization, kdoc.toString({ lineWidth: 0 }));
 
-const templateFile = path.join(ROOT, "deploy", "openshift-template.yaml");
-const tdoc = YAML.parseDocument(fs.readFileSync(templateFile, "utf8"));
-const configMap = tdoc.get("objects").items.find(
-	(o) => o.get("kind") === "ConfigMap" && o.getIn(["metadata", "name"]) === "gcs-routing");
-const data = new YAML.YAMLMap();
-for (const [f, text] of Object.entries(contents)) {
-	const value = new YAML.Scalar(text);
-	value.type = YAML.Scalar.BLOCK_LITERAL;
-	data.set(f, value);
+// The Templates embed the same scripts, and the alerts (and, in the
+// ClowdApp's, the dashboard) of deploy/base as they are.
+function replaceObject(tdoc, kind, name, file, comment) {
+	const obj = tdoc.createNode(YAML.parse(fs.readFileSync(file, "utf8")));
+	const objects = tdoc.get("objects");
+	const at = objects.items.findIndex(
+		(o) => o.get("kind") === kind && (name === undefined || o.getIn(["metadata", "name"]) === name));
+	if (at < 0) {
+		obj.commentBefore = comment;
+		objects.items.push(obj);
+	} else {
+		obj.commentBefore = objects.items[at].commentBefore;
+		objects.items[at] = obj;
+	}
 }
-configMap.set("data", data);
 
-// The alerts too: the Template carries deploy/base/prometheusrule.yaml as it is.
-const ruleFile = path.join(ROOT, "deploy", "base", "prometheusrule.yaml");
-const rule = tdoc.createNode(YAML.parse(fs.readFileSync(ruleFile, "utf8")));
-const objects = tdoc.get("objects");
-const at = objects.items.findIndex((o) => o.get("kind") === "PrometheusRule");
-if (at < 0) {
-	rule.commentBefore = " The alerts of deploy/base/prometheusrule.yaml, copied by make deploy-sync.";
-	objects.items.push(rule);
-} else {
-	rule.commentBefore = objects.items[at].commentBefore;
-	objects.items[at] = rule;
+function syncTemplate(name, { dashboard }) {
+	const templateFile = path.join(ROOT, "deploy", name);
+	const tdoc = YAML.parseDocument(fs.readFileSync(templateFile, "utf8"));
+	const configMap = tdoc.get("objects").items.find(
+		(o) => o.get("kind") === "ConfigMap" && o.getIn(["metadata", "name"]) === "gcs-routing");
+	const data = new YAML.YAMLMap();
+	for (const [f, text] of Object.entries(contents)) {
+		const value = new YAML.Scalar(text);
+		value.type = YAML.Scalar.BLOCK_LITERAL;
+		data.set(f, value);
+	}
+	configMap.set("data", data);
+	replaceObject(tdoc, "PrometheusRule", undefined, path.join(ROOT, "deploy", "base", "prometheusrule.yaml"),
+		" The alerts of deploy/base/prometheusrule.yaml, copied by make deploy-sync.");
+	if (dashboard)
+		replaceObject(tdoc, "ConfigMap", "grafana-dashboard-gcs",
+			path.join(ROOT, "deploy", "base", "grafana-dashboard-gcs.configmap.yaml"),
+			" The dashboard of deploy/base, copied by make deploy-sync.");
+	fs.writeFileSync(templateFile, tdoc.toString({ lineWidth: 0 }));
 }
-fs.writeFileSync(templateFile, tdoc.toString({ lineWidth: 0 }));
 
-console.log(`synced ${scripts.join(", ")} and prometheusrule.yaml`);
+syncTemplate("openshift-template.yaml", { dashboard: false });
+syncTemplate("clowdapp.yaml", { dashboard: true });
+
+console.log(`synced ${scripts.join(", ")}, prometheusrule.yaml and the dashboard`);

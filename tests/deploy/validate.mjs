@@ -20,6 +20,14 @@ export const SAMPLE_PARAMETERS = {
 	STABLE_VERSION: "1.1.3",
 	CONDITIONS_URL: "https://conditions.example.com/gathering-conditions/{version}",
 };
+// The ClowdApp's Template needs the ClowdEnvironment too.
+export const CLOWDAPP_SAMPLE_PARAMETERS = { ...SAMPLE_PARAMETERS, ENV_NAME: "env-gcs" };
+
+// The Templates under deploy/, with the values a saas file would set.
+const TEMPLATES = {
+	"openshift-template.yaml": SAMPLE_PARAMETERS,
+	"clowdapp.yaml": CLOWDAPP_SAMPLE_PARAMETERS,
+};
 
 const TEMPLATE_FIELDS = new Set(["apiVersion", "kind", "metadata", "parameters", "objects", "labels", "message"]);
 const PARAMETER_FIELDS = new Set(["name", "displayName", "description", "value", "generate", "from", "required"]);
@@ -47,12 +55,17 @@ function templateErrors(t) {
 	return errors;
 }
 
+function renderTemplate(deps, name) {
+	const file = path.join(ROOT, "deploy", name);
+	const [template] = parseYamlDocuments(deps.YAML, fs.readFileSync(file, "utf8"), `deploy/${name}`);
+	return { template, sample: TEMPLATES[name], processed: processTemplate(deps.YAML, template, TEMPLATES[name]) };
+}
+
+// The base, the Template (its fields at the top, as before) and the
+// ClowdApp's Template.
 export function render(deps) {
 	const base = renderKustomization(deps.YAML, path.join(ROOT, "deploy", "base"));
-	const file = path.join(ROOT, "deploy", "openshift-template.yaml");
-	const [template] = parseYamlDocuments(deps.YAML, fs.readFileSync(file, "utf8"), "deploy/openshift-template.yaml");
-	const processed = processTemplate(deps.YAML, template, SAMPLE_PARAMETERS);
-	return { base, template, sample: SAMPLE_PARAMETERS, processed };
+	return { base, ...renderTemplate(deps, "openshift-template.yaml"), clowdapp: renderTemplate(deps, "clowdapp.yaml") };
 }
 
 class Tap {
@@ -111,13 +124,15 @@ async function main(argv) {
 	}
 	if (mode !== undefined)
 		throw new Error(`unknown mode ${mode}`);
-	const { base, template, processed } = render(deps);
-	for (const obj of base)
+	for (const obj of renderKustomization(deps.YAML, path.join(ROOT, "deploy", "base")))
 		tap.check(`deploy/base ${objectName(obj)}`, validateObject(deps, obj));
-	tap.check("deploy/openshift-template.yaml Template", templateErrors(template));
-	tap.check("deploy/openshift-template.yaml parameters", processed.errors);
-	for (const obj of processed.objects)
-		tap.check(`deploy/openshift-template.yaml ${objectName(obj)}`, validateObject(deps, obj));
+	for (const name of Object.keys(TEMPLATES)) {
+		const { template, processed } = renderTemplate(deps, name);
+		tap.check(`deploy/${name} Template`, templateErrors(template));
+		tap.check(`deploy/${name} parameters`, processed.errors);
+		for (const obj of processed.objects)
+			tap.check(`deploy/${name} ${objectName(obj)}`, validateObject(deps, obj));
+	}
 	tap.end();
 }
 
