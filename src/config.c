@@ -265,7 +265,10 @@ int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
 	cfg->fetch.max_bytes = cfg->max_file_bytes;
 	if (cfg->acg_config && apply_clowder(cfg, err, errlen) < 0)
 		return -1;
-	if (cfg->metrics_listen && strcmp(cfg->metrics_listen, cfg->listen) == 0)
+	/* the same address twice cannot be bound, but for port 0 (any free one) */
+	size_t n = cfg->metrics_listen ? strlen(cfg->metrics_listen) : 0;
+	if (n > 2 && strcmp(cfg->metrics_listen, cfg->listen) == 0 &&
+	    strcmp(cfg->metrics_listen + n - 2, ":0") != 0)
 		return fail(err, errlen, "GCS_METRICS_LISTEN", cfg->metrics_listen,
 		            "is also the API's address (GCS_LISTEN): metrics need a port of their "
 		            "own");

@@ -162,6 +162,7 @@ class GcsServer:
         self._lock = threading.Lock()
         self._reader = None
         self.address = None
+        self.metrics_address = None
         deadline = time.time() + ready_timeout
         while self.address is None:
             if time.time() > deadline:
@@ -178,6 +179,7 @@ class GcsServer:
                     continue
                 if rec.get("msg") == "listening":
                     self.address = rec["address"]
+                    self.metrics_address = rec.get("metrics")
         # From now on a thread empties the pipe as the server writes: a
         # server whose stderr pipe is full blocks in write(2), mid-request.
         self._reader = threading.Thread(target=self._pump, daemon=True)
@@ -185,6 +187,8 @@ class GcsServer:
         self.host, port = self.address.rsplit(":", 1)
         self.port = int(port)
         self.url = "http://%s:%d" % (self.host, self.port)
+        # GCS_METRICS_LISTEN: the metrics have a listener of their own.
+        self.metrics_url = "http://" + self.metrics_address if self.metrics_address else self.url
 
     def _read_lines(self, timeout):
         """Complete lines that arrive within timeout. Reads the pipe unbuffered:
@@ -236,14 +240,19 @@ class GcsServer:
                 pass
         return recs
 
-    def get(self, path, headers=None, method="GET"):
-        """(status, headers, body bytes) of one request on a new connection."""
-        req = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
+    def get(self, path, headers=None, method="GET", base=None):
+        """(status, headers, body bytes) of one request on a new connection,
+        to the API's listener or to base."""
+        req = urllib.request.Request((base or self.url) + path, headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, resp.headers, resp.read()
         except urllib.error.HTTPError as e:
             return e.code, e.headers, e.read()
+
+    def get_metrics(self, path="/metrics"):
+        """get(path) on the listener that serves the metrics."""
+        return self.get(path, base=self.metrics_url)
 
     def signal(self, sig):
         self.proc.send_signal(sig)

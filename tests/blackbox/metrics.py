@@ -41,8 +41,9 @@ def parse(text):
 
 def scrape(srv):
     """The parsed /metrics of srv (anything whose get(path) returns
-    (status, headers, body)); fails unless it answers 200."""
-    status, _, body = srv.get("/metrics")
+    (status, headers, body); a GcsServer on its metrics listener); fails
+    unless it answers 200."""
+    status, _, body = srv.get_metrics() if hasattr(srv, "get_metrics") else srv.get("/metrics")
     assert status == 200, "/metrics: HTTP %s" % status
     return parse(body.decode())
 

@@ -22,6 +22,7 @@ CACHE = os.path.join(ROOT, "tests", ".cache", "deploy-npm")
 VALIDATE = os.path.join(DEPLOY_TESTS, "validate.mjs")
 SCRIPTS = os.path.join(ROOT, "scripts")
 PORT = 8000
+METRICS_PORT = 9000
 
 
 @pytest.fixture(scope="session")
@@ -254,14 +255,17 @@ def test_one_port_everywhere(rendered, gcs_variables, which):
     listen = env_of(c).get("GCS_LISTEN", {}).get("value", gcs_variables["GCS_LISTEN"])
     assert listen.rsplit(":", 1)[1] == str(PORT)
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert ports == {"http": PORT}, label
+    assert ports == {"http": PORT, "metrics": METRICS_PORT}, label
+    # The Service carries the API only: clusters never reach the metrics.
     service = by_kind(objects, "Service")
     (svc_port,) = service["spec"]["ports"]
     assert svc_port["port"] == PORT
     assert ports.get(svc_port["targetPort"], svc_port["targetPort"]) == PORT
+    # The scrape looks where gcs serves the metrics.
+    assert env_of(c)["GCS_METRICS_LISTEN"]["value"].rsplit(":", 1)[1] == str(METRICS_PORT)
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
-    assert annotations["prometheus.io/port"] == str(PORT)
+    assert annotations["prometheus.io/port"] == str(METRICS_PORT)
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         port = c[probe]["httpGet"]["port"]
         assert ports.get(port, port) == PORT, probe
@@ -286,12 +290,13 @@ def test_probe_and_metrics_paths_answer_on_the_binary(rendered, server_factory):
     assert base == template
     assert base == {"readiness": "/readyz", "liveness": "/healthz", "startup": "/healthz",
                     "metrics": "/metrics"}
-    srv = server_factory()
-    for path in sorted(set(base.values())):
+    srv = server_factory(base_env(GCS_METRICS_LISTEN="127.0.0.1:0"))
+    for path in (base["readiness"], base["liveness"], base["startup"]):
         status, _, _ = srv.get(path)
         assert status == 200, path
-    _, headers, body = srv.get(base["metrics"])
-    assert b"# TYPE" in body, "not Prometheus text: %r" % body[:200]
+    status, headers, body = srv.get_metrics(base["metrics"])
+    assert status == 200 and b"# TYPE" in body, "not Prometheus text: %r" % body[:200]
+    assert srv.get(base["metrics"])[0] == 404, "the metrics are on the API's port too"
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["base", "template"])
@@ -490,3 +495,225 @@ def test_validator_rejects_a_broken_prometheusrule(npm_cache, rendered, tmp_path
     out = node_validate(npm_cache, "--check", str(path))
     assert out.returncode == 1, out.stdout + out.stderr
     assert "not ok 1" in out.stdout
+
+
+# --- the ClowdApp (deploy/clowdapp.yaml) --------------------------------------
+#
+# Clowder's CRD and the schema of the file it gives the pod are vendored in
+# tests/data/clowder and src/clowder.schema.json, from the commit named in
+# tests/data/clowder/README.md. The CRD is read as the API server reads it
+# under strict field validation: a field its openAPIV3Schema does not
+# declare is an error, unless x-kubernetes-preserve-unknown-fields says so.
+
+CLOWDER = os.path.join(ROOT, "tests", "data", "clowder")
+CLOWDAPP_CRD = os.path.join(CLOWDER, "cloud.redhat.com_clowdapps.yaml")
+CLOWDER_CONFIG_SCHEMA = os.path.join(ROOT, "src", "clowder.schema.json")
+
+
+def strict(schema):
+    """openAPIV3Schema (a structural schema) as a JSON Schema that refuses
+    unknown fields, the way the API server does with strict field validation."""
+    if isinstance(schema, list):
+        return [strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: strict(v) if k in ("items", "additionalProperties", "not") else
+           [strict(s) for s in v] if k in ("allOf", "anyOf", "oneOf") else
+           {n: strict(s) for n, s in v.items()} if k == "properties" else v
+           for k, v in schema.items() if not k.startswith("x-kubernetes-") and k != "nullable"}
+    if schema.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if schema.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    # An object field lists its members, or has none: either way nothing
+    # else is kept (an object with no properties at all, such as
+    # webServices.metrics, takes no field).
+    if schema.get("type") == "object" and "additionalProperties" not in schema and \
+            not schema.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+@pytest.fixture(scope="session")
+def clowdapp_validator():
+    import jsonschema
+    import yaml
+    with open(CLOWDAPP_CRD, encoding="utf-8") as f:
+        crd = yaml.safe_load(f)
+    assert crd["spec"]["names"]["kind"] == "ClowdApp"
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    schema = strict(version["schema"]["openAPIV3Schema"])
+    # An object's metadata is the API server's ObjectMeta, not the CRD's to
+    # describe (manifests.mjs checks its fields).
+    schema["properties"]["metadata"].pop("additionalProperties")
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def crd_errors(validator, obj):
+    return sorted("/%s: %s" % ("/".join(map(str, e.absolute_path)), e.message)
+                  for e in validator.iter_errors(obj))
+
+
+@pytest.fixture(scope="session")
+def clowdapp(rendered):
+    processed = rendered["clowdapp"]["processed"]
+    assert processed["errors"] == []
+    return processed["objects"]
+
+
+def clowdapp_deployment(objects):
+    app = by_kind(objects, "ClowdApp")
+    (deployment,) = app["spec"]["deployments"]
+    return app, deployment
+
+
+def test_every_clowdapp_under_deploy_passes_clowders_crd_strictly(rendered, clowdapp_validator):
+    found = 0
+    for name, template in [("openshift-template.yaml", rendered["processed"]),
+                           ("clowdapp.yaml", rendered["clowdapp"]["processed"])]:
+        for obj in template["objects"] + (rendered["base"] if name == "clowdapp.yaml" else []):
+            if obj["kind"] != "ClowdApp":
+                continue
+            found += 1
+            assert obj["apiVersion"] == "cloud.redhat.com/v1alpha1"
+            assert crd_errors(clowdapp_validator, obj) == [], name
+    assert found == 1
+
+
+BROKEN_CLOWDAPP = {
+    # the Go service's own template sets it; the CRD declares no field there
+    "metrics.enabled": lambda d: d["webServices"].update(metrics={"enabled": True}),
+    "misspelt field": lambda d: d["webServices"]["public"].update(enabeld=True),
+    "field of a Deployment, not of a podSpec": lambda d: d["podSpec"].update(
+        securityContext={"runAsNonRoot": True}),
+    "wrong type": lambda d: d["autoScalerSimple"]["replicas"].update(min="2"),
+    "misspelt probe field": lambda d: d["podSpec"]["livenessProbe"].update(periodSecond=10),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(BROKEN_CLOWDAPP))
+def test_the_crd_check_refuses_a_broken_clowdapp(clowdapp, clowdapp_validator, breakage):
+    app = json.loads(json.dumps(by_kind(clowdapp, "ClowdApp")))
+    BROKEN_CLOWDAPP[breakage](app["spec"]["deployments"][0])
+    assert crd_errors(clowdapp_validator, app), "the strict check let a broken ClowdApp through"
+
+
+def test_clowdapp_parameters_keep_the_go_services_names(rendered):
+    """A saas file moved over from the Go service keeps the values it sets."""
+    params = {p["name"]: p for p in rendered["clowdapp"]["template"]["parameters"]}
+    for name in ("IMAGE", "IMAGE_TAG", "ENV_NAME", "MIN_REPLICAS", "MAX_REPLICAS", "CPU_REQUEST",
+                 "CPU_LIMIT", "MEMORY_REQUEST", "MEMORY_LIMIT", "LOG_LEVEL", "UNLEASH_URL",
+                 "UNLEASH_ENABLED", "STABLE_VERSION", "CANARY_VERSION", "CONDITIONS_URL"):
+        assert name in params, name
+    for name in ("STABLE_VERSION", "ENV_NAME", "IMAGE_TAG", "CONDITIONS_URL"):
+        assert params[name].get("required") is True, name
+    assert params["CANARY_VERSION"]["value"] == "none"
+
+
+def test_clowdapp_shape(clowdapp, rendered):
+    app, d = clowdapp_deployment(clowdapp)
+    sample = rendered["clowdapp"]["sample"]
+    params = {p["name"]: p for p in rendered["clowdapp"]["template"]["parameters"]}
+    assert app["spec"]["envName"] == sample["ENV_NAME"]
+    assert app["spec"]["featureFlags"] is True
+    assert d["webServices"] == {"public": {"enabled": True, "apiPaths": ["/api/gathering/"]}}
+    scaler = d["autoScalerSimple"]
+    assert scaler["replicas"] == {"min": int(params["MIN_REPLICAS"]["value"]),
+                                  "max": int(params["MAX_REPLICAS"]["value"])}
+    assert scaler["replicas"]["min"] >= 2, "one pod leaves nothing serving during a disruption"
+    assert scaler["cpu"]["scaleAtUtilization"] == int(params["TARGET_CPU_UTILIZATION"]["value"])
+    pod = d["podSpec"]
+    assert pod["image"] == "%s:%s" % (sample["IMAGE"], sample["IMAGE_TAG"])
+    assert pod["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "web"}
+    assert pod["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "web"}
+    for kind in ("requests", "limits"):
+        assert set(pod["resources"][kind]) == {"cpu", "memory"}
+    env = env_of(pod)
+    # Clowder owns the ports: a listen address here would be a second truth.
+    assert "GCS_LISTEN" not in env and "GCS_METRICS_LISTEN" not in env
+    token = env["GCS_UNLEASH_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token["optional"] is True and token["name"] == params["UNLEASH_TOKEN_SECRET"]["value"]
+    grace = float(env["GCS_SHUTDOWN_GRACE"]["value"])
+    assert pod["terminationGracePeriodSeconds"] > grace + float(
+        pod["lifecycle"]["preStop"]["exec"]["command"][1])
+
+
+def test_clowdapp_mounts_the_routing_scripts_and_a_writable_state(clowdapp):
+    _, d = clowdapp_deployment(clowdapp)
+    pod = d["podSpec"]
+    env = env_of(pod)
+    mounts = {m["mountPath"]: m for m in pod["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    routing = mounts[os.path.dirname(env["GCS_ROUTING_SCRIPT"]["value"])]
+    assert routing.get("readOnly") is True and "subPath" not in routing
+    assert volumes[routing["name"]]["configMap"]["name"] == "gcs-routing"
+    data = by_kind(clowdapp, "ConfigMap", "gcs-routing")["data"]
+    lua = sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".lua"))
+    assert sorted(data) == lua
+    for name in lua:
+        with open(os.path.join(SCRIPTS, name), encoding="utf-8") as f:
+            assert data[name] == f.read(), "%s differs from scripts/; run make deploy-sync" % name
+    state = mounts[os.path.dirname(env["GCS_UNLEASH_BACKUP"]["value"])]
+    assert not state.get("readOnly", False) and "emptyDir" in volumes[state["name"]]
+
+
+def test_clowdapp_carries_the_base_alerts_and_dashboard(clowdapp, rendered):
+    for kind, name in (("PrometheusRule", "gcs"), ("ConfigMap", "grafana-dashboard-gcs")):
+        assert by_kind(clowdapp, kind, name) == by_kind(rendered["base"], kind, name), \
+            "%s/%s differs from deploy/base; run make deploy-sync" % (kind, name)
+
+
+def clowder_file(tmp_path, **changes):
+    """A cdappconfig.json as Clowder writes it for this ClowdApp, checked
+    against Clowder's schema by an independent validator first."""
+    import jsonschema
+    doc = {
+        "publicPort": 8000, "webPort": 8000, "privatePort": 10000, "metricsPort": 9000,
+        "metricsPath": "/metrics",
+        "logging": {"type": "cloudwatch", "cloudwatch": {
+            "accessKeyId": "", "secretAccessKey": "", "region": "", "logGroup": ""}},
+        "metadata": {"name": "gcs", "envName": "env-gcs",
+                     "deployments": [{"name": "service", "image": "quay.io/example/gcs:0123abc"}]},
+        "featureFlags": {"hostname": "env-gcs-featureflags.env-gcs.svc", "port": 4242,
+                         "scheme": "http", "clientAccessToken": "token-from-clowder"},
+    }
+    for key, value in changes.items():
+        if value is None:
+            doc.pop(key)
+        else:
+            doc[key] = value
+    with open(CLOWDER_CONFIG_SCHEMA, encoding="utf-8") as f:
+        jsonschema.Draft7Validator(json.load(f)).validate(doc)
+    path = tmp_path / "cdappconfig.json"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def clowdapp_environment(objects, acg_config, secret=True):
+    """The container's environment under Clowder: the podSpec's, Clowder's
+    ACG_CONFIG, and an optional Secret that may be absent."""
+    _, d = clowdapp_deployment(objects)
+    pod = dict(d["podSpec"], name="gcs-service")
+    if not secret:
+        pod["env"] = [e for e in pod["env"] if "secretKeyRef" not in e.get("valueFrom", {})]
+    env = pod_environment(pod)
+    env["ACG_CONFIG"] = acg_config
+    return env
+
+
+def test_the_binary_accepts_the_clowdapps_environment(clowdapp, tmp_path):
+    for secret in (True, False):
+        env = clowdapp_environment(clowdapp, clowder_file(tmp_path), secret)
+        assert check_config(env) == (0, ""), "secret present: %s" % secret
+
+
+def test_the_clowdapps_environment_refuses_a_clowder_file_without_a_token(clowdapp, tmp_path):
+    flags = {"hostname": "unleash", "port": 4242, "scheme": "https"}
+    path = clowder_file(tmp_path, featureFlags=flags)
+    # With the Secret, its token serves; without, gcs refuses to start.
+    assert check_config(clowdapp_environment(clowdapp, path, secret=True)) == (0, "")
+    assert check_config(clowdapp_environment(clowdapp, path, secret=False)) == (
+        2, "gcs: ACG_CONFIG %s: /featureFlags/clientAccessToken: missing, and GCS_UNLEASH_TOKEN "
+           "is not set: Unleash refuses a client without a token (see gcs --help)" % path)
