@@ -154,7 +154,9 @@ class GcsServer:
 
     def __init__(self, env, args=(), ready_timeout=30):
         self.env = dict(env)
-        self.env.setdefault("GCS_LISTEN", "127.0.0.1:0")
+        # Under Clowder the file gives the ports (on all addresses).
+        if "ACG_CONFIG" not in self.env:
+            self.env.setdefault("GCS_LISTEN", "127.0.0.1:0")
         self.proc = subprocess.Popen([GCS] + list(args), env=self.env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.log_lines = []
@@ -186,9 +188,14 @@ class GcsServer:
         self._reader.start()
         self.host, port = self.address.rsplit(":", 1)
         self.port = int(port)
+        # A server on all addresses is reached on the loopback one.
+        if self.host == "0.0.0.0":
+            self.host = "127.0.0.1"
         self.url = "http://%s:%d" % (self.host, self.port)
         # GCS_METRICS_LISTEN: the metrics have a listener of their own.
-        self.metrics_url = "http://" + self.metrics_address if self.metrics_address else self.url
+        self.metrics_port = int(self.metrics_address.rsplit(":", 1)[1]) if self.metrics_address \
+            else self.port
+        self.metrics_url = "http://%s:%d" % (self.host, self.metrics_port)
 
     def _read_lines(self, timeout):
         """Complete lines that arrive within timeout. Reads the pipe unbuffered:

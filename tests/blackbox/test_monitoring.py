@@ -360,7 +360,7 @@ class Prometheus:
     def set_targets(self, targets):
         """targets: {pod name: gcs server}, with the labels a Kubernetes scrape
         of the pods would add."""
-        groups = [{"targets": ["%s:%d" % (srv.host, srv.port)],
+        groups = [{"targets": ["%s:%d" % (srv.host, srv.metrics_port)],
                    "labels": {"namespace": NAMESPACE, "pod": pod}}
                   for pod, srv in sorted(targets.items())]
         path = os.path.join(self.dir, "targets.json")
@@ -451,11 +451,26 @@ def stack(unleash):
                         ignore=shutil.ignore_patterns("*.md"))
         env.update(GCS_ROUTING_SCRIPT=os.path.join(scripts, "routing.lua"),
                    GCS_RELOAD_INTERVAL="0.2")
+        # The pods as deployed: gcs-a under Clowder (ports, metrics and
+        # Unleash from ACG_CONFIG), gcs-b with the base's variables; both
+        # with the metrics on a port of their own, which Prometheus scrapes.
+        url = urllib.parse.urlsplit(state["UNLEASH_URL"])
+        acg_config = os.path.join(state_dir, "cdappconfig.json")
+        with open(acg_config, "w", encoding="utf-8") as f:
+            json.dump({"publicPort": free_port(), "metricsPort": free_port(),
+                       "metricsPath": "/metrics", "logging": {"type": "null"},
+                       "featureFlags": {"hostname": url.hostname, "port": url.port,
+                                        "scheme": url.scheme,
+                                        "clientAccessToken": env["GCS_UNLEASH_TOKEN"]}}, f)
+        clowder = {k: v for k, v in env.items()
+                   if k not in ("GCS_UNLEASH_URL", "GCS_UNLEASH_TOKEN", "GCS_LISTEN")}
         servers = []
-        for _ in range(2):
-            srv = GcsServer(env)
+        for pod_env in (dict(clowder, ACG_CONFIG=acg_config),
+                        dict(env, GCS_METRICS_LISTEN="127.0.0.1:0")):
+            srv = GcsServer(pod_env)
             started.append(srv)
             servers.append(srv)
+        assert all(srv.metrics_port != srv.port for srv in servers)
         pods = {"gcs-a": servers[0], "gcs-b": servers[1]}
         prom_dir = os.path.join(state_dir, "prometheus")
         os.mkdir(prom_dir)
