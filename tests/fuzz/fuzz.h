@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FUZZ_CHECK(cond, ...)                                                                      \
 	do {                                                                                       \
@@ -17,6 +18,19 @@
 			abort();                                                                   \
 		}                                                                                  \
 	} while (0)
+
+/* dir (len bytes) becomes a new directory "<tmp>/<prefix>-XXXXXX" for the
+ * files a harness writes on every run: on tmpfs when there is one, where
+ * writing (and fsync) costs nothing. */
+static inline void fuzz_tmpdir(char *dir, size_t len, const char *prefix)
+{
+	const char *tmp = getenv("TMPDIR");
+	if (!tmp || !*tmp)
+		tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(dir, len, "%s/%s-XXXXXX", tmp, prefix);
+	if (!mkdtemp(dir))
+		abort();
+}
 
 /* The input as a NUL-terminated string, cut at its first NUL. The caller frees. */
 static inline char *fuzz_cstring(const uint8_t *data, size_t size)

@@ -24,12 +24,7 @@ static void remove_dir(void)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
-	const char *tmp = getenv("TMPDIR");
-	if (!tmp || !*tmp)
-		tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	snprintf(dir, sizeof(dir), "%s/fuzz-clowder-XXXXXX", tmp);
-	if (!mkdtemp(dir))
-		abort();
+	fuzz_tmpdir(dir, sizeof(dir), "fuzz-clowder");
 	snprintf(file_path, sizeof(file_path), "%s/cdappconfig.json", dir);
 	atexit(remove_dir);
 	return 0;

@@ -34,12 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
 	/* the backup is written with fsync: on tmpfs that costs nothing */
-	const char *tmp = getenv("TMPDIR");
-	if (!tmp || !*tmp)
-		tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	snprintf(dir, sizeof(dir), "%s/fuzz-unleash-XXXXXX", tmp);
-	if (!mkdtemp(dir))
-		abort();
+	fuzz_tmpdir(dir, sizeof(dir), "fuzz-unleash");
 	snprintf(file_path, sizeof(file_path), "%s/bootstrap.json", dir);
 	snprintf(backup_path, sizeof(backup_path), "%s/backup.json", dir);
 	atexit(remove_dir);

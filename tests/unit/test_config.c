@@ -125,16 +125,23 @@ static void load(struct gcs_config *cfg, const char *text)
 		fail_msg("config_from_env: %s", err);
 }
 
+/* The five settings of the precedence table, as they came out. */
+static void expect_settings(const struct gcs_config *cfg, const char *const want[5])
+{
+	const char *got[5] = {cfg->listen, cfg->metrics_listen, cfg->metrics_path, cfg->unleash_url,
+	                      cfg->unleash_token};
+	for (int i = 0; i < 5; i++)
+		assert_string_equal(got[i], want[i]);
+}
+
 static void test_clowder_fills_every_unset_setting(void **state)
 {
 	(void)state;
 	struct gcs_config cfg;
 	load(&cfg, FULL_FILE);
-	assert_string_equal(cfg.listen, "0.0.0.0:8080");
-	assert_string_equal(cfg.metrics_listen, "0.0.0.0:9001");
-	assert_string_equal(cfg.metrics_path, "/clowder-metrics");
-	assert_string_equal(cfg.unleash_url, "https://unleash.env:4242/api");
-	assert_string_equal(cfg.unleash_token, "from-clowder");
+	expect_settings(&cfg,
+	                (const char *const[]){"0.0.0.0:8080", "0.0.0.0:9001", "/clowder-metrics",
+	                                      "https://unleash.env:4242/api", "from-clowder"});
 }
 
 static void test_explicit_variables_win_over_clowder(void **state)
@@ -147,11 +154,8 @@ static void test_explicit_variables_win_over_clowder(void **state)
 	setenv("GCS_UNLEASH_TOKEN", "from-secret", 1);
 	struct gcs_config cfg;
 	load(&cfg, FULL_FILE);
-	assert_string_equal(cfg.listen, "127.0.0.1:7000");
-	assert_string_equal(cfg.metrics_listen, "127.0.0.1:7001");
-	assert_string_equal(cfg.metrics_path, "/m");
-	assert_string_equal(cfg.unleash_url, "http://edge:3063/api");
-	assert_string_equal(cfg.unleash_token, "from-secret");
+	expect_settings(&cfg, (const char *const[]){"127.0.0.1:7000", "127.0.0.1:7001", "/m",
+	                                            "http://edge:3063/api", "from-secret"});
 }
 
 /* Each row apart: one variable set, the others still from the file. */
