@@ -258,7 +258,10 @@ class GcsServer:
             return e.code, e.headers, e.read()
 
     def get_metrics(self, path="/metrics"):
-        """get(path) on the listener that serves the metrics."""
+        """get(path) on the listener that serves the metrics (a subclass
+        with a get() of its own serves them on the API's)."""
+        if self.metrics_url == self.url:
+            return self.get(path)
         return self.get(path, base=self.metrics_url)
 
     def signal(self, sig):
