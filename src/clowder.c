@@ -1,10 +1,12 @@
 #include "clowder.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "jsonschema.h"
 #include "jsontext.h"
@@ -122,14 +124,17 @@ static int check_schema(const char *path, const json_t *doc, char *err, size_t e
 	return rc;
 }
 
+/* The whole file, at most 1 MiB. Opened without blocking and checked to be
+ * a regular file before any read: a FIFO or a device named by mistake must
+ * not hold startup. */
 static char *read_whole(const char *path, size_t *len, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
-	if (!f || fstat(fileno(f), &st) < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		if (f)
-			fclose(f);
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > MAX_FILE_BYTES) {
@@ -137,19 +142,30 @@ static char *read_whole(const char *path, size_t *len, char *err, size_t errlen)
 		         S_ISDIR(st.st_mode)   ? "is a directory"
 		         : S_ISREG(st.st_mode) ? "larger than 1 MiB"
 		                               : "not a regular file");
-		fclose(f);
+		close(fd);
 		return NULL;
 	}
-	char *text = malloc((size_t)st.st_size + 1);
-	*len = text ? fread(text, 1, (size_t)st.st_size, f) : 0;
-	if (!text || ferror(f)) {
+	char *text = malloc(MAX_FILE_BYTES + 1);
+	size_t n = 0;
+	ssize_t got = 1;
+	while (text && n <= MAX_FILE_BYTES && got > 0) {
+		got = read(fd, text + n, MAX_FILE_BYTES + 1 - n);
+		if (got < 0 && errno == EINTR)
+			got = 1;
+		else if (got > 0)
+			n += (size_t)got;
+	}
+	int saved = errno;
+	close(fd);
+	if (!text || got < 0 || n > MAX_FILE_BYTES) {
 		snprintf(err, errlen, "%s: cannot read: %s", path,
-		         text ? strerror(errno) : "out of memory");
+		         !text     ? "out of memory"
+		         : got < 0 ? strerror(saved)
+		                   : "larger than 1 MiB");
 		free(text);
-		fclose(f);
 		return NULL;
 	}
-	fclose(f);
+	*len = n;
 	return text;
 }
 

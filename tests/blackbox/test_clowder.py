@@ -65,6 +65,8 @@ VALID = clowder_doc(8000, 9000)
 BROKEN = {
     "missing": (None, "cannot read: No such file or directory"),
     "a directory": ("DIR", "cannot read: is a directory"),
+    # opened without blocking: a FIFO with no writer must not hold startup
+    "a FIFO": ("FIFO", "cannot read: not a regular file"),
     "not JSON": ('{"publicPort": 8000,', "invalid JSON: line 1, column 20: string or '}' expected "
                                         "near end of file"),
     "duplicate key": ('{"metricsPort": 9000, "metricsPort": 9001}',
@@ -98,6 +100,8 @@ def test_a_broken_clowder_file_exits_2_naming_file_pointer_and_rule(tmp_path, ca
     path = str(tmp_path / "cdappconfig.json")
     if content == "DIR":
         path = str(tmp_path)
+    elif content == "FIFO":
+        os.mkfifo(path)
     elif isinstance(content, dict):
         write_clowder(path, {k: v for k, v in content.items() if v is not None}, check=False)
     elif content is not None:

@@ -13,32 +13,17 @@
 extern char **environ;
 
 static const char *const names[] = {
-    "STABLE_VERSION",
-    "CANARY_VERSION",
-    "GCS_CONDITIONS_URL",
-    "GCS_SCHEMA_DIR",
-    "GCS_MAX_FILE_BYTES",
-    "GCS_FETCH_CONNECT_TIMEOUT_MS",
-    "GCS_FETCH_TIMEOUT_MS",
-    "GCS_FETCH_TRIES",
-    "GCS_LISTEN",
-    "GCS_THREADS",
-    "GCS_CONNECTION_LIMIT",
-    "GCS_CONNECTION_TIMEOUT",
-    "GCS_SHUTDOWN_GRACE",
-    "GCS_ROUTING_SCRIPT",
-    "GCS_RELOAD_INTERVAL",
-    "GCS_ROUTING_BUDGET_MS",
-    "GCS_UNLEASH_URL",
-    "GCS_UNLEASH_TOKEN",
-    "GCS_UNLEASH_TOGGLE",
-    "GCS_UNLEASH_APP_NAME",
-    "GCS_UNLEASH_ENVIRONMENT",
-    "GCS_UNLEASH_REFRESH",
-    "GCS_UNLEASH_BACKUP",
-    "GCS_UNLEASH_BOOTSTRAP",
-    "GCS_UNLEASH_METRICS_INTERVAL",
+    "STABLE_VERSION",       "CANARY_VERSION",          "GCS_CONDITIONS_URL",
+    "GCS_SCHEMA_DIR",       "GCS_MAX_FILE_BYTES",      "GCS_FETCH_CONNECT_TIMEOUT_MS",
+    "GCS_FETCH_TIMEOUT_MS", "GCS_FETCH_TRIES",         "GCS_LISTEN",
+    "GCS_THREADS",          "GCS_CONNECTION_LIMIT",    "GCS_CONNECTION_TIMEOUT",
+    "GCS_SHUTDOWN_GRACE",   "GCS_METRICS_LISTEN",      "GCS_METRICS_PATH",
+    "GCS_ROUTING_SCRIPT",   "GCS_RELOAD_INTERVAL",     "GCS_ROUTING_BUDGET_MS",
+    "GCS_UNLEASH_URL",      "GCS_UNLEASH_TOKEN",       "GCS_UNLEASH_TOGGLE",
+    "GCS_UNLEASH_APP_NAME", "GCS_UNLEASH_ENVIRONMENT", "GCS_UNLEASH_REFRESH",
+    "GCS_UNLEASH_BACKUP",   "GCS_UNLEASH_BOOTSTRAP",   "GCS_UNLEASH_METRICS_INTERVAL",
     "GCS_LOG_LEVEL",
+    "ACG_CONFIG",
 };
 
 /* A whole number as the user typed it, when it was set. */
@@ -138,12 +123,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_text("GCS_UNLEASH_ENVIRONMENT", cfg.unleash_environment, "default", false);
 		check_text("GCS_UNLEASH_BACKUP", cfg.unleash_backup, NULL, true);
 		check_text("GCS_UNLEASH_BOOTSTRAP", cfg.unleash_bootstrap, NULL, true);
-		/* GCS_LISTEN is checked by http before anything loads */
+		check_text("GCS_METRICS_LISTEN", cfg.metrics_listen, NULL, true);
+		check_text("GCS_METRICS_PATH", cfg.metrics_path, "/metrics", false);
+		FUZZ_CHECK(cfg.metrics_path[0] == '/', "GCS_METRICS_PATH=\"%s\" accepted",
+		           cfg.metrics_path);
+		/* the listen addresses are checked by http before anything loads */
 		char lerr[256] = "";
-		if (http_check_listen(cfg.listen, lerr, sizeof(lerr)) == 0) {
+		if (http_check(&cfg, lerr, sizeof(lerr)) == 0) {
 			const char *colon = strrchr(cfg.listen, ':');
 			FUZZ_CHECK(colon && colon[1] && strtoul(colon + 1, NULL, 10) <= 65535,
 			           "GCS_LISTEN=\"%s\" accepted without a port", cfg.listen);
+			colon = cfg.metrics_listen ? strrchr(cfg.metrics_listen, ':') : NULL;
+			FUZZ_CHECK(!cfg.metrics_listen ||
+			               (colon && colon[1] && strtoul(colon + 1, NULL, 10) <= 65535),
+			           "GCS_METRICS_LISTEN=\"%s\" accepted without a port",
+			           cfg.metrics_listen);
 		} else {
 			FUZZ_CHECK(lerr[0], "GCS_LISTEN=\"%s\" refused without a reason",
 			           cfg.listen);
