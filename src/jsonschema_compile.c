@@ -709,6 +709,7 @@ static struct js_node *compile(struct js_cctx *c, const json_t *json)
 	c->resource = saved_resource;
 	return n;
 }
+
 /* ---- following a JSON pointer ---- */
 
 static struct js_node *find_named(const struct js_named_list *l, const char *name)
