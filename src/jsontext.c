@@ -30,6 +30,13 @@ json_t *jsontext_parse(const char *buf, size_t len, char *err, size_t errlen)
 	return v;
 }
 
+/* The two-character escapes Go writes; other control characters, "<", ">"
+ * and "&" are \u00XX. */
+static const char *const short_escapes[0x80] = {
+    ['"'] = "\\\"", ['\\'] = "\\\\", ['\n'] = "\\n", ['\r'] = "\\r",
+    ['\t'] = "\\t", ['\b'] = "\\b",  ['\f'] = "\\f",
+};
+
 void jsontext_string(struct buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -40,20 +47,8 @@ void jsontext_string(struct buf *b, const char *s, size_t len)
 		const char *esc = NULL;
 		char u[7];
 		size_t skip = 1;
-		if (c == '"')
-			esc = "\\\"";
-		else if (c == '\\')
-			esc = "\\\\";
-		else if (c == '\n')
-			esc = "\\n";
-		else if (c == '\r')
-			esc = "\\r";
-		else if (c == '\t')
-			esc = "\\t";
-		else if (c == '\b')
-			esc = "\\b";
-		else if (c == '\f')
-			esc = "\\f";
+		if (c < 0x80 && short_escapes[c])
+			esc = short_escapes[c];
 		else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
 			snprintf(u, sizeof(u), "\\u00%c%c", hex[c >> 4], hex[c & 15]);
 			esc = u;

@@ -12,6 +12,10 @@ static double number(const json_t *v)
 	return json_is_integer(v) ? (double)json_integer_value(v) : json_real_value(v);
 }
 
+/* Equality after a round trip through Go's decoding: numbers compare as the
+ * float64 they become. jsonschema_value.c's js_equal has the same skeleton
+ * but compares numbers exactly, as JSON Schema requires, so the two stay
+ * apart. */
 static int same(const json_t *a, const json_t *b)
 {
 	if (json_is_number(a) && json_is_number(b))

@@ -297,6 +297,69 @@ static void test_ref(void **state)
 	                             "/self/x: expected array, got integer", NULL});
 }
 
+/* A $ref may point into every keyword that holds schemas, and lands on the
+ * very schema its pointer names; a pointer into any other value is refused.
+ * Each target is a distinct constant, so a message says which was reached. */
+static void test_ref_into_keywords(void **state)
+{
+	(void)state;
+	const char *s =
+	    "{\"$defs\": {\"h\": {"
+	    "\"$defs\": {\"d\": {\"const\": \"$defs\"}},"
+	    "\"properties\": {\"a/b\": {\"const\": \"properties\"}},"
+	    "\"patternProperties\": {\"^q\": {\"const\": \"patternProperties\"}},"
+	    "\"additionalProperties\": {\"const\": \"additionalProperties\"},"
+	    "\"items\": {\"const\": \"items\"}, \"not\": {\"const\": \"not\"},"
+	    "\"prefixItems\": [{\"const\": \"prefixItems0\"}, {\"const\": \"prefixItems1\"}],"
+	    "\"allOf\": [{\"const\": \"allOf0\"}, {\"const\": \"allOf1\"}],"
+	    "\"anyOf\": [{\"const\": \"anyOf0\"}, {\"const\": \"anyOf1\"}],"
+	    "\"oneOf\": [{\"const\": \"oneOf0\"}, {\"const\": \"oneOf1\"}]}},"
+	    "\"prefixItems\": ["
+	    "{\"$ref\": \"#/$defs/h/$defs/d\"}, {\"$ref\": \"#/$defs/h/properties/a~1b\"},"
+	    "{\"$ref\": \"#/$defs/h/patternProperties/%5Eq\"},"
+	    "{\"$ref\": \"#/$defs/h/additionalProperties\"}, {\"$ref\": \"#/$defs/h/items\"},"
+	    "{\"$ref\": \"#/$defs/h/not\"}, {\"$ref\": \"#/$defs/h/prefixItems/1\"},"
+	    "{\"$ref\": \"#/$defs/h/allOf/1\"}, {\"$ref\": \"#/$defs/h/anyOf/0\"},"
+	    "{\"$ref\": \"#/$defs/h/oneOf/1\"}]}";
+	expect(s,
+	       "[\"$defs\", \"properties\", \"patternProperties\", \"additionalProperties\","
+	       "\"items\", \"not\", \"prefixItems1\", \"allOf1\", \"anyOf0\", \"oneOf1\"]",
+	       NONE);
+	expect(s, "[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]",
+	       (const char *const[]){
+	           "/0: 0 is not the constant \"$defs\"",
+	           "/1: 0 is not the constant \"properties\"",
+	           "/2: 0 is not the constant \"patternProperties\"",
+	           "/3: 0 is not the constant \"additionalProperties\"",
+	           "/4: 0 is not the constant \"items\"", "/5: 0 is not the constant \"not\"",
+	           "/6: 0 is not the constant \"prefixItems1\"",
+	           "/7: 0 is not the constant \"allOf1\"", "/8: 0 is not the constant \"anyOf0\"",
+	           "/9: 0 is not the constant \"oneOf1\"", NULL});
+	static const char *const bad[] = {
+	    "#/$defs/h/minimum",
+	    "#/$defs/h/properties",
+	    "#/$defs/h/items/0",
+	    "#/$defs/h/allOf/01",
+	    "#/$defs/h/allOf/2",
+	    "#/$defs/h/properties/a",
+	    "#/$defs/h/patternProperties/q",
+	    "#/$defs/h/nope/0",
+	    "#/$defs/h/a~2b",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char schema[1024], line[1024];
+		snprintf(schema, sizeof(schema),
+		         "{\"$defs\": {\"h\": {\"minimum\": 1, \"items\": {}, "
+		         "\"allOf\": [{}, {}], \"properties\": {\"a/b\": {}}, "
+		         "\"patternProperties\": {\"^q\": {}}}}, \"$ref\": \"%s\"}",
+		         bad[i]);
+		snprintf(line, sizeof(line),
+		         "/$ref: $ref \"%s\" points to no schema in its resource in test.json",
+		         bad[i]);
+		expect_refused(schema, (const char *const[]){line, NULL});
+	}
+}
+
 static void report_nothing(void *ud, const char *pointer, const char *message)
 {
 	(void)ud;
@@ -899,6 +962,7 @@ int main(void)
 	    cmocka_unit_test(test_const_enum),
 	    cmocka_unit_test(test_combinators),
 	    cmocka_unit_test(test_ref),
+	    cmocka_unit_test(test_ref_into_keywords),
 	    cmocka_unit_test(test_ref_between_schemas),
 	    cmocka_unit_test(test_ref_relative_uris),
 	    cmocka_unit_test(test_ref_cycles),
