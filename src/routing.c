@@ -14,6 +14,7 @@
 #include "sandbox.h"
 #include "script.h"
 #include "toggles.h"
+#include "unleash_usage.h"
 
 enum {
 	FAIL_LOG_EVERY_S = 10, /* at most one failure line per kind in this many seconds */
@@ -23,9 +24,9 @@ enum {
 /* One per HTTP worker thread, found through worker_key. */
 struct worker {
 	struct worker *next;
-	struct sandbox *sb;             /* NULL until built, and after a failure */
-	struct script *script;          /* owned reference: what sb was built from */
-	struct luagcs_decision decided; /* what the last call made of the toggle */
+	struct sandbox *sb;          /* NULL until built, and after a failure */
+	struct script *script;       /* owned reference: what sb was built from */
+	struct unleash_usage *usage; /* counts what its calls made of the toggle */
 	uint64_t seen_gen;
 	uint64_t unleash_gen;
 };
@@ -265,9 +266,9 @@ static struct worker *worker_get(struct routing *r)
 	if (w)
 		return w;
 	w = calloc(1, sizeof(*w));
-	if (!w)
-		return NULL;
-	if (pthread_setspecific(r->worker_key, w) != 0) {
+	if (!w || !(w->usage = unleash_usage_new()) || pthread_setspecific(r->worker_key, w) != 0) {
+		if (w)
+			unleash_usage_free(w->usage);
 		free(w);
 		return NULL;
 	}
@@ -283,7 +284,7 @@ static enum sandbox_fail worker_build(struct worker *w, char *err, size_t errlen
 {
 	struct sandbox_chunk chunk = script_chunk(w->script);
 	struct sandbox_loader loader = script_serving_loader(w->script);
-	return sandbox_new(&w->sb, &chunk, &loader, &w->decided, err, errlen);
+	return sandbox_new(&w->sb, &chunk, &loader, w->usage, err, errlen);
 }
 
 /* Brings the worker's state up to the published generation: a new script
@@ -347,13 +348,9 @@ enum gcs_channel routing_decide(struct routing *r, const struct route_request *r
 			return failed(r, kind, err, reason, reasonlen);
 	}
 	enum gcs_channel ch;
-	w->decided.made = false;
 	enum sandbox_fail kind = sandbox_call(w->sb, req, &ch, reason, reasonlen, err, sizeof(err));
-	if (kind == SANDBOX_OK) {
-		if (w->decided.made)
-			toggles_count(w->decided.yes);
+	if (kind == SANDBOX_OK)
 		return ch;
-	}
 	/* After a budget or memory failure the script's own data may be half
 	 * updated: start the next call from a fresh state. */
 	if (kind == SANDBOX_BUDGET || kind == SANDBOX_MEMORY) {
@@ -540,6 +537,7 @@ void routing_free(struct routing *r)
 		r->workers = w->next;
 		sandbox_free(w->sb);
 		script_unref(w->script);
+		unleash_usage_free(w->usage);
 		free(w);
 	}
 	if (r->key_created)

@@ -206,6 +206,26 @@ static char *trimmed(struct parser *p, const char *s, size_t len, bool lower)
 	return d;
 }
 
+/* A copy of one part of a list: trimmed next to commas only. */
+static char *kept_ends(struct parser *p, const char *s, size_t len, bool first, bool last)
+{
+	while (!first && len > 0 && is_js_space((unsigned char)*s)) {
+		s++;
+		len--;
+	}
+	while (!last && len > 0 && is_js_space((unsigned char)s[len - 1]))
+		len--;
+	char *d = strndup(s, len);
+	if (!d)
+		oom(p);
+	return d;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* The strings of a list, as they are. */
 static bool raw_values(struct parser *p, json_t *values, char ***out, size_t *n)
 {
@@ -637,6 +657,8 @@ static bool parse_constraint(struct parser *p, json_t *jc, const char *ptr,
 	    c->case_insensitive && c->op >= FOP_STR_STARTS_WITH && c->op <= FOP_STR_CONTAINS;
 	if (!clean_values(p, values, lower, &c->values, &c->nvalues))
 		return false;
+	if (c->op == FOP_IN || c->op == FOP_NOT_IN)
+		qsort(c->values, c->nvalues, sizeof(char *), cmp_str);
 	return prepare_value(p, jc, ptr, c);
 }
 
@@ -708,8 +730,10 @@ static bool parse_params(struct parser *p, json_t *params, struct toggle_strateg
 	return true;
 }
 
-/* "a, b ,c": split on commas, each part trimmed (the SDKs' /\s*,\s*\/). */
-static bool split_list(struct parser *p, const char *text, char ***out, size_t *n)
+/* "a, b ,c": split on commas, each part trimmed (the SDKs' /\s*,\s*\/);
+ * with keep_ends, the white space at the ends of the whole text is kept,
+ * as the Node SDK's split alone keeps it (applicationHostname). */
+static bool split_list(struct parser *p, const char *text, bool keep_ends, char ***out, size_t *n)
 {
 	size_t parts = 1;
 	for (const char *q = text; *q; q++)
@@ -722,7 +746,9 @@ static bool split_list(struct parser *p, const char *text, char ***out, size_t *
 	for (;;) {
 		const char *end = strchr(start, ',');
 		size_t len = end ? (size_t)(end - start) : strlen(start);
-		if (!((*out)[(*n)++] = trimmed(p, start, len, false)))
+		char *part = keep_ends ? kept_ends(p, start, len, start == text, !end)
+		                       : trimmed(p, start, len, false);
+		if (!((*out)[(*n)++] = part))
 			return false;
 		if (!end)
 			return true;
@@ -730,8 +756,34 @@ static bool split_list(struct parser *p, const char *text, char ***out, size_t *
 	}
 }
 
+static const char *const kind_names[TK_COUNT] = {
+    [TK_UNKNOWN] = "(unknown)",
+    [TK_DEFAULT] = "default",
+    [TK_USER_WITH_ID] = "userWithId",
+    [TK_FLEXIBLE_ROLLOUT] = "flexibleRollout",
+    [TK_GRADUAL_USER_ID] = "gradualRolloutUserId",
+    [TK_GRADUAL_SESSION_ID] = "gradualRolloutSessionId",
+    [TK_GRADUAL_RANDOM] = "gradualRolloutRandom",
+    [TK_REMOTE_ADDRESS] = "remoteAddress",
+    [TK_APPLICATION_HOSTNAME] = "applicationHostname",
+};
+
+const char *toggles_strategy_name(enum toggle_kind kind)
+{
+	return kind > TK_UNKNOWN && kind < TK_COUNT ? kind_names[kind] : kind_names[TK_UNKNOWN];
+}
+
+static enum toggle_kind kind_of(const char *name)
+{
+	for (int k = TK_UNKNOWN + 1; k < TK_COUNT; k++)
+		if (strcmp(name, kind_names[k]) == 0)
+			return (enum toggle_kind)k;
+	return TK_UNKNOWN;
+}
+
 static bool prepare_strategy(struct parser *p, struct toggle_strategy *s, const char *toggle)
 {
+	s->kind = kind_of(s->name);
 	const char *pct =
 	    param(s, strcmp(s->name, "flexibleRollout") == 0 ? "rollout" : "percentage");
 	s->has_rollout = pct && toggles_js_number(pct, &s->rollout) && !isnan(s->rollout);
@@ -745,12 +797,19 @@ static bool prepare_strategy(struct parser *p, struct toggle_strategy *s, const 
 	}
 	if (!(s->group_id = dup_str(p, group ? group : "")))
 		return false;
-	const char *list = strcmp(s->name, "userWithId") == 0      ? param(s, "userIds")
-	                   : strcmp(s->name, "remoteAddress") == 0 ? param(s, "IPs")
-	                                                           : NULL;
-	if (list && !split_list(p, list, &s->ids, &s->nids))
+	const char *list = s->kind == TK_USER_WITH_ID           ? param(s, "userIds")
+	                   : s->kind == TK_REMOTE_ADDRESS       ? param(s, "IPs")
+	                   : s->kind == TK_APPLICATION_HOSTNAME ? param(s, "hostNames")
+	                                                        : NULL;
+	if (list && !split_list(p, list, s->kind == TK_APPLICATION_HOSTNAME, &s->ids, &s->nids))
 		return false;
-	if (list && strcmp(s->name, "remoteAddress") == 0) {
+	if (list && s->kind == TK_USER_WITH_ID)
+		qsort(s->ids, s->nids, sizeof(char *), cmp_str);
+	if (list && s->kind == TK_APPLICATION_HOSTNAME)
+		for (size_t i = 0; i < s->nids; i++)
+			for (char *c = s->ids[i]; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+	if (list && s->kind == TK_REMOTE_ADDRESS) {
 		if (!(s->cidrs = alloc_array(p, s->nids, sizeof(*s->cidrs))))
 			return false;
 		for (size_t i = 0; i < s->nids; i++)
@@ -1164,19 +1223,4 @@ double toggles_rollout_percent(const struct toggles *f, const char *name)
 		return -1;
 	double pct = t->strategies[0].rollout;
 	return pct >= 0 && pct <= 100 ? pct : -1;
-}
-
-/* ---- decision counts ---- */
-
-static _Atomic uint64_t count_yes, count_no;
-
-void toggles_count(bool yes)
-{
-	atomic_fetch_add_explicit(yes ? &count_yes : &count_no, 1, memory_order_relaxed);
-}
-
-void toggles_take_counts(uint64_t *yes, uint64_t *no)
-{
-	*yes = atomic_exchange(&count_yes, 0);
-	*no = atomic_exchange(&count_no, 0);
 }

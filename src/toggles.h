@@ -3,8 +3,7 @@
  * parents attached, regexes compiled, versions, dates, numbers and CIDR
  * ranges parsed, value lists cleaned. Immutable once made and shared by
  * every thread through a reference count; the request path only reads it.
- * The evaluation itself is src/unleash.lua's, on these prepared values
- * (luagcs.c hands them to Lua). */
+ * The evaluation itself is unleash_eval's, on these prepared values. */
 #ifndef GCS_TOGGLES_H
 #define GCS_TOGGLES_H
 
@@ -59,7 +58,8 @@ struct toggle_constraint {
 	enum toggle_op op;
 	bool inverted, case_insensitive;
 	/* IN, NOT_IN, STR_*, IN_CIDR: the values, empty ones dropped, the rest
-	 * trimmed (and lowercased for a case-insensitive STR_*). */
+	 * trimmed (and lowercased for a case-insensitive STR_*); sorted by
+	 * strcmp for IN and NOT_IN, which look a value up. */
 	char **values;
 	size_t nvalues;
 	bool has_number; /* NUM_*: JavaScript's Number(value) is not NaN */
@@ -88,8 +88,26 @@ struct toggle_variant {
 	size_t noverrides;
 };
 
+/* The strategies the official SDKs implement; any other never holds. */
+enum toggle_kind {
+	TK_UNKNOWN,
+	TK_DEFAULT,
+	TK_USER_WITH_ID,
+	TK_FLEXIBLE_ROLLOUT,
+	TK_GRADUAL_USER_ID,
+	TK_GRADUAL_SESSION_ID,
+	TK_GRADUAL_RANDOM,
+	TK_REMOTE_ADDRESS,
+	TK_APPLICATION_HOSTNAME,
+	TK_COUNT
+};
+
+/* The strategy's name as Unleash spells it (what registration lists). */
+const char *toggles_strategy_name(enum toggle_kind kind);
+
 struct toggle_strategy {
 	char *name;
+	enum toggle_kind kind;
 	/* Parameters as served: strings, or numbers the API sometimes sends. */
 	char **param_keys, **param_values;
 	size_t nparams;
@@ -101,7 +119,9 @@ struct toggle_strategy {
 	double rollout;
 	char *group_id;   /* groupId, or for flexibleRollout the toggle's name when empty */
 	char *stickiness; /* flexibleRollout's, "default" when absent */
-	char **ids;       /* userWithId's userIds, remoteAddress's IPs: split, trimmed */
+	/* userWithId's userIds (sorted by strcmp), remoteAddress's IPs,
+	 * applicationHostname's hostNames (lowercased): split, trimmed */
+	char **ids;
 	size_t nids;
 	struct toggle_cidr *cidrs; /* remoteAddress: the IPv4 ranges among IPs */
 	size_t ncidrs;
@@ -158,7 +178,7 @@ const struct toggle *toggles_find(const struct toggles *f, const char *name);
  * 0 for a disabled toggle; -1 otherwise (absent, several strategies). */
 double toggles_rollout_percent(const struct toggles *f, const char *name);
 
-/* What the evaluation asks of the host, per request. */
+/* What the evaluation uses per request. */
 
 /* JavaScript's Number(text); false for NaN. */
 bool toggles_js_number(const char *text, double *out);
@@ -173,11 +193,5 @@ bool toggles_cidr_match(const struct toggle_cidr *cidrs, size_t n, const char *a
 /* True on a match anywhere in subject[0..len), by RE2 (linear time); a
  * subject over 1024 bytes never matches. */
 bool toggles_regex_match(const struct toggle_regex *re, const char *subject, size_t len);
-
-/* Decision counts for Unleash's metrics: what requests made of the
- * configured toggle. toggles_count is called once per routing decision
- * that evaluated it; toggles_take_counts returns and resets the sums. */
-void toggles_count(bool yes);
-void toggles_take_counts(uint64_t *yes, uint64_t *no);
 
 #endif

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "toggles.h"
+#include "unleash_usage.h"
 #include "version.h"
 
 /* Startup never waits longer than this for Unleash: an outage must not
@@ -33,17 +34,6 @@
 #define CONNECT_TIMEOUT_MS   3000L
 #define TRANSFER_TIMEOUT_MS  10000L
 #define STOP_TIMEOUT_MS      1000L
-
-/* What src/unleash.lua implements, as registration lists it. */
-static const char *const strategy_names[] = {
-    "default",
-    "userWithId",
-    "flexibleRollout",
-    "gradualRolloutUserId",
-    "gradualRolloutSessionId",
-    "gradualRolloutRandom",
-    "remoteAddress",
-};
 
 struct unleash {
 	const struct gcs_config *cfg;
@@ -481,8 +471,9 @@ static void register_instance(struct unleash *u)
 {
 	json_t *doc = client_identity(u);
 	json_t *strategies = json_array();
-	for (size_t i = 0; i < sizeof(strategy_names) / sizeof(strategy_names[0]); i++)
-		json_array_append_new(strategies, json_string(strategy_names[i]));
+	/* the strategies unleash_eval implements */
+	for (int k = TK_UNKNOWN + 1; strategies && k < TK_COUNT; k++)
+		json_array_append_new(strategies, json_string(toggles_strategy_name(k)));
 	if (doc && strategies &&
 	    json_object_set_new(doc, "sdkVersion", json_string(u->sdk)) == 0 &&
 	    json_object_set_new(doc, "strategies", strategies) == 0 &&
@@ -502,7 +493,7 @@ static void send_metrics(struct unleash *u)
 	if (!u->registered)
 		register_instance(u);
 	uint64_t yes, no;
-	toggles_take_counts(&yes, &no);
+	unleash_usage_take(&yes, &no);
 	u->yes += yes;
 	u->no += no;
 	char stop[32];

@@ -90,11 +90,10 @@ def node_decisions_answer(answer, name, ids, context=None):
 
 
 def lua_decisions(toggle, ids, context=None):
-    """src/unleash.lua's is_enabled for each user ID, run by lua5.4 with the
-    server's gcs module (build/lua/gcs.so) preparing the toggle as the
-    server does."""
+    """gcs's unleash.is_enabled for each user ID, run by lua5.4 with the
+    server's own C evaluation (build/lua/unleash.so, the same file as
+    build/lua/gcs.so) preparing the toggle as the server does."""
     program = """
-        package.path = arg[1] .. "/src/?.lua;" .. package.path
         package.cpath = arg[1] .. "/build/lua/?.so;" .. package.cpath
         local cjson = require "cjson"
         local unleash = require "unleash"
@@ -412,7 +411,7 @@ def test_backtracking_regex_costs_like_a_benign_one(server_factory, tmp_path):
 
 
 def test_lua_evaluation_matches_the_node_sdk(unleash):
-    """src/unleash.lua against the official SDK for 10,000 IDs on toggles
+    """gcs's evaluation against the official SDK for 10,000 IDs on toggles
     as the server serves them, including OCP-version constraints."""
     admin, _, _ = unleash
     ids = cluster_ids(10000, "lua-vs-node")

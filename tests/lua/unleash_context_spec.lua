@@ -1,9 +1,8 @@
--- src/unleash.lua compiles each toggle to one generated Lua function. The
--- client specification covers what toggles mean; these cover what the
--- generator itself could get wrong: toggles past the number of upvalues
--- and locals one Lua function may have, context field names and values
--- that look like Lua code, fields shared by several constraints, and
--- several strategies in a row.
+-- The Unleash context as the C evaluation reads it from Lua tables: many
+-- constraints (each value read stays on the Lua stack until the call
+-- returns), field names and values that look like Lua code, fields shared
+-- by several constraints, top level before properties, several strategies
+-- in a row, inversion. The client specification covers what features mean.
 
 local unleash = require "unleash"
 
@@ -23,7 +22,7 @@ local function rollout(percent, constraints)
   }
 end
 
-describe("generated toggles", function()
+describe("the context of an evaluation", function()
   it("hold with more constraints and fields than a Lua function has upvalues and locals", function()
     local constraints, ctx = {}, { userId = "u" }
     for i = 1, 300 do
@@ -76,7 +75,7 @@ describe("generated toggles", function()
     assert.is_false(unleash.is_enabled(t, { userId = "third" }))
   end)
 
-  it("apply the inverted flag and NOT_IN inline as the closures do", function()
+  it("apply the inverted flag to IN and NOT_IN", function()
     local cases = {
       { "IN", false, "a", true }, { "IN", false, "z", false },
       { "IN", true, "a", false }, { "IN", true, "z", true },

@@ -1,0 +1,415 @@
+/* unleash_lua: prepared features as Lua values, evaluated in C. */
+#include "unleash_lua.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "toggles.h"
+#include "unleash_eval.h"
+#include "unleash_usage.h"
+
+#define HANDLE_MT "unleash.feature"
+
+/* A prepared feature is a table a script may read (its fields describe the
+ * feature); the evaluation finds the C feature through a handle stored in
+ * it under this key, which no script can name. */
+static const char handle_key;
+
+struct handle {
+	struct toggles *owner; /* a reference: keeps t alive */
+	const struct toggle *t;
+	bool counted;
+};
+
+static int handle_gc(lua_State *L)
+{
+	struct handle *h = lua_touserdata(L, 1);
+	toggles_unref(h->owner);
+	h->owner = NULL;
+	return 0;
+}
+
+static void push_handle(lua_State *L, struct toggles *f, const struct toggle *t, bool counted)
+{
+	struct handle *h = lua_newuserdatauv(L, sizeof(*h), 0);
+	*h = (struct handle){.owner = NULL, .t = t, .counted = counted};
+	if (luaL_newmetatable(L, HANDLE_MT)) {
+		lua_pushcfunction(L, handle_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushliteral(L, "prepared");
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_setmetatable(L, -2);
+	h->owner = toggles_ref(f);
+}
+
+/* The handle of the feature at idx; NULL for anything else. */
+static const struct handle *handle_of(lua_State *L, int idx)
+{
+	if (lua_type(L, idx) != LUA_TTABLE)
+		return NULL;
+	lua_rawgetp(L, idx, &handle_key);
+	const struct handle *h = luaL_testudata(L, -1, HANDLE_MT);
+	lua_pop(L, 1);
+	return h && h->owner ? h : NULL;
+}
+
+/* ---- the feature as a table: a description, not a contract ---- */
+
+static void set_str(lua_State *L, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	lua_pushstring(L, value);
+	lua_setfield(L, -2, key);
+}
+
+static void set_num(lua_State *L, const char *key, bool present, double value)
+{
+	if (!present)
+		return;
+	lua_pushnumber(L, value);
+	lua_setfield(L, -2, key);
+}
+
+static void set_bool(lua_State *L, const char *key, bool value)
+{
+	lua_pushboolean(L, value);
+	lua_setfield(L, -2, key);
+}
+
+static void push_list(lua_State *L, char *const *v, size_t n)
+{
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, v[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+}
+
+static void push_constraint(lua_State *L, const struct toggle_constraint *c)
+{
+	lua_createtable(L, 0, 6);
+	set_str(L, "context", c->context);
+	set_str(L, "op", toggles_op_name(c->op));
+	set_bool(L, "inverted", c->inverted);
+	set_bool(L, "case_insensitive", c->case_insensitive);
+	if (c->unusable)
+		set_str(L, "unusable", c->unusable);
+	push_list(L, c->values, c->nvalues);
+	lua_setfield(L, -2, "values");
+	set_num(L, "number", c->has_number, c->number);
+	set_num(L, "date", c->has_date, c->date);
+	set_str(L, "version", c->semver ? c->semver->text : NULL);
+}
+
+static void push_variants(lua_State *L, const struct toggle_variant *v, size_t n)
+{
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_createtable(L, 0, 4);
+		set_str(L, "name", v[i].name);
+		set_num(L, "weight", true, v[i].weight);
+		set_str(L, "stickiness", v[i].stickiness);
+		if (v[i].payload_type) {
+			lua_createtable(L, 0, 2);
+			set_str(L, "type", v[i].payload_type);
+			set_str(L, "value", v[i].payload_value);
+			lua_setfield(L, -2, "payload");
+		}
+		lua_createtable(L, (int)v[i].noverrides, 0);
+		for (size_t k = 0; k < v[i].noverrides; k++) {
+			lua_createtable(L, 0, 2);
+			set_str(L, "context", v[i].overrides[k].context);
+			push_list(L, v[i].overrides[k].values, v[i].overrides[k].nvalues);
+			lua_setfield(L, -2, "values");
+			lua_rawseti(L, -2, (lua_Integer)k + 1);
+		}
+		lua_setfield(L, -2, "overrides");
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+}
+
+static void push_strategy(lua_State *L, const struct toggle_strategy *s)
+{
+	lua_createtable(L, 0, 10);
+	set_str(L, "name", s->name);
+	lua_createtable(L, 0, (int)s->nparams);
+	for (size_t i = 0; i < s->nparams; i++) {
+		lua_pushstring(L, s->param_values[i]);
+		lua_setfield(L, -2, s->param_keys[i]);
+	}
+	lua_setfield(L, -2, "parameters");
+	lua_createtable(L, (int)s->nconstraints, 0);
+	for (size_t i = 0; i < s->nconstraints; i++) {
+		push_constraint(L, &s->constraints[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "constraints");
+	if (s->segment_missing)
+		set_bool(L, "segment_missing", true);
+	set_num(L, "rollout", s->has_rollout, s->rollout);
+	set_str(L, "group_id", s->group_id);
+	set_str(L, "stickiness", s->stickiness);
+	if (s->ids) {
+		push_list(L, s->ids, s->nids);
+		lua_setfield(L, -2, "ids");
+	}
+	push_variants(L, s->variants, s->nvariants);
+	lua_setfield(L, -2, "variants");
+}
+
+/* depth 0: the feature with its parents; depth 1: a parent, whose own
+ * dependencies are listed but not followed (they make the child off). */
+static void push_feature(lua_State *L, struct toggles *f, const struct toggle *t, int depth,
+                         bool counted)
+{
+	lua_createtable(L, 0, 6);
+	set_str(L, "name", t->name);
+	set_bool(L, "enabled", t->enabled);
+	lua_createtable(L, (int)t->nstrategies, 0);
+	for (size_t i = 0; i < t->nstrategies; i++) {
+		push_strategy(L, &t->strategies[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "strategies");
+	push_variants(L, t->variants, t->nvariants);
+	lua_setfield(L, -2, "variants");
+	lua_createtable(L, (int)t->ndeps, 0);
+	for (size_t i = 0; i < t->ndeps; i++) {
+		const struct toggle_dependency *d = &t->deps[i];
+		lua_createtable(L, 0, 4);
+		set_str(L, "feature", d->feature);
+		set_bool(L, "enabled", d->enabled);
+		if (d->nvariants) {
+			push_list(L, d->variants, d->nvariants);
+			lua_setfield(L, -2, "variants");
+		}
+		if (depth == 0 && d->parent) {
+			push_feature(L, f, d->parent, 1, false);
+			lua_setfield(L, -2, "parent");
+		}
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "dependencies");
+	push_handle(L, f, t, counted);
+	lua_rawsetp(L, -2, &handle_key);
+}
+
+void unleash_lua_push(lua_State *L, struct toggles *f, const char *name, bool counted)
+{
+	const struct toggle *t = toggles_find(f, name);
+	if (!t)
+		lua_pushnil(L);
+	else
+		push_feature(L, f, t, 0, counted);
+}
+
+/* ---- the context: a Lua table read as the SDKs read theirs ---- */
+
+struct lua_context {
+	lua_State *L;
+	int idx; /* 0: no context */
+};
+
+/* Values read stay on the stack until the evaluation returns, so that the
+ * strings handed out stay alive. */
+static bool is_null(lua_State *L, int type)
+{
+	return type == LUA_TNIL || (type == LUA_TLIGHTUSERDATA && !lua_touserdata(L, -1));
+}
+
+static const char *lua_field(void *arg, const char *name, size_t *len)
+{
+	const struct lua_context *c = arg;
+	lua_State *L = c->L;
+	if (!c->idx)
+		return NULL;
+	luaL_checkstack(L, 4, "unleash context");
+	int type = lua_getfield(L, c->idx, name);
+	if (type == LUA_TSTRING)
+		return lua_tolstring(L, -1, len);
+	if (type == LUA_TNIL) {
+		if (lua_getfield(L, c->idx, "properties") != LUA_TTABLE)
+			return NULL;
+		type = lua_getfield(L, -1, name);
+	}
+	if (is_null(L, type)) /* cjson.null is absent too */
+		return NULL;
+	return luaL_tolstring(L, -1, len);
+}
+
+static const char *lua_top(void *arg, const char *name)
+{
+	const struct lua_context *c = arg;
+	if (!c->idx)
+		return NULL;
+	luaL_checkstack(c->L, 2, "unleash context");
+	size_t len;
+	const char *v =
+	    lua_getfield(c->L, c->idx, name) == LUA_TSTRING ? lua_tolstring(c->L, -1, &len) : NULL;
+	return v && len > 0 ? v : NULL;
+}
+
+static bool lua_now(void *arg, double *now)
+{
+	const struct lua_context *c = arg;
+	luaL_checkstack(c->L, 2, "unleash context");
+	if (!c->idx || lua_getfield(c->L, c->idx, "currentTime") == LUA_TNIL) {
+		*now = (double)time(NULL);
+		return true;
+	}
+	const char *text = lua_tostring(c->L, -1);
+	return text && toggles_parse_time(text, now);
+}
+
+/* The context argument at idx: a table, or nil for none. */
+static struct unleash_context context_at(lua_State *L, int idx, struct lua_context *c)
+{
+	int type = lua_type(L, idx);
+	luaL_argexpected(L, type == LUA_TTABLE || type <= LUA_TNIL, idx, "table or nil");
+	*c = (struct lua_context){.L = L, .idx = type == LUA_TTABLE ? lua_absindex(L, idx) : 0};
+	return (struct unleash_context){
+	    .field = lua_field, .top = lua_top, .now = lua_now, .arg = c};
+}
+
+/* ---- the module ---- */
+
+/* unleash.is_enabled(feature, ctx) -> boolean; false for anything but a
+ * prepared feature. */
+static int l_is_enabled(lua_State *L)
+{
+	const struct handle *h = handle_of(L, 1);
+	struct lua_context lc;
+	struct unleash_context ctx = context_at(L, 2, &lc);
+	bool on = h && unleash_eval_enabled(h->t, &ctx);
+	if (h && h->counted)
+		unleash_usage_count(lua_touserdata(L, lua_upvalueindex(1)), on);
+	lua_pushboolean(L, on);
+	return 1;
+}
+
+/* unleash.get_variant(feature, ctx) -> { name=, enabled=, feature_enabled=,
+ * payload= { type=, value= } } */
+static int l_get_variant(lua_State *L)
+{
+	const struct handle *h = handle_of(L, 1);
+	struct lua_context lc;
+	struct unleash_context ctx = context_at(L, 2, &lc);
+	struct unleash_variant v = {.name = "disabled"};
+	if (h)
+		unleash_eval_variant(h->t, &ctx, &v);
+	lua_createtable(L, 0, 4);
+	set_str(L, "name", v.name);
+	set_bool(L, "enabled", v.enabled);
+	set_bool(L, "feature_enabled", v.feature_enabled);
+	if (v.payload_type) {
+		lua_createtable(L, 0, 2);
+		set_str(L, "type", v.payload_type);
+		set_str(L, "value", v.payload_value);
+		lua_setfield(L, -2, "payload");
+	}
+	return 1;
+}
+
+/* The JSON text of the value at idx, by lua-cjson (through require, so the
+ * sandbox's own copy); pushed on the stack. */
+static const char *encode(lua_State *L, int idx, size_t *len)
+{
+	idx = lua_absindex(L, idx);
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "cjson");
+	lua_call(L, 1, 1);
+	lua_getfield(L, -1, "encode");
+	lua_pushvalue(L, idx);
+	lua_call(L, 1, 1);
+	lua_remove(L, -2);
+	const char *text = lua_tolstring(L, -1, len);
+	if (!text)
+		luaL_error(L, "cjson.encode gave no text");
+	return text;
+}
+
+/* unleash.prepare_answer(answer) -> { [name] = feature }, { problem lines }:
+ * a whole client API answer (its JSON text, or a table as decoded JSON)
+ * prepared as the server prepares Unleash's. Raises on an answer the
+ * server would refuse. */
+static int l_prepare_answer(lua_State *L)
+{
+	size_t len = 0;
+	const char *body = lua_type(L, 1) == LUA_TSTRING  ? lua_tolstring(L, 1, &len)
+	                   : lua_type(L, 1) == LUA_TTABLE ? encode(L, 1, &len)
+	                                                  : NULL;
+	luaL_argexpected(L, body, 1, "JSON text or table");
+	char err[512];
+	struct toggles *f = toggles_parse(body, len, NULL, err, sizeof(err));
+	if (!f) {
+		luaL_where(L, 2);
+		lua_pushstring(L, err);
+		lua_concat(L, 2);
+		return lua_error(L);
+	}
+	lua_createtable(L, 0, (int)f->ntoggles);
+	for (size_t i = 0; i < f->ntoggles; i++) {
+		push_feature(L, f, &f->toggles[i], 0, false);
+		lua_setfield(L, -2, f->toggles[i].name);
+	}
+	push_list(L, f->problems, f->nproblems);
+	toggles_unref(f);
+	return 2;
+}
+
+/* unleash.prepare(feature) -> feature: one written by hand as the client
+ * API serves it (segments inlined), prepared; for examples and tests. */
+static int l_prepare(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	lua_pushcfunction(L, l_prepare_answer);
+	lua_createtable(L, 0, 1);
+	lua_createtable(L, 1, 0);
+	lua_pushvalue(L, 1);
+	lua_rawseti(L, -2, 1);
+	lua_setfield(L, -2, "features");
+	lua_call(L, 1, 1);
+	lua_getfield(L, 1, "name");
+	lua_gettable(L, -2);
+	return 1;
+}
+
+static void new_module(lua_State *L, struct unleash_usage *usage)
+{
+	static const luaL_Reg funcs[] = {
+	    {"get_variant", l_get_variant},
+	    {"prepare", l_prepare},
+	    {"prepare_answer", l_prepare_answer},
+	    {NULL, NULL},
+	};
+	luaL_newlib(L, funcs);
+	lua_pushlightuserdata(L, usage);
+	lua_pushcclosure(L, l_is_enabled, 1);
+	lua_setfield(L, -2, "is_enabled");
+}
+
+int luaopen_unleash(lua_State *L)
+{
+	new_module(L, NULL);
+	return 1;
+}
+
+static int open_counted(lua_State *L)
+{
+	new_module(L, lua_touserdata(L, lua_upvalueindex(1)));
+	return 1;
+}
+
+void unleash_lua_preload(lua_State *L, struct unleash_usage *usage)
+{
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	lua_pushlightuserdata(L, usage);
+	lua_pushcclosure(L, open_counted, 1);
+	lua_setfield(L, -2, "unleash");
+	lua_pop(L, 1);
+}
