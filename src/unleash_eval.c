@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "murmur3.h"
+#include "semver.h"
 #include "toggles.h"
 
 #define VARIANT_SEED 86028157u
@@ -150,6 +151,32 @@ static bool semver_holds(enum toggle_op op, int order)
 	}
 }
 
+/* The few versions clusters run repeat: each thread keeps the last texts
+ * it parsed, by content (a text is no key once freed), and parses a text
+ * at most once while it stays. NULL when text is no version. */
+#define MEMO_SLOTS 8
+#define MEMO_TEXT  32
+
+struct version_memo {
+	char text[MEMO_TEXT]; /* "" when the slot is empty */
+	bool valid;
+	struct semver ver; /* its pre points into text */
+};
+
+static const struct semver *parsed_version(const char *text, size_t len)
+{
+	static _Thread_local struct version_memo memo[MEMO_SLOTS];
+	static _Thread_local struct semver scratch;
+	if (len == 0 || len >= MEMO_TEXT) /* too long to keep: parsed each time */
+		return semver_parse(text, len, &scratch) ? &scratch : NULL;
+	struct version_memo *m = &memo[(len + (unsigned char)text[len - 1]) % MEMO_SLOTS];
+	if (memcmp(m->text, text, len + 1) != 0) {
+		memcpy(m->text, text, len + 1);
+		m->valid = semver_parse(m->text, len, &m->ver);
+	}
+	return m->valid ? &m->ver : NULL;
+}
+
 /* The constraint before inversion. The SDKs compare currentTime whatever
  * the constraint's contextName says. */
 static bool holds(const struct toggle_constraint *c, const struct unleash_context *ctx)
@@ -185,9 +212,8 @@ static bool holds(const struct toggle_constraint *c, const struct unleash_contex
 	case FOP_SEMVER_GTE:
 	case FOP_SEMVER_LT:
 	case FOP_SEMVER_LTE: {
-		int order;
-		return value && c->semver && toggles_semver_cmp(value, c->semver, &order) &&
-		       semver_holds(c->op, order);
+		const struct semver *v = value && c->semver ? parsed_version(value, len) : NULL;
+		return v && semver_holds(c->op, semver_cmp(v, &c->semver->ver));
 	}
 	case FOP_IN_CIDR:
 		return value && toggles_cidr_match(c->cidrs, c->ncidrs, value);

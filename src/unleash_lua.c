@@ -18,6 +18,7 @@
 static const char handle_key;
 
 struct handle {
+	const void *magic;     /* &handle_key: tells a handle from any other userdata */
 	struct toggles *owner; /* a reference: keeps t alive */
 	const struct toggle *t;
 	bool counted;
@@ -34,7 +35,7 @@ static int handle_gc(lua_State *L)
 static void push_handle(lua_State *L, struct toggles *f, const struct toggle *t, bool counted)
 {
 	struct handle *h = lua_newuserdatauv(L, sizeof(*h), 0);
-	*h = (struct handle){.owner = NULL, .t = t, .counted = counted};
+	*h = (struct handle){.magic = &handle_key, .owner = NULL, .t = t, .counted = counted};
 	if (luaL_newmetatable(L, HANDLE_MT)) {
 		lua_pushcfunction(L, handle_gc);
 		lua_setfield(L, -2, "__gc");
@@ -45,15 +46,20 @@ static void push_handle(lua_State *L, struct toggles *f, const struct toggle *t,
 	h->owner = toggles_ref(f);
 }
 
-/* The handle of the feature at idx; NULL for anything else. */
+/* The handle of the feature at idx; NULL for anything else. Only this
+ * file makes a userdata of that size with that mark, and no script can
+ * write one's bytes: the mark is as good as the metatable, and does not
+ * cost a lookup of it in the registry on every call. */
 static const struct handle *handle_of(lua_State *L, int idx)
 {
 	if (lua_type(L, idx) != LUA_TTABLE)
 		return NULL;
-	lua_rawgetp(L, idx, &handle_key);
-	const struct handle *h = luaL_testudata(L, -1, HANDLE_MT);
+	const struct handle *h = NULL;
+	if (lua_rawgetp(L, idx, &handle_key) == LUA_TUSERDATA &&
+	    lua_rawlen(L, -1) == sizeof(struct handle))
+		h = lua_touserdata(L, -1);
 	lua_pop(L, 1);
-	return h && h->owner ? h : NULL;
+	return h && h->magic == &handle_key && h->owner ? h : NULL;
 }
 
 /* ---- the feature as a table: a description, not a contract ---- */
@@ -209,25 +215,44 @@ void unleash_lua_push(lua_State *L, struct toggles *f, const char *name, bool co
 
 /* ---- the context: a Lua table read as the SDKs read theirs ---- */
 
+#define KEPT_FIELDS 4
+
 struct lua_context {
 	lua_State *L;
-	int idx; /* 0: no context */
+	int idx;  /* 0: no context */
+	int room; /* stack slots reserved and not yet used */
+	/* The fields read last: a field several constraints and the rollout
+	 * read (userId) is looked up once per evaluation. */
+	struct {
+		const char *name, *value;
+		size_t len;
+	} kept[KEPT_FIELDS];
+	unsigned next;
 };
 
 /* Values read stay on the stack until the evaluation returns, so that the
  * strings handed out stay alive. */
+static void reserve(struct lua_context *c, int n)
+{
+	if (c->room < n) {
+		luaL_checkstack(c->L, 32, "unleash context");
+		c->room = 32;
+	}
+	c->room -= n;
+}
+
 static bool is_null(lua_State *L, int type)
 {
 	return type == LUA_TNIL || (type == LUA_TLIGHTUSERDATA && !lua_touserdata(L, -1));
 }
 
-static const char *lua_field(void *arg, const char *name, size_t *len)
+/* A field as the SDKs read it: the top level, else properties; a string
+ * as it is, another value as tostring gives it; nil and cjson.null are
+ * absent. */
+static const char *read_field(struct lua_context *c, const char *name, size_t *len)
 {
-	const struct lua_context *c = arg;
 	lua_State *L = c->L;
-	if (!c->idx)
-		return NULL;
-	luaL_checkstack(L, 4, "unleash context");
+	reserve(c, 3);
 	int type = lua_getfield(L, c->idx, name);
 	if (type == LUA_TSTRING)
 		return lua_tolstring(L, -1, len);
@@ -236,17 +261,35 @@ static const char *lua_field(void *arg, const char *name, size_t *len)
 			return NULL;
 		type = lua_getfield(L, -1, name);
 	}
-	if (is_null(L, type)) /* cjson.null is absent too */
+	if (is_null(L, type))
 		return NULL;
 	return luaL_tolstring(L, -1, len);
 }
 
-static const char *lua_top(void *arg, const char *name)
+static const char *lua_field(void *arg, const char *name, size_t *len)
 {
-	const struct lua_context *c = arg;
+	struct lua_context *c = arg;
 	if (!c->idx)
 		return NULL;
-	luaL_checkstack(c->L, 2, "unleash context");
+	for (unsigned i = 0; i < KEPT_FIELDS && c->kept[i].name; i++)
+		if (c->kept[i].name == name || strcmp(c->kept[i].name, name) == 0) {
+			*len = c->kept[i].len;
+			return c->kept[i].value;
+		}
+	const char *v = read_field(c, name, len);
+	unsigned k = c->next++ % KEPT_FIELDS;
+	c->kept[k].name = name;
+	c->kept[k].value = v;
+	c->kept[k].len = v ? *len : 0;
+	return v;
+}
+
+static const char *lua_top(void *arg, const char *name)
+{
+	struct lua_context *c = arg;
+	if (!c->idx)
+		return NULL;
+	reserve(c, 1);
 	size_t len;
 	const char *v =
 	    lua_getfield(c->L, c->idx, name) == LUA_TSTRING ? lua_tolstring(c->L, -1, &len) : NULL;
@@ -255,8 +298,8 @@ static const char *lua_top(void *arg, const char *name)
 
 static bool lua_now(void *arg, double *now)
 {
-	const struct lua_context *c = arg;
-	luaL_checkstack(c->L, 2, "unleash context");
+	struct lua_context *c = arg;
+	reserve(c, 1);
 	if (!c->idx || lua_getfield(c->L, c->idx, "currentTime") == LUA_TNIL) {
 		*now = (double)time(NULL);
 		return true;
@@ -277,11 +320,29 @@ static struct unleash_context context_at(lua_State *L, int idx, struct lua_conte
 
 /* ---- the module ---- */
 
+/* The handle of the feature at 1, through the caller's cache: upvalue 2
+ * holds the feature last asked about, upvalue 3 its handle. A worker asks
+ * about the same context.unleash call after call; the cache's references
+ * keep both alive, so a hit can never name a freed handle. */
+static const struct handle *cached_handle(lua_State *L)
+{
+	if (lua_rawequal(L, 1, lua_upvalueindex(2)))
+		return lua_touserdata(L, lua_upvalueindex(3));
+	const struct handle *h = handle_of(L, 1);
+	if (h) {
+		lua_pushvalue(L, 1);
+		lua_replace(L, lua_upvalueindex(2));
+		lua_rawgetp(L, 1, &handle_key);
+		lua_replace(L, lua_upvalueindex(3));
+	}
+	return h;
+}
+
 /* unleash.is_enabled(feature, ctx) -> boolean; false for anything but a
  * prepared feature. */
 static int l_is_enabled(lua_State *L)
 {
-	const struct handle *h = handle_of(L, 1);
+	const struct handle *h = cached_handle(L);
 	struct lua_context lc;
 	struct unleash_context ctx = context_at(L, 2, &lc);
 	bool on = h && unleash_eval_enabled(h->t, &ctx);
@@ -295,7 +356,7 @@ static int l_is_enabled(lua_State *L)
  * payload= { type=, value= } } */
 static int l_get_variant(lua_State *L)
 {
-	const struct handle *h = handle_of(L, 1);
+	const struct handle *h = cached_handle(L);
 	struct lua_context lc;
 	struct unleash_context ctx = context_at(L, 2, &lc);
 	struct unleash_variant v = {.name = "disabled"};
@@ -382,15 +443,22 @@ static int l_prepare(lua_State *L)
 static void new_module(lua_State *L, struct unleash_usage *usage)
 {
 	static const luaL_Reg funcs[] = {
-	    {"get_variant", l_get_variant},
 	    {"prepare", l_prepare},
 	    {"prepare_answer", l_prepare_answer},
 	    {NULL, NULL},
 	};
 	luaL_newlib(L, funcs);
+	/* upvalues: the usage counter, then the cache of cached_handle */
 	lua_pushlightuserdata(L, usage);
-	lua_pushcclosure(L, l_is_enabled, 1);
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushcclosure(L, l_is_enabled, 3);
 	lua_setfield(L, -2, "is_enabled");
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushcclosure(L, l_get_variant, 3);
+	lua_setfield(L, -2, "get_variant");
 }
 
 int luaopen_unleash(lua_State *L)
