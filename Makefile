@@ -69,8 +69,9 @@ build/gcs: $(OBJ)
 # The host's `gcs` and `unleash` Lua modules, built also as one Lua C module
 # so that busted tests load exactly the code the server runs;
 # build/lua/unleash.so is the same file under the name require looks for.
-LUA_MODULE_SRC := src/luagcs.c src/unleash_lua.c src/unleash_eval.c src/unleash_usage.c src/toggles.c \
-                  src/semver.c src/regex.c src/jsontext.c src/buf.c src/murmur3.c
+LUA_MODULE_SRC := src/luagcs.c src/unleash_lua.c src/unleash_eval.c src/unleash_usage.c \
+                  src/unleash_features.c src/unleash_regex.c src/jsvalue.c src/semver.c src/regex.c \
+                  src/jsontext.c src/buf.c src/murmur3.c
 build/lua/gcs.so: $(LUA_MODULE_SRC) build/obj/pattern.o $(wildcard src/*.h) | build/lua
 	$(CC) $(CFLAGS) -shared -DGCS_LUA_MODULE -o $@ $(LUA_MODULE_SRC) build/obj/pattern.o \
 	  $(shell pkg-config --libs jansson libpcre2-8 re2 2>/dev/null) -lstdc++

@@ -633,7 +633,7 @@ static int build_context(lua_State *L)
 	set_string_field(L, "app_name", c->app_name);
 	set_string_field(L, "environment", c->environment);
 	if (c->features) {
-		unleash_lua_push(L, c->features, c->toggle_name, true);
+		unleash_lua_push(L, c->features, c->feature_name, true);
 		lua_setfield(L, -2, "unleash");
 	}
 	luaL_unref(L, LUA_REGISTRYINDEX, a->sb->ctx_ref);

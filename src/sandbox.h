@@ -58,8 +58,8 @@ struct sandbox_context {
 	const char *canary_version; /* NULL: "none" */
 	const char *app_name;
 	const char *environment;
-	struct toggles *features; /* NULL: context.unleash is nil */
-	const char *toggle_name;
+	struct unleash_features *features; /* NULL: context.unleash is nil */
+	const char *feature_name;          /* the one context.unleash holds */
 };
 
 struct sandbox;

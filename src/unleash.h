@@ -35,13 +35,13 @@ unsigned unleash_backoff(unsigned skips, long status);
  * renamed over path, so a crash never leaves half a file. */
 int unleash_file_write(const char *path, const char *body, size_t len, char *err, size_t errlen);
 
-struct toggles;
+struct unleash_features;
 /* Reads such a file (GCS_UNLEASH_BACKUP, GCS_UNLEASH_BOOTSTRAP) as startup
- * does: its bytes, parsed by toggles_parse for the toggle name. Returns 1
+ * does: its bytes, parsed by unleash_features_parse for the toggle name. Returns 1
  * with the state and the bytes (the caller unrefs *state, frees *body), 0
  * when the file does not exist, -1 when it cannot be read and -2 when the
  * state is refused, both with one line in err and nothing returned. */
-int unleash_file_read(const char *path, const char *name, struct toggles **state, char **body,
+int unleash_file_read(const char *path, const char *name, struct unleash_features **state, char **body,
                       size_t *len, char *err, size_t errlen);
 
 #endif

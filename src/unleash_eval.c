@@ -13,7 +13,7 @@
 
 #include "murmur3.h"
 #include "semver.h"
-#include "toggles.h"
+#include "unleash_features.h"
 
 #define VARIANT_SEED 86028157u
 
@@ -83,13 +83,13 @@ static bool in_sorted(char *const *values, size_t n, const char *v)
 	return false;
 }
 
-static bool str_test(enum toggle_op op, const char *value, size_t len, const char *v)
+static bool str_test(enum unleash_op op, const char *value, size_t len, const char *v)
 {
 	size_t vlen = strlen(v);
 	switch (op) {
-	case FOP_STR_STARTS_WITH:
+	case UNLEASH_OP_STR_STARTS_WITH:
 		return vlen <= len && memcmp(value, v, vlen) == 0;
-	case FOP_STR_ENDS_WITH:
+	case UNLEASH_OP_STR_ENDS_WITH:
 		return vlen <= len && memcmp(value + len - vlen, v, vlen) == 0;
 	default:
 		return memmem(value, len, v, vlen) != NULL;
@@ -98,7 +98,7 @@ static bool str_test(enum toggle_op op, const char *value, size_t len, const cha
 
 /* STR_*: the values were lowered when prepared, the context's value is
  * lowered here (ASCII, as Lua's and JavaScript's lowering of these). */
-static bool str_holds(const struct toggle_constraint *c, const char *value, size_t len)
+static bool str_holds(const struct unleash_constraint *c, const char *value, size_t len)
 {
 	char stack[256];
 	char *lowered = NULL;
@@ -119,32 +119,32 @@ static bool str_holds(const struct toggle_constraint *c, const char *value, size
 	return held;
 }
 
-static bool num_holds(enum toggle_op op, double a, double b)
+static bool num_holds(enum unleash_op op, double a, double b)
 {
 	switch (op) {
-	case FOP_NUM_EQ:
+	case UNLEASH_OP_NUM_EQ:
 		return a == b;
-	case FOP_NUM_GT:
+	case UNLEASH_OP_NUM_GT:
 		return a > b;
-	case FOP_NUM_GTE:
+	case UNLEASH_OP_NUM_GTE:
 		return a >= b;
-	case FOP_NUM_LT:
+	case UNLEASH_OP_NUM_LT:
 		return a < b;
 	default:
 		return a <= b;
 	}
 }
 
-static bool semver_holds(enum toggle_op op, int order)
+static bool semver_holds(enum unleash_op op, int order)
 {
 	switch (op) {
-	case FOP_SEMVER_EQ:
+	case UNLEASH_OP_SEMVER_EQ:
 		return order == 0;
-	case FOP_SEMVER_GT:
+	case UNLEASH_OP_SEMVER_GT:
 		return order > 0;
-	case FOP_SEMVER_GTE:
+	case UNLEASH_OP_SEMVER_GTE:
 		return order >= 0;
-	case FOP_SEMVER_LT:
+	case UNLEASH_OP_SEMVER_LT:
 		return order < 0;
 	default:
 		return order <= 0;
@@ -179,62 +179,62 @@ static const struct semver *parsed_version(const char *text, size_t len)
 
 /* The constraint before inversion. The SDKs compare currentTime whatever
  * the constraint's contextName says. */
-static bool holds(const struct toggle_constraint *c, const struct unleash_context *ctx)
+static bool holds(const struct unleash_constraint *c, const struct unleash_context *ctx)
 {
 	size_t len;
-	if (c->op == FOP_DATE_AFTER || c->op == FOP_DATE_BEFORE) {
+	if (c->op == UNLEASH_OP_DATE_AFTER || c->op == UNLEASH_OP_DATE_BEFORE) {
 		double now;
 		if (!c->has_date || !ctx->now(ctx->arg, &now))
 			return false;
-		return c->op == FOP_DATE_AFTER ? now > c->date : now < c->date;
+		return c->op == UNLEASH_OP_DATE_AFTER ? now > c->date : now < c->date;
 	}
 	const char *value = field(ctx, c->context, &len);
 	switch (c->op) {
-	case FOP_IN:
+	case UNLEASH_OP_IN:
 		return value && in_sorted(c->values, c->nvalues, value);
-	case FOP_NOT_IN:
+	case UNLEASH_OP_NOT_IN:
 		return !(value && in_sorted(c->values, c->nvalues, value));
-	case FOP_STR_STARTS_WITH:
-	case FOP_STR_ENDS_WITH:
-	case FOP_STR_CONTAINS:
+	case UNLEASH_OP_STR_STARTS_WITH:
+	case UNLEASH_OP_STR_ENDS_WITH:
+	case UNLEASH_OP_STR_CONTAINS:
 		return value && str_holds(c, value, len);
-	case FOP_NUM_EQ:
-	case FOP_NUM_GT:
-	case FOP_NUM_GTE:
-	case FOP_NUM_LT:
-	case FOP_NUM_LTE: {
+	case UNLEASH_OP_NUM_EQ:
+	case UNLEASH_OP_NUM_GT:
+	case UNLEASH_OP_NUM_GTE:
+	case UNLEASH_OP_NUM_LT:
+	case UNLEASH_OP_NUM_LTE: {
 		double n;
-		return value && c->has_number && toggles_js_number(value, &n) &&
+		return value && c->has_number && jsvalue_number(value, &n) &&
 		       num_holds(c->op, n, c->number);
 	}
-	case FOP_SEMVER_EQ:
-	case FOP_SEMVER_GT:
-	case FOP_SEMVER_GTE:
-	case FOP_SEMVER_LT:
-	case FOP_SEMVER_LTE: {
+	case UNLEASH_OP_SEMVER_EQ:
+	case UNLEASH_OP_SEMVER_GT:
+	case UNLEASH_OP_SEMVER_GTE:
+	case UNLEASH_OP_SEMVER_LT:
+	case UNLEASH_OP_SEMVER_LTE: {
 		const struct semver *v = value && c->semver ? parsed_version(value, len) : NULL;
 		return v && semver_holds(c->op, semver_cmp(v, &c->semver->ver));
 	}
-	case FOP_IN_CIDR:
-		return value && toggles_cidr_match(c->cidrs, c->ncidrs, value);
-	case FOP_REGEX:
-		return value && toggles_regex_match(c->regex, value, len);
+	case UNLEASH_OP_IN_CIDR:
+		return value && jsvalue_cidr_match(c->cidrs, c->ncidrs, value);
+	case UNLEASH_OP_REGEX:
+		return value && unleash_regex_match(c->regex, value, len);
 	default:
 		return false;
 	}
 }
 
 /* An unknown operator or an unusable pattern never holds, inverted or not. */
-static bool constraint_holds(const struct toggle_constraint *c, const struct unleash_context *ctx)
+static bool constraint_holds(const struct unleash_constraint *c, const struct unleash_context *ctx)
 {
-	if (c->unusable || c->op == FOP_UNKNOWN)
+	if (c->unusable || c->op == UNLEASH_OP_UNKNOWN)
 		return false;
 	return holds(c, ctx) != c->inverted;
 }
 
 /* ---- strategies ---- */
 
-static bool hit(const char *id, const char *group, const struct toggle_strategy *s)
+static bool hit(const char *id, const char *group, const struct unleash_strategy *s)
 {
 	return id && *id && s->has_rollout && s->rollout > 0 &&
 	       normalized(id, group, 100, 0) <= s->rollout;
@@ -242,7 +242,7 @@ static bool hit(const char *id, const char *group, const struct toggle_strategy 
 
 /* flexibleRollout's sticky ID: userId, else sessionId, else random for
  * "default"; random for "random"; the named field otherwise. */
-static const char *sticky_id(const struct toggle_strategy *s, const struct unleash_context *ctx,
+static const char *sticky_id(const struct unleash_strategy *s, const struct unleash_context *ctx,
                              char *buf, size_t cap)
 {
 	const char *id;
@@ -256,7 +256,7 @@ static const char *sticky_id(const struct toggle_strategy *s, const struct unlea
 	return field(ctx, s->stickiness, NULL);
 }
 
-static bool listed(const struct toggle_strategy *s, const char *value)
+static bool listed(const struct unleash_strategy *s, const char *value)
 {
 	for (size_t i = 0; i < s->nids; i++)
 		if (strcmp(s->ids[i], value) == 0)
@@ -265,39 +265,39 @@ static bool listed(const struct toggle_strategy *s, const char *value)
 }
 
 /* The strategy's own rule, its constraints apart. */
-static bool rule_holds(const struct toggle_strategy *s, const struct unleash_context *ctx)
+static bool rule_holds(const struct unleash_strategy *s, const struct unleash_context *ctx)
 {
 	char buf[16];
 	const char *v;
 	switch (s->kind) {
-	case TK_DEFAULT:
+	case UNLEASH_KIND_DEFAULT:
 		return true;
-	case TK_USER_WITH_ID:
+	case UNLEASH_KIND_USER_WITH_ID:
 		v = field(ctx, "userId", NULL);
 		return s->ids && v && in_sorted(s->ids, s->nids, v);
-	case TK_FLEXIBLE_ROLLOUT:
+	case UNLEASH_KIND_FLEXIBLE_ROLLOUT:
 		if (!s->has_rollout || s->rollout <= 0)
 			return false;
 		return hit(sticky_id(s, ctx, buf, sizeof(buf)), s->group_id, s);
-	case TK_GRADUAL_USER_ID:
+	case UNLEASH_KIND_GRADUAL_USER_ID:
 		return hit(field(ctx, "userId", NULL), s->group_id, s);
-	case TK_GRADUAL_SESSION_ID:
+	case UNLEASH_KIND_GRADUAL_SESSION_ID:
 		return hit(field(ctx, "sessionId", NULL), s->group_id, s);
-	case TK_GRADUAL_RANDOM:
+	case UNLEASH_KIND_GRADUAL_RANDOM:
 		return s->has_rollout && s->rollout >= random_int(100);
-	case TK_REMOTE_ADDRESS:
+	case UNLEASH_KIND_REMOTE_ADDRESS:
 		v = field(ctx, "remoteAddress", NULL);
-		return s->ids && v && (listed(s, v) || toggles_cidr_match(s->cidrs, s->ncidrs, v));
-	case TK_APPLICATION_HOSTNAME:
+		return s->ids && v && (listed(s, v) || jsvalue_cidr_match(s->cidrs, s->ncidrs, v));
+	case UNLEASH_KIND_APPLICATION_HOSTNAME:
 		return s->ids && listed(s, unleash_eval_hostname());
 	default:
 		return false;
 	}
 }
 
-static bool strategy_holds(const struct toggle_strategy *s, const struct unleash_context *ctx)
+static bool strategy_holds(const struct unleash_strategy *s, const struct unleash_context *ctx)
 {
-	if (s->kind == TK_UNKNOWN || s->segment_missing)
+	if (s->kind == UNLEASH_KIND_UNKNOWN || s->segment_missing)
 		return false;
 	for (size_t i = 0; i < s->nconstraints; i++)
 		if (!constraint_holds(&s->constraints[i], ctx))
@@ -307,12 +307,12 @@ static bool strategy_holds(const struct toggle_strategy *s, const struct unleash
 
 /* ---- features ---- */
 
-static bool parents_hold(const struct toggle *t, const struct unleash_context *ctx);
+static bool parents_hold(const struct unleash_feature *t, const struct unleash_context *ctx);
 
 /* On, and the strategy that made it so (NULL for a feature without
  * strategies). */
-static bool enabled_by(const struct toggle *t, const struct unleash_context *ctx,
-                       const struct toggle_strategy **by)
+static bool enabled_by(const struct unleash_feature *t, const struct unleash_context *ctx,
+                       const struct unleash_strategy **by)
 {
 	*by = NULL;
 	if (!t->enabled || !parents_hold(t, ctx))
@@ -327,7 +327,7 @@ static bool enabled_by(const struct toggle *t, const struct unleash_context *ctx
 	return false;
 }
 
-static bool wanted_variant(const struct toggle_dependency *d, const char *name)
+static bool wanted_variant(const struct unleash_dependency *d, const char *name)
 {
 	for (size_t i = 0; i < d->nvariants; i++)
 		if (strcmp(d->variants[i], name) == 0)
@@ -337,18 +337,18 @@ static bool wanted_variant(const struct toggle_dependency *d, const char *name)
 
 /* Parents are evaluated with the child's context. A missing parent, or one
  * that has parents itself, makes the child off. */
-static bool parents_hold(const struct toggle *t, const struct unleash_context *ctx)
+static bool parents_hold(const struct unleash_feature *t, const struct unleash_context *ctx)
 {
 	for (size_t i = 0; i < t->ndeps; i++) {
-		const struct toggle_dependency *d = &t->deps[i];
-		const struct toggle *parent = d->parent;
+		const struct unleash_dependency *d = &t->deps[i];
+		const struct unleash_feature *parent = d->parent;
 		if (!parent || parent->ndeps > 0)
 			return false;
 		bool ok;
 		if (!d->enabled) {
 			ok = !unleash_eval_enabled(parent, ctx);
 		} else if (d->nvariants > 0) {
-			struct unleash_variant v;
+			struct unleash_result v;
 			unleash_eval_variant(parent, ctx, &v);
 			ok = v.feature_enabled && wanted_variant(d, v.name);
 		} else {
@@ -360,18 +360,18 @@ static bool parents_hold(const struct toggle *t, const struct unleash_context *c
 	return true;
 }
 
-bool unleash_eval_enabled(const struct toggle *t, const struct unleash_context *ctx)
+bool unleash_eval_enabled(const struct unleash_feature *t, const struct unleash_context *ctx)
 {
-	const struct toggle_strategy *by;
+	const struct unleash_strategy *by;
 	return enabled_by(t, ctx, &by);
 }
 
 /* ---- variants ---- */
 
-static bool override_matches(const struct toggle_variant *v, const struct unleash_context *ctx)
+static bool override_matches(const struct unleash_variant *v, const struct unleash_context *ctx)
 {
 	for (size_t i = 0; i < v->noverrides; i++) {
-		const struct toggle_override *o = &v->overrides[i];
+		const struct unleash_override *o = &v->overrides[i];
 		const char *value = field(ctx, o->context, NULL);
 		for (size_t k = 0; value && k < o->nvalues; k++)
 			if (strcmp(o->values[k], value) == 0)
@@ -395,9 +395,9 @@ static const char *variant_seed(const char *stickiness, const struct unleash_con
 	return random_id(buf, cap, 100000);
 }
 
-static const struct toggle_variant *select_variant(const char *group, const char *stickiness,
-                                                   const struct toggle_variant *variants, size_t n,
-                                                   const struct unleash_context *ctx)
+static const struct unleash_variant *select_variant(const char *group, const char *stickiness,
+                                                    const struct unleash_variant *variants,
+                                                    size_t n, const struct unleash_context *ctx)
 {
 	double total = 0;
 	for (size_t i = 0; i < n; i++)
@@ -421,7 +421,7 @@ static const struct toggle_variant *select_variant(const char *group, const char
 	return NULL;
 }
 
-static const char *param(const struct toggle_strategy *s, const char *key)
+static const char *param(const struct unleash_strategy *s, const char *key)
 {
 	for (size_t i = 0; i < s->nparams; i++)
 		if (strcmp(s->param_keys[i], key) == 0)
@@ -429,15 +429,15 @@ static const char *param(const struct toggle_strategy *s, const char *key)
 	return NULL;
 }
 
-void unleash_eval_variant(const struct toggle *t, const struct unleash_context *ctx,
-                          struct unleash_variant *out)
+void unleash_eval_variant(const struct unleash_feature *t, const struct unleash_context *ctx,
+                          struct unleash_result *out)
 {
-	const struct toggle_strategy *by;
-	*out = (struct unleash_variant){.name = "disabled"};
+	const struct unleash_strategy *by;
+	*out = (struct unleash_result){.name = "disabled"};
 	if (!enabled_by(t, ctx, &by))
 		return;
 	out->feature_enabled = true;
-	const struct toggle_variant *v = NULL;
+	const struct unleash_variant *v = NULL;
 	if (by && by->nvariants > 0) {
 		const char *group = param(by, "groupId");
 		const char *stickiness = by->variants[0].stickiness;

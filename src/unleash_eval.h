@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct toggle;
+struct unleash_feature;
 
 /* The Unleash context, read through the caller's representation. Strings
  * are NUL-terminated and stay valid until the evaluation returns. */
@@ -27,17 +27,17 @@ struct unleash_context {
 	void *arg;
 };
 
-bool unleash_eval_enabled(const struct toggle *t, const struct unleash_context *ctx);
+bool unleash_eval_enabled(const struct unleash_feature *t, const struct unleash_context *ctx);
 
 /* The variant as the SDKs' getVariant gives it. The strings point into t. */
-struct unleash_variant {
+struct unleash_result {
 	const char *name; /* "disabled" when none */
 	bool enabled, feature_enabled;
 	const char *payload_type, *payload_value; /* NULL: no payload */
 };
 
-void unleash_eval_variant(const struct toggle *t, const struct unleash_context *ctx,
-                          struct unleash_variant *out);
+void unleash_eval_variant(const struct unleash_feature *t, const struct unleash_context *ctx,
+                          struct unleash_result *out);
 
 /* The host name applicationHostname compares, lowercased: HOSTNAME from the
  * environment, else the system's host name, else "undefined" (as the Node

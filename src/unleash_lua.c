@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "toggles.h"
+#include "unleash_features.h"
 #include "unleash_eval.h"
 #include "unleash_usage.h"
 
@@ -18,21 +18,22 @@
 static const char handle_key;
 
 struct handle {
-	const void *magic;     /* &handle_key: tells a handle from any other userdata */
-	struct toggles *owner; /* a reference: keeps t alive */
-	const struct toggle *t;
+	const void *magic;              /* &handle_key: tells a handle from any other userdata */
+	struct unleash_features *owner; /* a reference: keeps t alive */
+	const struct unleash_feature *t;
 	bool counted;
 };
 
 static int handle_gc(lua_State *L)
 {
 	struct handle *h = lua_touserdata(L, 1);
-	toggles_unref(h->owner);
+	unleash_features_unref(h->owner);
 	h->owner = NULL;
 	return 0;
 }
 
-static void push_handle(lua_State *L, struct toggles *f, const struct toggle *t, bool counted)
+static void push_handle(lua_State *L, struct unleash_features *f, const struct unleash_feature *t,
+                        bool counted)
 {
 	struct handle *h = lua_newuserdatauv(L, sizeof(*h), 0);
 	*h = (struct handle){.magic = &handle_key, .owner = NULL, .t = t, .counted = counted};
@@ -43,7 +44,7 @@ static void push_handle(lua_State *L, struct toggles *f, const struct toggle *t,
 		lua_setfield(L, -2, "__metatable");
 	}
 	lua_setmetatable(L, -2);
-	h->owner = toggles_ref(f);
+	h->owner = unleash_features_ref(f);
 }
 
 /* The handle of the feature at idx; NULL for anything else. Only this
@@ -95,11 +96,11 @@ static void push_list(lua_State *L, char *const *v, size_t n)
 	}
 }
 
-static void push_constraint(lua_State *L, const struct toggle_constraint *c)
+static void push_constraint(lua_State *L, const struct unleash_constraint *c)
 {
 	lua_createtable(L, 0, 6);
 	set_str(L, "context", c->context);
-	set_str(L, "op", toggles_op_name(c->op));
+	set_str(L, "op", unleash_op_name(c->op));
 	set_bool(L, "inverted", c->inverted);
 	set_bool(L, "case_insensitive", c->case_insensitive);
 	if (c->unusable)
@@ -111,7 +112,7 @@ static void push_constraint(lua_State *L, const struct toggle_constraint *c)
 	set_str(L, "version", c->semver ? c->semver->text : NULL);
 }
 
-static void push_variants(lua_State *L, const struct toggle_variant *v, size_t n)
+static void push_variants(lua_State *L, const struct unleash_variant *v, size_t n)
 {
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
@@ -138,7 +139,7 @@ static void push_variants(lua_State *L, const struct toggle_variant *v, size_t n
 	}
 }
 
-static void push_strategy(lua_State *L, const struct toggle_strategy *s)
+static void push_strategy(lua_State *L, const struct unleash_strategy *s)
 {
 	lua_createtable(L, 0, 10);
 	set_str(L, "name", s->name);
@@ -169,8 +170,8 @@ static void push_strategy(lua_State *L, const struct toggle_strategy *s)
 
 /* depth 0: the feature with its parents; depth 1: a parent, whose own
  * dependencies are listed but not followed (they make the child off). */
-static void push_feature(lua_State *L, struct toggles *f, const struct toggle *t, int depth,
-                         bool counted)
+static void push_feature(lua_State *L, struct unleash_features *f, const struct unleash_feature *t,
+                         int depth, bool counted)
 {
 	lua_createtable(L, 0, 6);
 	set_str(L, "name", t->name);
@@ -185,7 +186,7 @@ static void push_feature(lua_State *L, struct toggles *f, const struct toggle *t
 	lua_setfield(L, -2, "variants");
 	lua_createtable(L, (int)t->ndeps, 0);
 	for (size_t i = 0; i < t->ndeps; i++) {
-		const struct toggle_dependency *d = &t->deps[i];
+		const struct unleash_dependency *d = &t->deps[i];
 		lua_createtable(L, 0, 4);
 		set_str(L, "feature", d->feature);
 		set_bool(L, "enabled", d->enabled);
@@ -204,9 +205,9 @@ static void push_feature(lua_State *L, struct toggles *f, const struct toggle *t
 	lua_rawsetp(L, -2, &handle_key);
 }
 
-void unleash_lua_push(lua_State *L, struct toggles *f, const char *name, bool counted)
+void unleash_lua_push(lua_State *L, struct unleash_features *f, const char *name, bool counted)
 {
-	const struct toggle *t = toggles_find(f, name);
+	const struct unleash_feature *t = unleash_features_find(f, name);
 	if (!t)
 		lua_pushnil(L);
 	else
@@ -305,7 +306,7 @@ static bool lua_now(void *arg, double *now)
 		return true;
 	}
 	const char *text = lua_tostring(c->L, -1);
-	return text && toggles_parse_time(text, now);
+	return text && jsvalue_date(text, now);
 }
 
 /* The context argument at idx: a table, or nil for none. */
@@ -359,7 +360,7 @@ static int l_get_variant(lua_State *L)
 	const struct handle *h = cached_handle(L);
 	struct lua_context lc;
 	struct unleash_context ctx = context_at(L, 2, &lc);
-	struct unleash_variant v = {.name = "disabled"};
+	struct unleash_result v = {.name = "disabled"};
 	if (h)
 		unleash_eval_variant(h->t, &ctx, &v);
 	lua_createtable(L, 0, 4);
@@ -405,20 +406,20 @@ static int l_prepare_answer(lua_State *L)
 	                                                  : NULL;
 	luaL_argexpected(L, body, 1, "JSON text or table");
 	char err[512];
-	struct toggles *f = toggles_parse(body, len, NULL, err, sizeof(err));
+	struct unleash_features *f = unleash_features_parse(body, len, NULL, err, sizeof(err));
 	if (!f) {
 		luaL_where(L, 2);
 		lua_pushstring(L, err);
 		lua_concat(L, 2);
 		return lua_error(L);
 	}
-	lua_createtable(L, 0, (int)f->ntoggles);
-	for (size_t i = 0; i < f->ntoggles; i++) {
-		push_feature(L, f, &f->toggles[i], 0, false);
-		lua_setfield(L, -2, f->toggles[i].name);
+	lua_createtable(L, 0, (int)f->nfeatures);
+	for (size_t i = 0; i < f->nfeatures; i++) {
+		push_feature(L, f, &f->features[i], 0, false);
+		lua_setfield(L, -2, f->features[i].name);
 	}
 	push_list(L, f->problems, f->nproblems);
-	toggles_unref(f);
+	unleash_features_unref(f);
 	return 2;
 }
 

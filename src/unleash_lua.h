@@ -9,7 +9,7 @@
 #include <lua.h>
 #include <stdbool.h>
 
-struct toggles;
+struct unleash_features;
 struct unleash_usage;
 
 int luaopen_unleash(lua_State *L);
@@ -22,6 +22,6 @@ void unleash_lua_preload(lua_State *L, struct unleash_usage *usage);
 /* Pushes feature name of f prepared for the module (nil when f lacks it),
  * its parents attached; counted: each is_enabled of it is counted. The
  * value keeps f alive while Lua references it. */
-void unleash_lua_push(lua_State *L, struct toggles *f, const char *name, bool counted);
+void unleash_lua_push(lua_State *L, struct unleash_features *f, const char *name, bool counted);
 
 #endif

@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "fuzz.h"
-#include "toggles.h"
+#include "unleash_features.h"
 #include "unleash_eval.h"
 
 /* Generous under ASan and UBSan, where a 1,024-byte RE2 match takes tens
@@ -71,7 +71,7 @@ static bool ctx_now(void *arg, double *now)
 		*now = 1700000000;
 		return true;
 	}
-	return toggles_parse_time(c->current_time, now);
+	return jsvalue_date(c->current_time, now);
 }
 
 /* The lines as fields: the first six by name, then name=value. Values
@@ -121,13 +121,13 @@ static struct unleash_context context_of(struct fuzz_context *c)
 }
 
 /* What one feature may cost in reads of the context, itself alone. */
-static unsigned long own_reads(const struct toggle *t, size_t *constraints)
+static unsigned long own_reads(const struct unleash_feature *t, size_t *constraints)
 {
 	unsigned long reads = 3; /* a variant's sticky fields */
 	for (size_t i = 0; i < t->nvariants; i++)
 		reads += t->variants[i].noverrides;
 	for (size_t i = 0; i < t->nstrategies; i++) {
-		const struct toggle_strategy *s = &t->strategies[i];
+		const struct unleash_strategy *s = &t->strategies[i];
 		reads += s->nconstraints + 2 + 3; /* + userId/sessionId, + sticky fields */
 		*constraints += s->nconstraints;
 		for (size_t k = 0; k < s->nvariants; k++)
@@ -137,7 +137,7 @@ static unsigned long own_reads(const struct toggle *t, size_t *constraints)
 }
 
 /* The feature and the parents it is evaluated with. */
-static unsigned long max_reads(const struct toggle *t, size_t *constraints)
+static unsigned long max_reads(const struct unleash_feature *t, size_t *constraints)
 {
 	*constraints = 0;
 	unsigned long reads = own_reads(t, constraints);
@@ -155,7 +155,7 @@ static double cpu_ns(void)
 }
 
 /* A variant as one comparable string. */
-static void variant_text(const struct unleash_variant *v, char *buf, size_t cap)
+static void variant_text(const struct unleash_result *v, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s|%d|%d|%s|%s", v->name, v->enabled, v->feature_enabled,
 	         v->payload_type ? v->payload_type : "-",
@@ -164,8 +164,8 @@ static void variant_text(const struct unleash_variant *v, char *buf, size_t cap)
 
 /* CPU nanoseconds of one evaluation (both kinds, as getVariant costs at
  * least isEnabled); the context reads it made are left in c->reads. */
-static double evaluation_ns(const struct toggle *t, struct fuzz_context *c,
-                            const struct unleash_context *ctx, bool *on, struct unleash_variant *v)
+static double evaluation_ns(const struct unleash_feature *t, struct fuzz_context *c,
+                            const struct unleash_context *ctx, bool *on, struct unleash_result *v)
 {
 	c->reads = 0;
 	double started = cpu_ns();
@@ -179,14 +179,14 @@ static double evaluation_ns(const struct toggle *t, struct fuzz_context *c,
 /* The bounds on reads and on CPU time. A thread's CPU time still moves on
  * a loaded machine (page faults, the sanitizers' own work): over the bound,
  * the best of three more runs decides. */
-static void check_cost(const struct toggle *t, struct fuzz_context *c,
+static void check_cost(const struct unleash_feature *t, struct fuzz_context *c,
                        const struct unleash_context *ctx, bool variant)
 {
 	size_t constraints;
 	unsigned long bound = max_reads(t, &constraints);
 	double limit = COST_BASE_NS + COST_PER_CONSTRAINT_NS * (double)constraints;
 	bool on;
-	struct unleash_variant v;
+	struct unleash_result v;
 	double ns = evaluation_ns(t, c, ctx, &on, variant ? &v : NULL);
 	FUZZ_CHECK(c->reads <= bound, "\"%s\": %lu reads of the context, bound %lu", t->name,
 	           c->reads, bound);
@@ -197,20 +197,21 @@ static void check_cost(const struct toggle *t, struct fuzz_context *c,
 	FUZZ_CHECK(ns <= limit, "\"%s\": %.0f ns for %zu constraints", t->name, ns, constraints);
 }
 
-static bool random_variants(const struct toggle_variant *v, size_t n)
+static bool random_variants(const struct unleash_variant *v, size_t n)
 {
 	return n > 0 && v[0].stickiness && strcmp(v[0].stickiness, "default") != 0;
 }
 
 /* Whether a decision may draw a random number even with a userId: a
  * random strategy or stickiness, or one on a field the context may lack. */
-static bool may_be_random(const struct toggle *t, int depth)
+static bool may_be_random(const struct unleash_feature *t, int depth)
 {
 	if (random_variants(t->variants, t->nvariants))
 		return true;
 	for (size_t i = 0; i < t->nstrategies; i++) {
-		const struct toggle_strategy *s = &t->strategies[i];
-		if (s->kind == TK_GRADUAL_RANDOM || random_variants(s->variants, s->nvariants) ||
+		const struct unleash_strategy *s = &t->strategies[i];
+		if (s->kind == UNLEASH_KIND_GRADUAL_RANDOM ||
+		    random_variants(s->variants, s->nvariants) ||
 		    (s->stickiness && strcmp(s->stickiness, "default") != 0))
 			return true;
 		for (size_t k = 0; k < s->nparams; k++)
@@ -224,7 +225,7 @@ static bool may_be_random(const struct toggle *t, int depth)
 	return false;
 }
 
-static void check_toggle(const struct toggle *t, const uint8_t *data, size_t size)
+static void check_toggle(const struct unleash_feature *t, const uint8_t *data, size_t size)
 {
 	struct fuzz_context c;
 	parse_context(&c, data, size);
@@ -235,7 +236,7 @@ static void check_toggle(const struct toggle *t, const uint8_t *data, size_t siz
 	bool second = unleash_eval_enabled(t, &ctx);
 	bool sticky = c.lens[0] > 0 && !may_be_random(t, 0);
 	FUZZ_CHECK(!sticky || first == second, "\"%s\": two evaluations disagree", t->name);
-	struct unleash_variant v;
+	struct unleash_result v;
 	unleash_eval_variant(t, &ctx, &v);
 	char text[512];
 	variant_text(&v, text, sizeof(text));
@@ -252,34 +253,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t ctx_size, body_size = fuzz_split(data, size, '\0', &ctx, &ctx_size);
 	const char *body = (const char *)data;
 	char err[512] = "";
-	struct toggles *all = toggles_parse(body, body_size, NULL, err, sizeof(err));
+	struct unleash_features *all =
+	    unleash_features_parse(body, body_size, NULL, err, sizeof(err));
 	if (!all) {
 		FUZZ_CHECK(err[0], "refused without a reason");
 		return 0;
 	}
 	char err2[512] = "";
-	struct toggles *again = toggles_parse(body, body_size, NULL, err2, sizeof(err2));
-	FUZZ_CHECK(again && again->ntoggles == all->ntoggles && again->nproblems == all->nproblems,
+	struct unleash_features *again =
+	    unleash_features_parse(body, body_size, NULL, err2, sizeof(err2));
+	FUZZ_CHECK(again && again->nfeatures == all->nfeatures &&
+	               again->nproblems == all->nproblems,
 	           "two parses of one answer disagree");
 	for (size_t i = 0; i < all->nproblems; i++)
 		FUZZ_CHECK(strcmp(all->problems[i], again->problems[i]) == 0,
 		           "two parses list other problems");
-	toggles_unref(again);
+	unleash_features_unref(again);
 
-	for (size_t i = 0; i < all->ntoggles; i++) {
-		const char *name = all->toggles[i].name;
-		FUZZ_CHECK(toggles_find(all, name) != NULL, "\"%s\" parsed but not found", name);
-		struct toggles *one = toggles_parse(body, body_size, name, err, sizeof(err));
+	for (size_t i = 0; i < all->nfeatures; i++) {
+		const char *name = all->features[i].name;
+		FUZZ_CHECK(unleash_features_find(all, name) != NULL, "\"%s\" parsed but not found",
+		           name);
+		struct unleash_features *one =
+		    unleash_features_parse(body, body_size, name, err, sizeof(err));
 		FUZZ_CHECK(one, "\"%s\" parses with every toggle but not alone: %s", name, err);
-		const struct toggle *t = toggles_find(one, name);
+		const struct unleash_feature *t = unleash_features_find(one, name);
 		FUZZ_CHECK(t, "keeping \"%s\" lost it", name);
-		FUZZ_CHECK(one->ntoggles <= 1 + t->ndeps, "keeping \"%s\" kept %zu toggles", name,
-		           one->ntoggles);
+		FUZZ_CHECK(one->nfeatures <= 1 + t->ndeps, "keeping \"%s\" kept %zu toggles", name,
+		           one->nfeatures);
 		check_toggle(t, ctx, ctx_size);
-		toggles_unref(one);
+		unleash_features_unref(one);
 		if (i >= 8) /* enough evaluations per input; parsing covered the rest */
 			break;
 	}
-	toggles_unref(all);
+	unleash_features_unref(all);
 	return 0;
 }

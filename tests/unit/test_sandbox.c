@@ -16,7 +16,7 @@
 
 #include "log.h"
 #include "sandbox.h"
-#include "toggles.h"
+#include "unleash_features.h"
 #include "unleash_usage.h"
 #include "../support/budget.h"
 
@@ -184,7 +184,8 @@ static void test_usage_goes_to_the_owner(void **state)
 	    "{\"features\":[{\"name\":\"t\",\"enabled\":true,\"strategies\":[{\"name\":"
 	    "\"userWithId\",\"parameters\":{\"userIds\":\"c-1\"}}]}]}";
 	char err[512], reason[32];
-	struct toggles *f = toggles_parse(answer, strlen(answer), "t", err, sizeof(err));
+	struct unleash_features *f =
+	    unleash_features_parse(answer, strlen(answer), "t", err, sizeof(err));
 	assert_non_null(f);
 	uint64_t yes, no;
 	unleash_usage_take(&yes, &no);
@@ -195,7 +196,7 @@ static void test_usage_goes_to_the_owner(void **state)
 	struct sandbox_context ctx = {.stable_version = "1.1.3",
 	                              .canary_version = "1.2.0",
 	                              .features = f,
-	                              .toggle_name = "t"};
+	                              .feature_name = "t"};
 	assert_int_equal(sandbox_set_context(sb, &ctx, err, sizeof(err)), SANDBOX_OK);
 	enum gcs_channel ch;
 	assert_int_equal(sandbox_call(sb, &req, &ch, reason, sizeof(reason), err, sizeof(err)),
@@ -214,7 +215,7 @@ static void test_usage_goes_to_the_owner(void **state)
 	unleash_usage_take(&yes, &no);
 	assert_int_equal(yes + no, 0);
 	sandbox_free(sb);
-	toggles_unref(f);
+	unleash_features_unref(f);
 }
 
 static void test_failure_kinds(void **state)

@@ -1,7 +1,7 @@
 /* Unit tests for unleash_eval: the vendored Unleash client specification
  * (tests/data/unleash-client-specification), every isEnabled and getVariant
  * test of every file a server-side SDK must pass, run on states prepared by
- * toggles_parse as the server prepares them, with the spec's contexts read
+ * unleash_features_parse as the server prepares them, with the spec's contexts read
  * as JSON; then what the specification does not cover (applicationHostname,
  * context values that are not strings). Not run: the delta API (19, 20),
  * which is about fetching the state, not evaluating it. */
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "toggles.h"
+#include "unleash_features.h"
 #include "unleash_eval.h"
 
 #define SPEC_DIR "tests/data/unleash-client-specification/"
@@ -75,7 +75,7 @@ static bool json_now(void *arg, double *now)
 		*now = (double)time(NULL);
 		return true;
 	}
-	return json_is_string(v) && toggles_parse_time(json_string_value(v), now);
+	return json_is_string(v) && jsvalue_date(json_string_value(v), now);
 }
 
 static struct unleash_context context_of(struct json_context *c, json_t *ctx)
@@ -106,13 +106,13 @@ static const char *payload_text(json_t *value, char *buf, size_t cap)
 	return buf;
 }
 
-static int run_variant_test(const struct toggles *f, json_t *test, const char *file)
+static int run_variant_test(const struct unleash_features *f, json_t *test, const char *file)
 {
 	struct json_context jc;
 	struct unleash_context ctx = context_of(&jc, json_object_get(test, "context"));
-	const struct toggle *t =
-	    toggles_find(f, json_string_value(json_object_get(test, "toggleName")));
-	struct unleash_variant v = {.name = "disabled"};
+	const struct unleash_feature *t =
+	    unleash_features_find(f, json_string_value(json_object_get(test, "toggleName")));
+	struct unleash_result v = {.name = "disabled"};
 	if (t)
 		unleash_eval_variant(t, &ctx, &v);
 	json_t *want = json_object_get(test, "expectedResult");
@@ -131,12 +131,12 @@ static int run_variant_test(const struct toggles *f, json_t *test, const char *f
 	return ok ? 0 : 1;
 }
 
-static int run_enabled_test(const struct toggles *f, json_t *test, const char *file)
+static int run_enabled_test(const struct unleash_features *f, json_t *test, const char *file)
 {
 	struct json_context jc;
 	struct unleash_context ctx = context_of(&jc, json_object_get(test, "context"));
-	const struct toggle *t =
-	    toggles_find(f, json_string_value(json_object_get(test, "toggleName")));
+	const struct unleash_feature *t =
+	    unleash_features_find(f, json_string_value(json_object_get(test, "toggleName")));
 	bool got = t && unleash_eval_enabled(t, &ctx);
 	bool want = json_is_true(json_object_get(test, "expectedResult"));
 	if (got != want)
@@ -155,7 +155,8 @@ static void run_spec_file(const char *file)
 		fail_msg("%s: %s", path, jerr.text);
 	char *state = json_dumps(json_object_get(spec, "state"), JSON_COMPACT);
 	assert_non_null(state);
-	struct toggles *f = toggles_parse(state, strlen(state), NULL, err, sizeof(err));
+	struct unleash_features *f =
+	    unleash_features_parse(state, strlen(state), NULL, err, sizeof(err));
 	if (!f)
 		fail_msg("%s: %s", file, err);
 	int failures = 0;
@@ -172,7 +173,7 @@ static void run_spec_file(const char *file)
 		variant_total++;
 	}
 	files_run++;
-	toggles_unref(f);
+	unleash_features_unref(f);
 	free(state);
 	json_decref(spec);
 	assert_int_equal(failures, 0);
@@ -205,23 +206,24 @@ static void test_specification(void **state)
 
 /* ---- beyond the specification ---- */
 
-static struct toggles *parse(const char *answer)
+static struct unleash_features *parse(const char *answer)
 {
 	char err[512];
-	struct toggles *f = toggles_parse(answer, strlen(answer), NULL, err, sizeof(err));
+	struct unleash_features *f =
+	    unleash_features_parse(answer, strlen(answer), NULL, err, sizeof(err));
 	if (!f)
 		fail_msg("%s", err);
 	return f;
 }
 
-static bool enabled(const struct toggles *f, const char *name, const char *ctx_json)
+static bool enabled(const struct unleash_features *f, const char *name, const char *ctx_json)
 {
 	json_error_t jerr;
 	json_t *ctx = json_loads(ctx_json, 0, &jerr);
 	assert_non_null(ctx);
 	struct json_context jc;
 	struct unleash_context c = context_of(&jc, ctx);
-	bool on = unleash_eval_enabled(toggles_find(f, name), &c);
+	bool on = unleash_eval_enabled(unleash_features_find(f, name), &c);
 	json_decref(ctx);
 	return on;
 }
@@ -232,7 +234,7 @@ static void test_application_hostname(void **state)
 {
 	(void)state;
 	setenv("HOSTNAME", "Gcs-Pod-7", 1);
-	struct toggles *f = parse(
+	struct unleash_features *f = parse(
 	    "{\"features\":["
 	    "{\"name\":\"on\",\"enabled\":true,\"strategies\":[{\"name\":\"applicationHostname\","
 	    "\"parameters\":{\"hostNames\":\"other, GCS-pod-7 ,more\"}}]},"
@@ -249,14 +251,14 @@ static void test_application_hostname(void **state)
 	assert_false(enabled(f, "none", "{}"));
 	/* the Node SDK splits on commas and trims only next to them */
 	assert_false(enabled(f, "spaced", "{}"));
-	toggles_unref(f);
+	unleash_features_unref(f);
 }
 
 /* A field is read at the top level, then in properties; a null is absent. */
 static void test_context_fields(void **state)
 {
 	(void)state;
-	struct toggles *f =
+	struct unleash_features *f =
 	    parse("{\"features\":[{\"name\":\"t\",\"enabled\":true,\"strategies\":[{\"name\":"
 	          "\"default\",\"constraints\":[{\"contextName\":\"n\",\"operator\":\"NUM_GTE\","
 	          "\"value\":\"5\"},{\"contextName\":\"k\",\"operator\":\"NOT_IN\",\"values\":["
@@ -267,7 +269,7 @@ static void test_context_fields(void **state)
 	assert_false(enabled(f, "t", "{\"n\": null, \"properties\": {\"n\": \"6\"}}"));
 	assert_false(enabled(f, "t", "{\"n\": 5, \"k\": \"x\"}"));
 	assert_false(enabled(f, "t", "{}"));
-	toggles_unref(f);
+	unleash_features_unref(f);
 }
 
 int main(void)

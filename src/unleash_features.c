@@ -1,7 +1,6 @@
-/* toggles: the client API answer, parsed and prepared once per poll. */
-#include "toggles.h"
+/* unleash_features: the client API answer, parsed and prepared once per poll. */
+#include "unleash_features.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
@@ -12,47 +11,34 @@
 #include <string.h>
 
 #include "jsontext.h"
-#include "pattern.h"
-#include "regex.h"
+#include "unleash_regex.h"
 
-/* Bounds on what an Unleash admin can make every request do: RE2 matches in
- * time linear in the subject, with a program of at most REGEX_MAX_MEMORY;
- * context values longer than REGEX_MAX_SUBJECT never match (a cluster ID is
- * 36 bytes), so one match costs at most microseconds. */
-#define REGEX_MAX_PATTERN 1024
-#define REGEX_MAX_MEMORY  (1L << 20)
-#define REGEX_MAX_SUBJECT 1024
-
-struct toggle_regex {
-	struct pattern *p;
+static const char *const op_names[UNLEASH_OP_COUNT] = {
+    [UNLEASH_OP_UNKNOWN] = "(unknown)",
+    [UNLEASH_OP_IN] = "IN",
+    [UNLEASH_OP_NOT_IN] = "NOT_IN",
+    [UNLEASH_OP_STR_STARTS_WITH] = "STR_STARTS_WITH",
+    [UNLEASH_OP_STR_ENDS_WITH] = "STR_ENDS_WITH",
+    [UNLEASH_OP_STR_CONTAINS] = "STR_CONTAINS",
+    [UNLEASH_OP_NUM_EQ] = "NUM_EQ",
+    [UNLEASH_OP_NUM_GT] = "NUM_GT",
+    [UNLEASH_OP_NUM_GTE] = "NUM_GTE",
+    [UNLEASH_OP_NUM_LT] = "NUM_LT",
+    [UNLEASH_OP_NUM_LTE] = "NUM_LTE",
+    [UNLEASH_OP_DATE_AFTER] = "DATE_AFTER",
+    [UNLEASH_OP_DATE_BEFORE] = "DATE_BEFORE",
+    [UNLEASH_OP_SEMVER_EQ] = "SEMVER_EQ",
+    [UNLEASH_OP_SEMVER_GT] = "SEMVER_GT",
+    [UNLEASH_OP_SEMVER_GTE] = "SEMVER_GTE",
+    [UNLEASH_OP_SEMVER_LT] = "SEMVER_LT",
+    [UNLEASH_OP_SEMVER_LTE] = "SEMVER_LTE",
+    [UNLEASH_OP_IN_CIDR] = "IN_CIDR",
+    [UNLEASH_OP_REGEX] = "REGEX",
 };
 
-static const char *const op_names[FOP_COUNT] = {
-    [FOP_UNKNOWN] = "(unknown)",
-    [FOP_IN] = "IN",
-    [FOP_NOT_IN] = "NOT_IN",
-    [FOP_STR_STARTS_WITH] = "STR_STARTS_WITH",
-    [FOP_STR_ENDS_WITH] = "STR_ENDS_WITH",
-    [FOP_STR_CONTAINS] = "STR_CONTAINS",
-    [FOP_NUM_EQ] = "NUM_EQ",
-    [FOP_NUM_GT] = "NUM_GT",
-    [FOP_NUM_GTE] = "NUM_GTE",
-    [FOP_NUM_LT] = "NUM_LT",
-    [FOP_NUM_LTE] = "NUM_LTE",
-    [FOP_DATE_AFTER] = "DATE_AFTER",
-    [FOP_DATE_BEFORE] = "DATE_BEFORE",
-    [FOP_SEMVER_EQ] = "SEMVER_EQ",
-    [FOP_SEMVER_GT] = "SEMVER_GT",
-    [FOP_SEMVER_GTE] = "SEMVER_GTE",
-    [FOP_SEMVER_LT] = "SEMVER_LT",
-    [FOP_SEMVER_LTE] = "SEMVER_LTE",
-    [FOP_IN_CIDR] = "IN_CIDR",
-    [FOP_REGEX] = "REGEX",
-};
-
-const char *toggles_op_name(enum toggle_op op)
+const char *unleash_op_name(enum unleash_op op)
 {
-	return op >= 0 && op < FOP_COUNT ? op_names[op] : op_names[FOP_UNKNOWN];
+	return op >= 0 && op < UNLEASH_OP_COUNT ? op_names[op] : op_names[UNLEASH_OP_UNKNOWN];
 }
 
 /* snprintf whose truncation is fine: pointers and messages are cut, never
@@ -72,7 +58,7 @@ static void fmt_cut(char *buf, size_t cap, const char *fmt, ...)
 /* ---- parsing context: the first error wins, memory failures included ---- */
 
 struct parser {
-	struct toggles *f;
+	struct unleash_features *f;
 	json_t *segments; /* top-level list, or NULL when inlined */
 	char *err;
 	size_t errlen;
@@ -167,7 +153,7 @@ static bool opt_string(struct parser *p, json_t *obj, const char *key, const cha
 }
 
 /* An empty object stands for an empty list too: it is how lua-cjson
- * encodes an empty Lua table, in toggles scripts and tests write by hand. */
+ * encodes an empty Lua table, in features scripts and tests write by hand. */
 static bool opt_array(struct parser *p, json_t *obj, const char *key, const char *base,
                       json_t **out)
 {
@@ -181,19 +167,14 @@ static bool opt_array(struct parser *p, json_t *obj, const char *key, const char
 
 /* ---- values ---- */
 
-static bool is_js_space(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
 /* A copy without surrounding white space (String.prototype.trim, ASCII). */
 static char *trimmed(struct parser *p, const char *s, size_t len, bool lower)
 {
-	while (len > 0 && is_js_space((unsigned char)*s)) {
+	while (len > 0 && jsvalue_is_space((unsigned char)*s)) {
 		s++;
 		len--;
 	}
-	while (len > 0 && is_js_space((unsigned char)s[len - 1]))
+	while (len > 0 && jsvalue_is_space((unsigned char)s[len - 1]))
 		len--;
 	char *d = malloc(len + 1);
 	if (!d) {
@@ -209,11 +190,11 @@ static char *trimmed(struct parser *p, const char *s, size_t len, bool lower)
 /* A copy of one part of a list: trimmed next to commas only. */
 static char *kept_ends(struct parser *p, const char *s, size_t len, bool first, bool last)
 {
-	while (!first && len > 0 && is_js_space((unsigned char)*s)) {
+	while (!first && len > 0 && jsvalue_is_space((unsigned char)*s)) {
 		s++;
 		len--;
 	}
-	while (!last && len > 0 && is_js_space((unsigned char)s[len - 1]))
+	while (!last && len > 0 && jsvalue_is_space((unsigned char)s[len - 1]))
 		len--;
 	char *d = strndup(s, len);
 	if (!d)
@@ -264,84 +245,6 @@ static bool clean_values(struct parser *p, json_t *values, bool lower, char ***o
 	return true;
 }
 
-bool toggles_js_number(const char *text, double *out)
-{
-	size_t len = strlen(text);
-	while (len > 0 && is_js_space((unsigned char)*text)) {
-		text++;
-		len--;
-	}
-	while (len > 0 && is_js_space((unsigned char)text[len - 1]))
-		len--;
-	if (len == 0) {
-		*out = 0;
-		return true;
-	}
-	char buf[128];
-	if (len >= sizeof(buf))
-		return false;
-	memcpy(buf, text, len);
-	buf[len] = '\0';
-	const char *s = buf;
-	int sign = 1;
-	if (*s == '+' || *s == '-') {
-		sign = *s == '-' ? -1 : 1;
-		s++;
-	}
-	if (strcmp(s, "Infinity") == 0) {
-		*out = sign * INFINITY;
-		return true;
-	}
-	if (s == buf && s[0] == '0' &&
-	    (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' || s[1] == 'b' ||
-	     s[1] == 'B')) {
-		int base = (s[1] == 'x' || s[1] == 'X') ? 16 : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
-		if (!s[2])
-			return false;
-		double v = 0;
-		for (const char *q = s + 2; *q; q++) {
-			int d = isdigit((unsigned char)*q) ? *q - '0'
-			        : isxdigit((unsigned char)*q)
-			            ? tolower((unsigned char)*q) - 'a' + 10
-			            : 99;
-			if (d >= base)
-				return false;
-			v = v * base + d;
-		}
-		*out = v;
-		return true;
-	}
-	/* A decimal literal: digits, an optional fraction, an optional exponent. */
-	const char *q = s;
-	size_t digits = 0;
-	while (isdigit((unsigned char)*q)) {
-		q++;
-		digits++;
-	}
-	if (*q == '.') {
-		q++;
-		while (isdigit((unsigned char)*q)) {
-			q++;
-			digits++;
-		}
-	}
-	if (digits == 0)
-		return false;
-	if (*q == 'e' || *q == 'E') {
-		q++;
-		if (*q == '+' || *q == '-')
-			q++;
-		if (!isdigit((unsigned char)*q))
-			return false;
-		while (isdigit((unsigned char)*q))
-			q++;
-	}
-	if (*q)
-		return false;
-	*out = sign * strtod(s, NULL);
-	return true;
-}
-
 /* JavaScript's Number(v) of a JSON value as the API serves it. */
 static bool json_js_number(json_t *v, double *out)
 {
@@ -350,200 +253,25 @@ static bool json_js_number(json_t *v, double *out)
 		return true;
 	}
 	if (json_is_string(v))
-		return toggles_js_number(json_string_value(v), out);
+		return jsvalue_number(json_string_value(v), out);
 	return false;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	long long era = (y >= 0 ? y : y - 399) / 400;
-	long long yoe = y - era * 400;
-	long long doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-	long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static bool digits_at(const char *s, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-bool toggles_parse_time(const char *s, double *out)
-{
-	int y, mo, d, h = 0, mi = 0, sec = 0;
-	double frac = 0;
-	if (!digits_at(s, 4, &y) || s[4] != '-' || !digits_at(s + 5, 2, &mo) || s[7] != '-' ||
-	    !digits_at(s + 8, 2, &d))
-		return false;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31)
-		return false;
-	s += 10;
-	if (*s) {
-		if ((*s != 'T' && *s != ' ') || !digits_at(s + 1, 2, &h) || s[3] != ':' ||
-		    !digits_at(s + 4, 2, &mi))
-			return false;
-		s += 6;
-		if (*s == ':') {
-			if (!digits_at(s + 1, 2, &sec))
-				return false;
-			s += 3;
-			if (*s == '.') {
-				s++;
-				double scale = 0.1;
-				if (!isdigit((unsigned char)*s))
-					return false;
-				while (isdigit((unsigned char)*s)) {
-					frac += (*s - '0') * scale;
-					scale /= 10;
-					s++;
-				}
-			}
-		}
-		if (h > 24 || mi > 59 || sec > 59)
-			return false;
-	}
-	long offset = 0;
-	if (*s && !((*s == 'Z' || *s == 'z') && !s[1])) {
-		int oh, om;
-		if (*s != '+' && *s != '-')
-			return false;
-		int sign = *s == '-' ? -1 : 1;
-		if (!digits_at(s + 1, 2, &oh))
-			return false;
-		const char *m = s + 3;
-		if (*m == ':')
-			m++;
-		if (!digits_at(m, 2, &om) || m[2])
-			return false;
-		offset = sign * (oh * 60L + om) * 60L;
-	}
-	*out = (double)days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400.0 + h * 3600.0 +
-	       mi * 60.0 + sec + frac - (double)offset;
-	return true;
-}
-
-/* "10.0.0.0/8", "2001:db8::/32" or a single address. */
-static bool parse_cidr(const char *text, bool v4_only, struct toggle_cidr *out)
-{
-	char addr[64];
-	const char *slash = strchr(text, '/');
-	size_t alen = slash ? (size_t)(slash - text) : strlen(text);
-	if (alen == 0 || alen >= sizeof(addr))
-		return false;
-	memcpy(addr, text, alen);
-	addr[alen] = '\0';
-	memset(out, 0, sizeof(*out));
-	out->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
-	if ((v4_only && out->family != AF_INET) || inet_pton(out->family, addr, out->addr) != 1)
-		return false;
-	unsigned max = out->family == AF_INET ? 32 : 128;
-	out->prefix = max;
-	if (slash) {
-		const char *b = slash + 1;
-		if (!*b || strlen(b) > 3)
-			return false;
-		unsigned v = 0;
-		for (; *b; b++) {
-			if (!isdigit((unsigned char)*b))
-				return false;
-			v = v * 10 + (unsigned)(*b - '0');
-		}
-		if (v > max)
-			return false;
-		out->prefix = v;
-	}
-	return true;
-}
-
-bool toggles_cidr_match(const struct toggle_cidr *cidrs, size_t n, const char *address)
-{
-	unsigned char a[16];
-	int family = strchr(address, ':') ? AF_INET6 : AF_INET;
-	if (inet_pton(family, address, a) != 1)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		const struct toggle_cidr *c = &cidrs[i];
-		if (c->family != family)
-			continue;
-		unsigned full = c->prefix / 8, rest = c->prefix % 8;
-		if (memcmp(c->addr, a, full) != 0)
-			continue;
-		unsigned char mask = (unsigned char)(0xff << (8 - rest));
-		if (rest && ((c->addr[full] ^ a[full]) & mask))
-			continue;
-		return true;
-	}
-	return false;
-}
-
-bool toggles_semver_cmp(const char *text, const struct toggle_semver *v, int *order)
-{
-	struct semver s;
-	if (!semver_parse(text, strlen(text), &s))
-		return false;
-	*order = semver_cmp(&s, &v->ver);
-	return true;
-}
-
-/* ---- regexes ---- */
-
-bool toggles_regex_match(const struct toggle_regex *re, const char *subject, size_t len)
-{
-	return re && len <= REGEX_MAX_SUBJECT && pattern_match(re->p, subject, len);
-}
-
-static const char *regex_compile(const char *text, bool caseless, struct toggle_regex **out,
-                                 char *why, size_t whylen)
-{
-	*out = NULL;
-	if (strlen(text) > REGEX_MAX_PATTERN) {
-		snprintf(why, whylen, "pattern longer than %d bytes", REGEX_MAX_PATTERN);
-		return why;
-	}
-	/* What Go's regexp refuses the Go SDK cannot use either, even where
-	 * RE2 itself would accept it. */
-	char re2[256];
-	if (!regex_check_re2(text, re2, sizeof(re2))) {
-		snprintf(why, whylen, "%s", re2);
-		return why;
-	}
-	struct toggle_regex *re = malloc(sizeof(*re));
-	if (!re) {
-		snprintf(why, whylen, "out of memory");
-		return why;
-	}
-	if (!(re->p = pattern_compile(text, caseless, REGEX_MAX_MEMORY, why, whylen))) {
-		free(re);
-		return why;
-	}
-	*out = re;
-	return NULL;
 }
 
 static char *param_text(struct parser *p, json_t *v);
 
 /* ---- constraints ---- */
 
-static enum toggle_op op_of(const char *name)
+static enum unleash_op op_of(const char *name)
 {
-	for (int op = FOP_UNKNOWN + 1; op < FOP_COUNT; op++)
+	for (int op = UNLEASH_OP_UNKNOWN + 1; op < UNLEASH_OP_COUNT; op++)
 		if (name && strcmp(name, op_names[op]) == 0)
-			return (enum toggle_op)op;
-	return FOP_UNKNOWN;
+			return (enum unleash_op)op;
+	return UNLEASH_OP_UNKNOWN;
 }
 
 static void add_problem(struct parser *p, const char *pointer, const char *why)
 {
-	struct toggles *f = p->f;
+	struct unleash_features *f = p->f;
 	char line[640];
 	FMT(line, "%s: %s", pointer, why);
 	char **grown = realloc(f->problems, (f->nproblems + 1) * sizeof(char *));
@@ -559,7 +287,7 @@ static void add_problem(struct parser *p, const char *pointer, const char *why)
 	f->nproblems++;
 }
 
-static bool prepare_semver(struct parser *p, json_t *value, struct toggle_constraint *c)
+static bool prepare_semver(struct parser *p, json_t *value, struct unleash_constraint *c)
 {
 	const char *text = json_string_value(value);
 	if (!text)
@@ -567,7 +295,7 @@ static bool prepare_semver(struct parser *p, json_t *value, struct toggle_constr
 	/* The SDKs' semver library forgives one leading "v" or "=" here. */
 	if (*text == 'v' || *text == '=')
 		text++;
-	struct toggle_semver *v = calloc(1, sizeof(*v));
+	struct unleash_version *v = calloc(1, sizeof(*v));
 	bool ok = v && (v->text = strdup(text));
 	if (ok && semver_parse(v->text, strlen(v->text), &v->ver)) {
 		c->semver = v;
@@ -580,42 +308,42 @@ static bool prepare_semver(struct parser *p, json_t *value, struct toggle_constr
 }
 
 static bool prepare_value(struct parser *p, json_t *jc, const char *ptr,
-                          struct toggle_constraint *c)
+                          struct unleash_constraint *c)
 {
 	json_t *value = json_object_get(jc, "value");
 	switch (c->op) {
-	case FOP_NUM_EQ:
-	case FOP_NUM_GT:
-	case FOP_NUM_GTE:
-	case FOP_NUM_LT:
-	case FOP_NUM_LTE:
+	case UNLEASH_OP_NUM_EQ:
+	case UNLEASH_OP_NUM_GT:
+	case UNLEASH_OP_NUM_GTE:
+	case UNLEASH_OP_NUM_LT:
+	case UNLEASH_OP_NUM_LTE:
 		c->has_number = json_js_number(value, &c->number) && !isnan(c->number);
 		return true;
-	case FOP_DATE_AFTER:
-	case FOP_DATE_BEFORE:
+	case UNLEASH_OP_DATE_AFTER:
+	case UNLEASH_OP_DATE_BEFORE:
 		c->has_date =
-		    json_is_string(value) && toggles_parse_time(json_string_value(value), &c->date);
+		    json_is_string(value) && jsvalue_date(json_string_value(value), &c->date);
 		return true;
-	case FOP_SEMVER_EQ:
-	case FOP_SEMVER_GT:
-	case FOP_SEMVER_GTE:
-	case FOP_SEMVER_LT:
-	case FOP_SEMVER_LTE:
+	case UNLEASH_OP_SEMVER_EQ:
+	case UNLEASH_OP_SEMVER_GT:
+	case UNLEASH_OP_SEMVER_GTE:
+	case UNLEASH_OP_SEMVER_LT:
+	case UNLEASH_OP_SEMVER_LTE:
 		return prepare_semver(p, value, c);
-	case FOP_IN_CIDR:
+	case UNLEASH_OP_IN_CIDR:
 		c->cidrs = alloc_array(p, c->nvalues, sizeof(*c->cidrs));
 		if (!c->cidrs)
 			return false;
 		for (size_t i = 0; i < c->nvalues; i++)
-			if (parse_cidr(c->values[i], false, &c->cidrs[c->ncidrs]))
+			if (jsvalue_cidr_parse(c->values[i], false, &c->cidrs[c->ncidrs]))
 				c->ncidrs++;
 		return true;
-	case FOP_REGEX: {
+	case UNLEASH_OP_REGEX: {
 		char why[320];
 		const char *problem =
 		    json_is_string(value)
-		        ? regex_compile(json_string_value(value), c->case_insensitive, &c->regex,
-		                        why, sizeof(why))
+		        ? unleash_regex_compile(json_string_value(value), c->case_insensitive,
+		                                &c->regex, why, sizeof(why))
 		        : "value is not a string";
 		if (problem) {
 			c->unusable = "REGEX pattern cannot be used";
@@ -631,7 +359,7 @@ static bool prepare_value(struct parser *p, json_t *jc, const char *ptr,
 }
 
 static bool parse_constraint(struct parser *p, json_t *jc, const char *ptr,
-                             struct toggle_constraint *c)
+                             struct unleash_constraint *c)
 {
 	if (!json_is_object(jc))
 		return fail(p, ptr, "a constraint must be an object");
@@ -646,23 +374,23 @@ static bool parse_constraint(struct parser *p, json_t *jc, const char *ptr,
 	if (!(c->context = dup_str(p, context)))
 		return false;
 	c->op = op_of(operator);
-	if (c->op == FOP_UNKNOWN) {
+	if (c->op == UNLEASH_OP_UNKNOWN) {
 		c->unusable = "unknown operator";
 		char ptro[512];
 		FMT(ptro, "%s/operator", ptr);
 		add_problem(p, ptro, operator? "unknown operator" : "no operator");
 		return !p->failed;
 	}
-	bool lower =
-	    c->case_insensitive && c->op >= FOP_STR_STARTS_WITH && c->op <= FOP_STR_CONTAINS;
+	bool lower = c->case_insensitive && c->op >= UNLEASH_OP_STR_STARTS_WITH &&
+	             c->op <= UNLEASH_OP_STR_CONTAINS;
 	if (!clean_values(p, values, lower, &c->values, &c->nvalues))
 		return false;
-	if (c->op == FOP_IN || c->op == FOP_NOT_IN)
+	if (c->op == UNLEASH_OP_IN || c->op == UNLEASH_OP_NOT_IN)
 		qsort(c->values, c->nvalues, sizeof(char *), cmp_str);
 	return prepare_value(p, jc, ptr, c);
 }
 
-static void free_constraint(struct toggle_constraint *c)
+static void free_constraint(struct unleash_constraint *c)
 {
 	free(c->context);
 	for (size_t i = 0; i < c->nvalues; i++)
@@ -672,9 +400,7 @@ static void free_constraint(struct toggle_constraint *c)
 		free(c->semver->text);
 	free(c->semver);
 	free(c->cidrs);
-	if (c->regex)
-		pattern_free(c->regex->p);
-	free(c->regex);
+	unleash_regex_free(c->regex);
 }
 
 /* ---- strategies ---- */
@@ -697,7 +423,7 @@ static char *param_text(struct parser *p, json_t *v)
 	return dup_str(p, buf);
 }
 
-static const char *param(const struct toggle_strategy *s, const char *key)
+static const char *param(const struct unleash_strategy *s, const char *key)
 {
 	for (size_t i = 0; i < s->nparams; i++)
 		if (strcmp(s->param_keys[i], key) == 0)
@@ -705,7 +431,7 @@ static const char *param(const struct toggle_strategy *s, const char *key)
 	return NULL;
 }
 
-static bool parse_params(struct parser *p, json_t *params, struct toggle_strategy *s)
+static bool parse_params(struct parser *p, json_t *params, struct unleash_strategy *s)
 {
 	size_t n = json_object_size(params);
 	s->param_keys = alloc_array(p, n, sizeof(char *));
@@ -756,71 +482,74 @@ static bool split_list(struct parser *p, const char *text, bool keep_ends, char 
 	}
 }
 
-static const char *const kind_names[TK_COUNT] = {
-    [TK_UNKNOWN] = "(unknown)",
-    [TK_DEFAULT] = "default",
-    [TK_USER_WITH_ID] = "userWithId",
-    [TK_FLEXIBLE_ROLLOUT] = "flexibleRollout",
-    [TK_GRADUAL_USER_ID] = "gradualRolloutUserId",
-    [TK_GRADUAL_SESSION_ID] = "gradualRolloutSessionId",
-    [TK_GRADUAL_RANDOM] = "gradualRolloutRandom",
-    [TK_REMOTE_ADDRESS] = "remoteAddress",
-    [TK_APPLICATION_HOSTNAME] = "applicationHostname",
+static const char *const kind_names[UNLEASH_KIND_COUNT] = {
+    [UNLEASH_KIND_UNKNOWN] = "(unknown)",
+    [UNLEASH_KIND_DEFAULT] = "default",
+    [UNLEASH_KIND_USER_WITH_ID] = "userWithId",
+    [UNLEASH_KIND_FLEXIBLE_ROLLOUT] = "flexibleRollout",
+    [UNLEASH_KIND_GRADUAL_USER_ID] = "gradualRolloutUserId",
+    [UNLEASH_KIND_GRADUAL_SESSION_ID] = "gradualRolloutSessionId",
+    [UNLEASH_KIND_GRADUAL_RANDOM] = "gradualRolloutRandom",
+    [UNLEASH_KIND_REMOTE_ADDRESS] = "remoteAddress",
+    [UNLEASH_KIND_APPLICATION_HOSTNAME] = "applicationHostname",
 };
 
-const char *toggles_strategy_name(enum toggle_kind kind)
+const char *unleash_kind_name(enum unleash_kind kind)
 {
-	return kind > TK_UNKNOWN && kind < TK_COUNT ? kind_names[kind] : kind_names[TK_UNKNOWN];
+	return kind > UNLEASH_KIND_UNKNOWN && kind < UNLEASH_KIND_COUNT
+	           ? kind_names[kind]
+	           : kind_names[UNLEASH_KIND_UNKNOWN];
 }
 
-static enum toggle_kind kind_of(const char *name)
+static enum unleash_kind kind_of(const char *name)
 {
-	for (int k = TK_UNKNOWN + 1; k < TK_COUNT; k++)
+	for (int k = UNLEASH_KIND_UNKNOWN + 1; k < UNLEASH_KIND_COUNT; k++)
 		if (strcmp(name, kind_names[k]) == 0)
-			return (enum toggle_kind)k;
-	return TK_UNKNOWN;
+			return (enum unleash_kind)k;
+	return UNLEASH_KIND_UNKNOWN;
 }
 
-static bool prepare_strategy(struct parser *p, struct toggle_strategy *s, const char *toggle)
+static bool prepare_strategy(struct parser *p, struct unleash_strategy *s, const char *feature)
 {
 	s->kind = kind_of(s->name);
 	const char *pct =
 	    param(s, strcmp(s->name, "flexibleRollout") == 0 ? "rollout" : "percentage");
-	s->has_rollout = pct && toggles_js_number(pct, &s->rollout) && !isnan(s->rollout);
+	s->has_rollout = pct && jsvalue_number(pct, &s->rollout) && !isnan(s->rollout);
 	const char *group = param(s, "groupId");
 	if (strcmp(s->name, "flexibleRollout") == 0) {
 		if (!group || !*group)
-			group = toggle;
+			group = feature;
 		const char *stickiness = param(s, "stickiness");
 		if (!(s->stickiness = dup_str(p, stickiness ? stickiness : "default")))
 			return false;
 	}
 	if (!(s->group_id = dup_str(p, group ? group : "")))
 		return false;
-	const char *list = s->kind == TK_USER_WITH_ID           ? param(s, "userIds")
-	                   : s->kind == TK_REMOTE_ADDRESS       ? param(s, "IPs")
-	                   : s->kind == TK_APPLICATION_HOSTNAME ? param(s, "hostNames")
-	                                                        : NULL;
-	if (list && !split_list(p, list, s->kind == TK_APPLICATION_HOSTNAME, &s->ids, &s->nids))
+	const char *list = s->kind == UNLEASH_KIND_USER_WITH_ID           ? param(s, "userIds")
+	                   : s->kind == UNLEASH_KIND_REMOTE_ADDRESS       ? param(s, "IPs")
+	                   : s->kind == UNLEASH_KIND_APPLICATION_HOSTNAME ? param(s, "hostNames")
+	                                                                  : NULL;
+	if (list &&
+	    !split_list(p, list, s->kind == UNLEASH_KIND_APPLICATION_HOSTNAME, &s->ids, &s->nids))
 		return false;
-	if (list && s->kind == TK_USER_WITH_ID)
+	if (list && s->kind == UNLEASH_KIND_USER_WITH_ID)
 		qsort(s->ids, s->nids, sizeof(char *), cmp_str);
-	if (list && s->kind == TK_APPLICATION_HOSTNAME)
+	if (list && s->kind == UNLEASH_KIND_APPLICATION_HOSTNAME)
 		for (size_t i = 0; i < s->nids; i++)
 			for (char *c = s->ids[i]; *c; c++)
 				*c = (char)tolower((unsigned char)*c);
-	if (list && s->kind == TK_REMOTE_ADDRESS) {
+	if (list && s->kind == UNLEASH_KIND_REMOTE_ADDRESS) {
 		if (!(s->cidrs = alloc_array(p, s->nids, sizeof(*s->cidrs))))
 			return false;
 		for (size_t i = 0; i < s->nids; i++)
-			if (parse_cidr(s->ids[i], true, &s->cidrs[s->ncidrs]))
+			if (jsvalue_cidr_parse(s->ids[i], true, &s->cidrs[s->ncidrs]))
 				s->ncidrs++;
 	}
 	return true;
 }
 
 static bool parse_variants(struct parser *p, json_t *list, const char *base,
-                           struct toggle_variant **out, size_t *n)
+                           struct unleash_variant **out, size_t *n)
 {
 	*n = 0;
 	*out = alloc_array(p, json_array_size(list), sizeof(**out));
@@ -832,7 +561,7 @@ static bool parse_variants(struct parser *p, json_t *list, const char *base,
 	{
 		char ptr[512];
 		child_ptr(ptr, sizeof(ptr), base, NULL, (long)i);
-		struct toggle_variant *v = &(*out)[(*n)++];
+		struct unleash_variant *v = &(*out)[(*n)++];
 		const char *name, *stickiness;
 		json_t *weight, *overrides;
 		if (!json_is_object(jv))
@@ -853,7 +582,7 @@ static bool parse_variants(struct parser *p, json_t *list, const char *base,
 		json_t *jo;
 		json_array_foreach(overrides, k, jo)
 		{
-			struct toggle_override *o = &v->overrides[v->noverrides++];
+			struct unleash_override *o = &v->overrides[v->noverrides++];
 			json_t *vals = json_object_get(jo, "values");
 			if (!(o->context = dup_str(
 			          p, json_string_value(json_object_get(jo, "contextName")))) ||
@@ -871,7 +600,7 @@ static bool parse_variants(struct parser *p, json_t *list, const char *base,
 	return true;
 }
 
-static void free_variants(struct toggle_variant *v, size_t n)
+static void free_variants(struct unleash_variant *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].name);
@@ -907,7 +636,7 @@ static json_t *segment_by_id(json_t *segments, json_t *id, size_t *index)
 
 /* The strategy's constraints, then those of the segments it references. */
 static bool parse_constraints(struct parser *p, json_t *js, const char *ptr,
-                              struct toggle_strategy *s)
+                              struct unleash_strategy *s)
 {
 	json_t *list, *refs;
 	if (!opt_array(p, js, "constraints", ptr, &list) ||
@@ -949,8 +678,8 @@ static bool parse_constraints(struct parser *p, json_t *js, const char *ptr,
 	return true;
 }
 
-static bool parse_strategy(struct parser *p, json_t *js, const char *ptr, const char *toggle,
-                           struct toggle_strategy *s)
+static bool parse_strategy(struct parser *p, json_t *js, const char *ptr, const char *feature,
+                           struct unleash_strategy *s)
 {
 	if (!json_is_object(js))
 		return fail(p, ptr, "a strategy must be an object");
@@ -966,10 +695,10 @@ static bool parse_strategy(struct parser *p, json_t *js, const char *ptr, const 
 	char vptr[512];
 	child_ptr(vptr, sizeof(vptr), ptr, "variants", 0);
 	return parse_variants(p, variants, vptr, &s->variants, &s->nvariants) &&
-	       prepare_strategy(p, s, toggle);
+	       prepare_strategy(p, s, feature);
 }
 
-static void free_strategy(struct toggle_strategy *s)
+static void free_strategy(struct unleash_strategy *s)
 {
 	free(s->name);
 	for (size_t i = 0; i < s->nparams; i++) {
@@ -990,9 +719,10 @@ static void free_strategy(struct toggle_strategy *s)
 	free_variants(s->variants, s->nvariants);
 }
 
-/* ---- toggles ---- */
+/* ---- features ---- */
 
-static bool parse_dependencies(struct parser *p, json_t *list, const char *base, struct toggle *t)
+static bool parse_dependencies(struct parser *p, json_t *list, const char *base,
+                               struct unleash_feature *t)
 {
 	if (!(t->deps = alloc_array(p, json_array_size(list), sizeof(*t->deps))))
 		return false;
@@ -1002,7 +732,7 @@ static bool parse_dependencies(struct parser *p, json_t *list, const char *base,
 	{
 		char ptr[512];
 		child_ptr(ptr, sizeof(ptr), base, NULL, (long)i);
-		struct toggle_dependency *d = &t->deps[t->ndeps++];
+		struct unleash_dependency *d = &t->deps[t->ndeps++];
 		const char *feature;
 		json_t *variants;
 		if (!json_is_object(jd))
@@ -1020,7 +750,7 @@ static bool parse_dependencies(struct parser *p, json_t *list, const char *base,
 	return true;
 }
 
-static bool parse_toggle(struct parser *p, json_t *jt, const char *ptr, struct toggle *t)
+static bool parse_feature(struct parser *p, json_t *jt, const char *ptr, struct unleash_feature *t)
 {
 	const char *name;
 	json_t *strategies, *variants, *deps;
@@ -1059,7 +789,7 @@ static bool parse_toggle(struct parser *p, json_t *jt, const char *ptr, struct t
 	       parse_dependencies(p, deps, dptr, t);
 }
 
-static void free_toggle(struct toggle *t)
+static void free_feature(struct unleash_feature *t)
 {
 	free(t->name);
 	for (size_t i = 0; i < t->nstrategies; i++)
@@ -1090,38 +820,39 @@ static json_t *feature_named(json_t *features, const char *name, size_t *index)
 	return NULL;
 }
 
-static bool keep_toggle(struct parser *p, json_t *features, size_t index)
+static bool keep_feature(struct parser *p, json_t *features, size_t index)
 {
-	struct toggles *f = p->f;
+	struct unleash_features *f = p->f;
 	json_t *jt = json_array_get(features, index);
 	char ptr[64];
 	FMT(ptr, "/features/%zu", index);
 	if (!json_is_object(jt))
 		return fail(p, ptr, "a feature must be an object");
 	const char *name = json_string_value(json_object_get(jt, "name"));
-	for (size_t i = 0; i < f->ntoggles; i++)
-		if (name && strcmp(f->toggles[i].name, name) == 0)
+	for (size_t i = 0; i < f->nfeatures; i++)
+		if (name && strcmp(f->features[i].name, name) == 0)
 			return true; /* a parent of several, kept once */
-	return parse_toggle(p, jt, ptr, &f->toggles[f->ntoggles++]);
+	return parse_feature(p, jt, ptr, &f->features[f->nfeatures++]);
 }
 
-const struct toggle *toggles_find(const struct toggles *f, const char *name)
+const struct unleash_feature *unleash_features_find(const struct unleash_features *f,
+                                                    const char *name)
 {
-	for (size_t i = 0; f && i < f->ntoggles; i++)
-		if (strcmp(f->toggles[i].name, name) == 0)
-			return &f->toggles[i];
+	for (size_t i = 0; f && i < f->nfeatures; i++)
+		if (strcmp(f->features[i].name, name) == 0)
+			return &f->features[i];
 	return NULL;
 }
 
 /* Parents are looked up once: the evaluation follows pointers. With a
- * toggle named, only its own parents count as missing: a parent's parents
+ * feature named, only its own parents count as missing: a parent's parents
  * are never followed (they make the child off). */
-static void link_parents(struct toggles *f, bool named)
+static void link_parents(struct unleash_features *f, bool named)
 {
-	for (size_t i = 0; i < f->ntoggles; i++) {
-		struct toggle *t = &f->toggles[i];
+	for (size_t i = 0; i < f->nfeatures; i++) {
+		struct unleash_feature *t = &f->features[i];
 		for (size_t k = 0; k < t->ndeps; k++) {
-			t->deps[k].parent = toggles_find(f, t->deps[k].feature);
+			t->deps[k].parent = unleash_features_find(f, t->deps[k].feature);
 			if (!t->deps[k].parent && (!named || i == 0))
 				f->missing_parent = true;
 		}
@@ -1131,11 +862,11 @@ static void link_parents(struct toggles *f, bool named)
 static bool keep(struct parser *p, json_t *features, const char *name)
 {
 	size_t n = json_array_size(features);
-	if (!(p->f->toggles = alloc_array(p, n, sizeof(*p->f->toggles))))
+	if (!(p->f->features = alloc_array(p, n, sizeof(*p->f->features))))
 		return false;
 	if (!name) {
 		for (size_t i = 0; i < n; i++)
-			if (!keep_toggle(p, features, i))
+			if (!keep_feature(p, features, i))
 				return false;
 		return true;
 	}
@@ -1143,24 +874,24 @@ static bool keep(struct parser *p, json_t *features, const char *name)
 	json_t *jt = feature_named(features, name, &at);
 	if (!jt)
 		return true;
-	if (!keep_toggle(p, features, at))
+	if (!keep_feature(p, features, at))
 		return false;
 	/* The parents, evaluated with the child's context; theirs are not
 	 * followed (a parent with parents makes the child off). */
-	const struct toggle *t = &p->f->toggles[0];
+	const struct unleash_feature *t = &p->f->features[0];
 	for (size_t k = 0; k < t->ndeps; k++) {
 		size_t pat;
 		if (feature_named(features, t->deps[k].feature, &pat) &&
-		    !keep_toggle(p, features, pat))
+		    !keep_feature(p, features, pat))
 			return false;
 	}
 	return true;
 }
 
-struct toggles *toggles_parse(const char *body, size_t len, const char *name, char *err,
-                              size_t errlen)
+struct unleash_features *unleash_features_parse(const char *body, size_t len, const char *name,
+                                                char *err, size_t errlen)
 {
-	struct toggles *f = calloc(1, sizeof(*f));
+	struct unleash_features *f = calloc(1, sizeof(*f));
 	if (!f) {
 		snprintf(err, errlen, "client API answer: out of memory");
 		return NULL;
@@ -1185,35 +916,35 @@ struct toggles *toggles_parse(const char *body, size_t len, const char *name, ch
 	}
 	json_decref(doc);
 	if (p.failed) {
-		toggles_unref(f);
+		unleash_features_unref(f);
 		return NULL;
 	}
 	return f;
 }
 
-struct toggles *toggles_ref(struct toggles *f)
+struct unleash_features *unleash_features_ref(struct unleash_features *f)
 {
 	if (f)
 		atomic_fetch_add(&f->refs, 1);
 	return f;
 }
 
-void toggles_unref(struct toggles *f)
+void unleash_features_unref(struct unleash_features *f)
 {
 	if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
 		return;
-	for (size_t i = 0; i < f->ntoggles; i++)
-		free_toggle(&f->toggles[i]);
-	free(f->toggles);
+	for (size_t i = 0; i < f->nfeatures; i++)
+		free_feature(&f->features[i]);
+	free(f->features);
 	for (size_t i = 0; i < f->nproblems; i++)
 		free(f->problems[i]);
 	free(f->problems);
 	free(f);
 }
 
-double toggles_rollout_percent(const struct toggles *f, const char *name)
+double unleash_features_rollout(const struct unleash_features *f, const char *name)
 {
-	const struct toggle *t = toggles_find(f, name);
+	const struct unleash_feature *t = unleash_features_find(f, name);
 	if (!t)
 		return -1;
 	if (!t->enabled)
