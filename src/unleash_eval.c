@@ -421,14 +421,6 @@ static const struct unleash_variant *select_variant(const char *group, const cha
 	return NULL;
 }
 
-static const char *param(const struct unleash_strategy *s, const char *key)
-{
-	for (size_t i = 0; i < s->nparams; i++)
-		if (strcmp(s->param_keys[i], key) == 0)
-			return s->param_values[i];
-	return NULL;
-}
-
 void unleash_eval_variant(const struct unleash_feature *t, const struct unleash_context *ctx,
                           struct unleash_result *out)
 {
@@ -439,11 +431,12 @@ void unleash_eval_variant(const struct unleash_feature *t, const struct unleash_
 	out->feature_enabled = true;
 	const struct unleash_variant *v = NULL;
 	if (by && by->nvariants > 0) {
-		const char *group = param(by, "groupId");
+		const char *group = unleash_strategy_param(by, "groupId");
 		const char *stickiness = by->variants[0].stickiness;
 		v = select_variant(group ? group : "undefined",
-		                   stickiness ? stickiness : param(by, "stickiness"), by->variants,
-		                   by->nvariants, ctx);
+		                   stickiness ? stickiness
+		                              : unleash_strategy_param(by, "stickiness"),
+		                   by->variants, by->nvariants, ctx);
 	}
 	if (!v && t->nvariants > 0)
 		v = select_variant(t->name, t->variants[0].stickiness, t->variants, t->nvariants,

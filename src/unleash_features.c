@@ -423,7 +423,7 @@ static char *param_text(struct parser *p, json_t *v)
 	return dup_str(p, buf);
 }
 
-static const char *param(const struct unleash_strategy *s, const char *key)
+const char *unleash_strategy_param(const struct unleash_strategy *s, const char *key)
 {
 	for (size_t i = 0; i < s->nparams; i++)
 		if (strcmp(s->param_keys[i], key) == 0)
@@ -512,23 +512,24 @@ static enum unleash_kind kind_of(const char *name)
 static bool prepare_strategy(struct parser *p, struct unleash_strategy *s, const char *feature)
 {
 	s->kind = kind_of(s->name);
-	const char *pct =
-	    param(s, strcmp(s->name, "flexibleRollout") == 0 ? "rollout" : "percentage");
+	const char *pct = unleash_strategy_param(
+	    s, strcmp(s->name, "flexibleRollout") == 0 ? "rollout" : "percentage");
 	s->has_rollout = pct && jsvalue_number(pct, &s->rollout) && !isnan(s->rollout);
-	const char *group = param(s, "groupId");
+	const char *group = unleash_strategy_param(s, "groupId");
 	if (strcmp(s->name, "flexibleRollout") == 0) {
 		if (!group || !*group)
 			group = feature;
-		const char *stickiness = param(s, "stickiness");
+		const char *stickiness = unleash_strategy_param(s, "stickiness");
 		if (!(s->stickiness = dup_str(p, stickiness ? stickiness : "default")))
 			return false;
 	}
 	if (!(s->group_id = dup_str(p, group ? group : "")))
 		return false;
-	const char *list = s->kind == UNLEASH_KIND_USER_WITH_ID           ? param(s, "userIds")
-	                   : s->kind == UNLEASH_KIND_REMOTE_ADDRESS       ? param(s, "IPs")
-	                   : s->kind == UNLEASH_KIND_APPLICATION_HOSTNAME ? param(s, "hostNames")
-	                                                                  : NULL;
+	const char *list =
+	    s->kind == UNLEASH_KIND_USER_WITH_ID           ? unleash_strategy_param(s, "userIds")
+	    : s->kind == UNLEASH_KIND_REMOTE_ADDRESS       ? unleash_strategy_param(s, "IPs")
+	    : s->kind == UNLEASH_KIND_APPLICATION_HOSTNAME ? unleash_strategy_param(s, "hostNames")
+	                                                   : NULL;
 	if (list &&
 	    !split_list(p, list, s->kind == UNLEASH_KIND_APPLICATION_HOSTNAME, &s->ids, &s->nids))
 		return false;

@@ -170,6 +170,10 @@ void unleash_features_unref(struct unleash_features *f);
 const struct unleash_feature *unleash_features_find(const struct unleash_features *f,
                                                     const char *name);
 
+/* A strategy's parameter as served (numbers as JavaScript prints them);
+ * NULL when absent. */
+const char *unleash_strategy_param(const struct unleash_strategy *s, const char *key);
+
 /* The rollout of an enabled feature whose only strategy is flexibleRollout;
  * 0 for a disabled feature; -1 otherwise (absent, several strategies). */
 double unleash_features_rollout(const struct unleash_features *f, const char *name);

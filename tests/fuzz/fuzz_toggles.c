@@ -214,10 +214,9 @@ static bool may_be_random(const struct unleash_feature *t, int depth)
 		    random_variants(s->variants, s->nvariants) ||
 		    (s->stickiness && strcmp(s->stickiness, "default") != 0))
 			return true;
-		for (size_t k = 0; k < s->nparams; k++)
-			if (strcmp(s->param_keys[k], "stickiness") == 0 &&
-			    strcmp(s->param_values[k], "default") != 0)
-				return true;
+		const char *stickiness = unleash_strategy_param(s, "stickiness");
+		if (stickiness && strcmp(stickiness, "default") != 0)
+			return true;
 	}
 	for (size_t i = 0; depth == 0 && i < t->ndeps; i++)
 		if (t->deps[i].parent && may_be_random(t->deps[i].parent, 1))
