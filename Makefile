@@ -60,21 +60,23 @@ build/obj/version.o: CFLAGS += $(VERSION_DEF)
 build/asan/obj/version.o: ASAN_CFLAGS += $(VERSION_DEF)
 build/fuzz/obj/version.o: FUZZ_CFLAGS += $(VERSION_DEF)
 
-# the OpenAPI document, the Unleash evaluation and Clowder's schema are
-# embedded with .incbin
+# the OpenAPI document and Clowder's schema are embedded with .incbin
 build/obj/http.o: src/openapi.json
 build/obj/clowder.o: src/clowder.schema.json
-build/obj/luagcs.o: src/unleash.lua
 
 build/gcs: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# The host's `gcs` Lua module, built also as a Lua C module so that busted
-# tests load exactly the code the server runs.
-LUA_MODULE_SRC := src/luagcs.c src/toggles.c src/semver.c src/regex.c src/jsontext.c src/buf.c src/murmur3.c
+# The host's `gcs` and `unleash` Lua modules, built also as one Lua C module
+# so that busted tests load exactly the code the server runs;
+# build/lua/unleash.so is the same file under the name require looks for.
+LUA_MODULE_SRC := src/luagcs.c src/unleash_lua.c src/unleash_eval.c src/unleash_usage.c \
+                  src/unleash_features.c src/unleash_regex.c src/jsvalue.c src/semver.c src/regex.c \
+                  src/jsontext.c src/buf.c src/murmur3.c
 build/lua/gcs.so: $(LUA_MODULE_SRC) build/obj/pattern.o $(wildcard src/*.h) | build/lua
 	$(CC) $(CFLAGS) -shared -DGCS_LUA_MODULE -o $@ $(LUA_MODULE_SRC) build/obj/pattern.o \
 	  $(shell pkg-config --libs jansson libpcre2-8 re2 2>/dev/null) -lstdc++
+	ln -sf gcs.so build/lua/unleash.so
 
 build/tests/%: tests/unit/%.c $(LIB_OBJ) | build/tests
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
@@ -97,7 +99,6 @@ build/asan/obj/%.o: src/%.c $(wildcard src/*.h) | build/asan/obj
 build/asan/obj/%.o: src/%.cc $(wildcard src/*.h) | build/asan/obj
 	$(CXX) $(ASAN_CXXFLAGS) -c -o $@ $<
 build/asan/obj/http.o: src/openapi.json
-build/asan/obj/luagcs.o: src/unleash.lua
 build/asan/obj/clowder.o: src/clowder.schema.json
 build/asan/gcs: $(ASAN_OBJ)
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
@@ -127,7 +128,6 @@ build/fuzz/obj/%.o: src/%.cc $(wildcard src/*.h) | build/fuzz/obj
 	  $(shell pkg-config --cflags re2 2>/dev/null) \
 	  -c -o $@ $<
 build/fuzz/obj/http.o: src/openapi.json
-build/fuzz/obj/luagcs.o: src/unleash.lua
 build/fuzz/obj/clowder.o: src/clowder.schema.json
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_OBJ) $(LDLIBS)

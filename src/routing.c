@@ -13,7 +13,8 @@
 #include "metrics.h"
 #include "sandbox.h"
 #include "script.h"
-#include "toggles.h"
+#include "unleash_features.h"
+#include "unleash_usage.h"
 
 enum {
 	FAIL_LOG_EVERY_S = 10, /* at most one failure line per kind in this many seconds */
@@ -23,9 +24,9 @@ enum {
 /* One per HTTP worker thread, found through worker_key. */
 struct worker {
 	struct worker *next;
-	struct sandbox *sb;             /* NULL until built, and after a failure */
-	struct script *script;          /* owned reference: what sb was built from */
-	struct luagcs_decision decided; /* what the last call made of the toggle */
+	struct sandbox *sb;          /* NULL until built, and after a failure */
+	struct script *script;       /* owned reference: what sb was built from */
+	struct unleash_usage *usage; /* counts what its calls made of the feature */
 	uint64_t seen_gen;
 	uint64_t unleash_gen;
 };
@@ -36,7 +37,7 @@ struct routing {
 	char *canary_version;
 	char *app_name;
 	char *environment;
-	char *toggle_name;
+	char *feature_name; /* GCS_UNLEASH_TOGGLE */
 	double reload_interval;
 	pthread_key_t worker_key;
 	bool key_created;
@@ -46,7 +47,7 @@ struct routing {
 	 * a consistent pair. */
 	pthread_mutex_t mu;
 	struct script *script;
-	struct toggles *features;
+	struct unleash_features *features;
 	uint64_t unleash_gen;
 	struct worker *workers;
 	_Atomic uint64_t generation;
@@ -88,8 +89,8 @@ static void first_line(char *dst, size_t dstlen, const char *src)
 	dst[n] = '\0';
 }
 
-/* What route receives as its context with toggle f. */
-static struct sandbox_context context_of(const struct routing *r, struct toggles *f)
+/* What route receives as its context with features f. */
+static struct sandbox_context context_of(const struct routing *r, struct unleash_features *f)
 {
 	struct sandbox_context c = {
 	    .stable_version = r->stable_version,
@@ -97,7 +98,7 @@ static struct sandbox_context context_of(const struct routing *r, struct toggles
 	    .app_name = r->app_name,
 	    .environment = r->environment,
 	    .features = f,
-	    .toggle_name = r->toggle_name,
+	    .feature_name = r->feature_name,
 	};
 	return c;
 }
@@ -114,9 +115,9 @@ static const struct route_request samples[] = {
      "insights-operator/4.17.0 cluster/8a7bf9b2-0b8e-4ad3-a0f6-0c4d2c8e9f31", NULL},
 };
 
-/* A toggle shaped as the Unleash client API serves it: half of the
+/* A feature shaped as the Unleash client API serves it: half of the
  * clusters in a flexible rollout. */
-static struct toggles *sample_features(const char *name)
+static struct unleash_features *sample_features(const char *name)
 {
 	json_t *t =
 	    json_pack("{s:[{s:s, s:s, s:b, s:b, s:b, s:s, s:[{s:s, s:[], s:{s:s, s:s, s:s}, "
@@ -128,7 +129,8 @@ static struct toggles *sample_features(const char *name)
 	char *text = t ? json_dumps(t, JSON_COMPACT) : NULL;
 	json_decref(t);
 	char err[256];
-	struct toggles *f = text ? toggles_parse(text, strlen(text), name, err, sizeof(err)) : NULL;
+	struct unleash_features *f =
+	    text ? unleash_features_parse(text, strlen(text), name, err, sizeof(err)) : NULL;
 	free(text);
 	return f;
 }
@@ -140,15 +142,15 @@ static const char *describe_sample(const struct route_request *req, char *buf, s
 	return buf;
 }
 
-/* Calls route on every sample request with toggle f in the context. */
-static int check_samples(const struct routing *r, struct sandbox *sb, struct toggles *f,
-                         const char *toggle_name, char *err, size_t errlen)
+/* Calls route on every sample request with features f in the context. */
+static int check_samples(const struct routing *r, struct sandbox *sb, struct unleash_features *f,
+                         const char *what_features, char *err, size_t errlen)
 {
 	char msg[ERR_MAX / 2]; /* leaves room in err for what was being checked */
 	struct sandbox_context ctx = context_of(r, f);
 	if (sandbox_set_context(sb, &ctx, msg, sizeof(msg)) != SANDBOX_OK) {
 		snprintf(err, errlen, "%s: building the context with %s: %s", r->script_path,
-		         toggle_name, msg);
+		         what_features, msg);
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
@@ -159,7 +161,7 @@ static int check_samples(const struct routing *r, struct sandbox *sb, struct tog
 		    sandbox_call(sb, &samples[i], &ch, reason, sizeof(reason), msg, sizeof(msg));
 		if (kind != SANDBOX_OK) {
 			snprintf(err, errlen, "route on a %s with %s failed (%s): %s",
-			         describe_sample(&samples[i], what, sizeof(what)), toggle_name,
+			         describe_sample(&samples[i], what, sizeof(what)), what_features,
 			         sandbox_fail_name(kind), msg);
 			return -1;
 		}
@@ -168,9 +170,9 @@ static int check_samples(const struct routing *r, struct sandbox *sb, struct tog
 }
 
 /* Compiles and runs the script in a scratch state, calls route on the
- * samples under each toggle, checks the module's own examples. Modules are
+ * samples under each feature, checks the module's own examples. Modules are
  * read from disk and kept in s. */
-static int check_script(const struct routing *r, struct script *s, struct toggles *current,
+static int check_script(const struct routing *r, struct script *s, struct unleash_features *current,
                         char *err, size_t errlen)
 {
 	struct sandbox *sb;
@@ -181,15 +183,15 @@ static int check_script(const struct routing *r, struct script *s, struct toggle
 		snprintf(err, errlen, "%s", msg);
 		return -1;
 	}
-	struct toggles *sample = sample_features(r->toggle_name);
-	struct toggles *toggles[] = {NULL, sample, current};
-	const char *toggle_names[] = {"no Unleash toggle", "a 50% rollout toggle",
-	                              "the current Unleash toggle"};
+	struct unleash_features *sample = sample_features(r->feature_name);
+	struct unleash_features *candidates[] = {NULL, sample, current};
+	const char *names[] = {"no Unleash toggle", "a 50% rollout toggle",
+	                       "the current Unleash toggle"};
 	int rc = 0;
 	for (size_t t = 0; t < 3 && rc == 0; t++)
-		if (t == 0 || toggles[t])
-			rc = check_samples(r, sb, toggles[t], toggle_names[t], err, errlen);
-	toggles_unref(sample);
+		if (t == 0 || candidates[t])
+			rc = check_samples(r, sb, candidates[t], names[t], err, errlen);
+	unleash_features_unref(sample);
 	struct sandbox_context plain = context_of(r, NULL);
 	if (rc == 0 && sandbox_set_context(sb, &plain, msg, sizeof(msg)) != SANDBOX_OK) {
 		snprintf(err, errlen, "%s: building the context: %s", r->script_path, msg);
@@ -217,10 +219,10 @@ static struct script *load_checked(struct routing *r, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_lock(&r->mu);
-	struct toggles *current = toggles_ref(r->features);
+	struct unleash_features *current = unleash_features_ref(r->features);
 	pthread_mutex_unlock(&r->mu);
 	int rc = check_script(r, s, current, err, errlen);
-	toggles_unref(current);
+	unleash_features_unref(current);
 	set_watch(r, s);
 	if (rc != 0) {
 		script_unref(s);
@@ -265,9 +267,9 @@ static struct worker *worker_get(struct routing *r)
 	if (w)
 		return w;
 	w = calloc(1, sizeof(*w));
-	if (!w)
-		return NULL;
-	if (pthread_setspecific(r->worker_key, w) != 0) {
+	if (!w || !(w->usage = unleash_usage_new()) || pthread_setspecific(r->worker_key, w) != 0) {
+		if (w)
+			unleash_usage_free(w->usage);
 		free(w);
 		return NULL;
 	}
@@ -283,17 +285,17 @@ static enum sandbox_fail worker_build(struct worker *w, char *err, size_t errlen
 {
 	struct sandbox_chunk chunk = script_chunk(w->script);
 	struct sandbox_loader loader = script_serving_loader(w->script);
-	return sandbox_new(&w->sb, &chunk, &loader, &w->decided, err, errlen);
+	return sandbox_new(&w->sb, &chunk, &loader, w->usage, err, errlen);
 }
 
 /* Brings the worker's state up to the published generation: a new script
- * rebuilds the state, a new toggle only the context. */
+ * rebuilds the state, new features only the context. */
 static enum sandbox_fail worker_sync(struct routing *r, struct worker *w, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&r->mu);
 	struct script *s = script_ref(r->script);
 	uint64_t unleash_gen = r->unleash_gen;
-	struct toggles *toggle = toggles_ref(r->features);
+	struct unleash_features *features = unleash_features_ref(r->features);
 	uint64_t gen = atomic_load(&r->generation);
 	pthread_mutex_unlock(&r->mu);
 
@@ -307,7 +309,7 @@ static enum sandbox_fail worker_sync(struct routing *r, struct worker *w, char *
 		kind = worker_build(w, err, errlen);
 	}
 	if (kind == SANDBOX_OK && (rebuild || unleash_gen != w->unleash_gen)) {
-		struct sandbox_context ctx = context_of(r, toggle);
+		struct sandbox_context ctx = context_of(r, features);
 		kind = sandbox_set_context(w->sb, &ctx, err, errlen);
 	}
 	if (kind != SANDBOX_OK) {
@@ -318,7 +320,7 @@ static enum sandbox_fail worker_sync(struct routing *r, struct worker *w, char *
 		w->unleash_gen = unleash_gen;
 	}
 	script_unref(s);
-	toggles_unref(toggle);
+	unleash_features_unref(features);
 	return kind;
 }
 
@@ -347,13 +349,9 @@ enum gcs_channel routing_decide(struct routing *r, const struct route_request *r
 			return failed(r, kind, err, reason, reasonlen);
 	}
 	enum gcs_channel ch;
-	w->decided.made = false;
 	enum sandbox_fail kind = sandbox_call(w->sb, req, &ch, reason, reasonlen, err, sizeof(err));
-	if (kind == SANDBOX_OK) {
-		if (w->decided.made)
-			toggles_count(w->decided.yes);
+	if (kind == SANDBOX_OK)
 		return ch;
-	}
 	/* After a budget or memory failure the script's own data may be half
 	 * updated: start the next call from a fresh state. */
 	if (kind == SANDBOX_BUDGET || kind == SANDBOX_MEMORY) {
@@ -373,12 +371,12 @@ static bool copy_settings(struct routing *r, const struct gcs_config *cfg)
 	r->canary_version = dup_or_null(cfg->canary_version);
 	r->app_name = dup_or_null(cfg->unleash_app_name);
 	r->environment = dup_or_null(cfg->unleash_environment);
-	r->toggle_name = strdup(cfg->unleash_toggle);
+	r->feature_name = strdup(cfg->unleash_toggle);
 	r->reload_interval = cfg->reload_interval;
 	return r->script_path && !dup_failed(cfg->stable_version, r->stable_version) &&
 	       !dup_failed(cfg->canary_version, r->canary_version) &&
 	       !dup_failed(cfg->unleash_app_name, r->app_name) &&
-	       !dup_failed(cfg->unleash_environment, r->environment) && r->toggle_name;
+	       !dup_failed(cfg->unleash_environment, r->environment) && r->feature_name;
 }
 
 /* One line for the caller: the traceback, if any, is noise at startup. Lua
@@ -464,16 +462,16 @@ int routing_reload(struct routing *r)
 	return 0;
 }
 
-void routing_set_features(struct routing *r, struct toggles *f)
+void routing_set_features(struct routing *r, struct unleash_features *f)
 {
-	toggles_ref(f);
+	unleash_features_ref(f);
 	pthread_mutex_lock(&r->mu);
-	struct toggles *old = r->features;
+	struct unleash_features *old = r->features;
 	r->features = f;
 	r->unleash_gen++;
 	atomic_fetch_add(&r->generation, 1);
 	pthread_mutex_unlock(&r->mu);
-	toggles_unref(old);
+	unleash_features_unref(old);
 }
 
 static bool watch_changed(struct routing *r)
@@ -540,19 +538,20 @@ void routing_free(struct routing *r)
 		r->workers = w->next;
 		sandbox_free(w->sb);
 		script_unref(w->script);
+		unleash_usage_free(w->usage);
 		free(w);
 	}
 	if (r->key_created)
 		pthread_key_delete(r->worker_key);
 	script_unref(r->script);
 	script_watch_free(r->watch);
-	toggles_unref(r->features);
+	unleash_features_unref(r->features);
 	free(r->script_path);
 	free(r->stable_version);
 	free(r->canary_version);
 	free(r->app_name);
 	free(r->environment);
-	free(r->toggle_name);
+	free(r->feature_name);
 	pthread_cond_destroy(&r->watch_cond);
 	pthread_mutex_destroy(&r->mu);
 	pthread_mutex_destroy(&r->reload_mu);

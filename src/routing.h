@@ -35,10 +35,10 @@ int routing_start_watch(struct routing *r);
  * script was kept (logged and counted). */
 int routing_reload(struct routing *r);
 
-struct toggles;
+struct unleash_features;
 /* Publishes a new Unleash state (routing takes its own reference; NULL:
  * context.unleash is nil). Workers pick it up on their next call. */
-void routing_set_features(struct routing *r, struct toggles *f);
+void routing_set_features(struct routing *r, struct unleash_features *f);
 
 /* Thread-safe; uses the calling thread's lua_State. Never fails: any script
  * problem yields GCS_STABLE (counted and logged). reason gets a short text. */

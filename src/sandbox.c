@@ -16,6 +16,8 @@
 
 #include "deadline.h"
 #include "log.h"
+#include "luagcs.h"
+#include "unleash_lua.h"
 
 /* lua-cjson's header names only the main entry point. */
 extern int luaopen_cjson_safe(lua_State *L);
@@ -68,7 +70,7 @@ struct sandbox {
 	} held[REQUEST_FIELDS];
 	const struct route_request *req; /* during a call: the request, for user_agent */
 	const char *channel_names[2];    /* "stable", "canary", as this state interned them */
-	struct luagcs_decision *decided; /* the owner's */
+	struct unleash_usage *usage;     /* the owner's: counts the configured feature */
 };
 
 const char *sandbox_fail_name(enum sandbox_fail kind)
@@ -500,7 +502,8 @@ static int open_sandbox(lua_State *L)
 
 	restrict_package(L, sb);
 	intern_channel_names(L, sb);
-	luagcs_preload(L, sb->decided);
+	luagcs_preload(L);
+	unleash_lua_preload(L, sb->usage);
 	preload(L, "cjson", luaopen_cjson);
 	preload(L, "cjson.safe", luaopen_cjson_safe);
 	return 0;
@@ -568,7 +571,7 @@ static enum sandbox_fail run_chunk(struct sandbox *sb, char *err, size_t errlen)
 }
 
 enum sandbox_fail sandbox_new(struct sandbox **out, const struct sandbox_chunk *chunk,
-                              const struct sandbox_loader *loader, struct luagcs_decision *decided,
+                              const struct sandbox_loader *loader, struct unleash_usage *usage,
                               char *err, size_t errlen)
 {
 	*out = NULL;
@@ -584,7 +587,7 @@ enum sandbox_fail sandbox_new(struct sandbox **out, const struct sandbox_chunk *
 	limits_register(&sb->lim);
 	sb->chunk = *chunk;
 	sb->loader = *loader;
-	sb->decided = decided;
+	sb->usage = usage;
 	sb->route_ref = sb->module_ref = sb->ctx_ref = sb->request_ref = sb->fields_ref = LUA_NOREF;
 	/* Each call leaves a little young garbage (the request table, the
 	 * strings a script builds): the generational collector suits that. */
@@ -630,7 +633,7 @@ static int build_context(lua_State *L)
 	set_string_field(L, "app_name", c->app_name);
 	set_string_field(L, "environment", c->environment);
 	if (c->features) {
-		luagcs_push_toggle(L, c->features, c->toggle_name, true);
+		unleash_lua_push(L, c->features, c->feature_name, true);
 		lua_setfield(L, -2, "unleash");
 	}
 	luaL_unref(L, LUA_REGISTRYINDEX, a->sb->ctx_ref);

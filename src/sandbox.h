@@ -9,7 +9,6 @@
 
 #include <stddef.h>
 
-#include "luagcs.h"
 #include "routing.h"
 
 /* How a call failed, in the order of the gcs_routing_errors_total labels. */
@@ -59,23 +58,23 @@ struct sandbox_context {
 	const char *canary_version; /* NULL: "none" */
 	const char *app_name;
 	const char *environment;
-	struct toggles *features; /* NULL: context.unleash is nil */
-	const char *toggle_name;
+	struct unleash_features *features; /* NULL: context.unleash is nil */
+	const char *feature_name;          /* the one context.unleash holds */
 };
 
 struct sandbox;
+struct unleash_usage;
 
 /* The CPU time one call of route (and one chunk run) may use, for every
  * sandbox of the process (GCS_ROUTING_BUDGET_MS); no limit until set. */
 void sandbox_set_budget(long ms);
 
 /* Creates the state and runs the chunk, which must return a table with a
- * function route. decided (NULL: nowhere) is where gcs.decided records the
- * configured Unleash toggle's result during a call; the caller clears it
- * before the call and owns it, for as long as the sandbox lives. On failure
- * *out is NULL and err says why. */
+ * function route. usage (NULL: nowhere) counts each evaluation of
+ * context.unleash by unleash.is_enabled; the caller owns it for as long as
+ * the sandbox lives. On failure *out is NULL and err says why. */
 enum sandbox_fail sandbox_new(struct sandbox **out, const struct sandbox_chunk *chunk,
-                              const struct sandbox_loader *loader, struct luagcs_decision *decided,
+                              const struct sandbox_loader *loader, struct unleash_usage *usage,
                               char *err, size_t errlen);
 void sandbox_free(struct sandbox *sb);
 

@@ -21,7 +21,8 @@
 #include "deadline.h"
 #include "log.h"
 #include "metrics.h"
-#include "toggles.h"
+#include "unleash_features.h"
+#include "unleash_usage.h"
 #include "version.h"
 
 /* Startup never waits longer than this for Unleash: an outage must not
@@ -33,17 +34,6 @@
 #define CONNECT_TIMEOUT_MS   3000L
 #define TRANSFER_TIMEOUT_MS  10000L
 #define STOP_TIMEOUT_MS      1000L
-
-/* What src/unleash.lua implements, as registration lists it. */
-static const char *const strategy_names[] = {
-    "default",
-    "userWithId",
-    "flexibleRollout",
-    "gradualRolloutUserId",
-    "gradualRolloutSessionId",
-    "gradualRolloutRandom",
-    "remoteAddress",
-};
 
 struct unleash {
 	const struct gcs_config *cfg;
@@ -174,7 +164,7 @@ static int read_whole(const char *path, char **out, size_t *len, char *err, size
 	return *out ? 1 : -1;
 }
 
-int unleash_file_read(const char *path, const char *name, struct toggles **state, char **body,
+int unleash_file_read(const char *path, const char *name, struct unleash_features **state, char **body,
                       size_t *len, char *err, size_t errlen)
 {
 	*state = NULL;
@@ -182,7 +172,7 @@ int unleash_file_read(const char *path, const char *name, struct toggles **state
 	int rc = read_whole(path, body, len, err, errlen);
 	if (rc <= 0)
 		return rc;
-	*state = toggles_parse(*body, *len, name, err, errlen);
+	*state = unleash_features_parse(*body, *len, name, err, errlen);
 	if (*state)
 		return 1;
 	free(*body);
@@ -195,11 +185,11 @@ int unleash_file_read(const char *path, const char *name, struct toggles **state
 
 /* Hands a parsed state to routing and keeps its body (the backup's bytes).
  * Takes f and body. */
-static void publish(struct unleash *u, struct toggles *f, char *body, size_t len,
+static void publish(struct unleash *u, struct unleash_features *f, char *body, size_t len,
                     const char *source)
 {
 	const char *name = u->cfg->unleash_toggle;
-	const struct toggle *t = toggles_find(f, name);
+	const struct unleash_feature *t = unleash_features_find(f, name);
 	if (!u->unfiltered && f->missing_parent) {
 		/* The parents are outside namePrefix: ask for everything. */
 		u->unfiltered = true;
@@ -211,7 +201,7 @@ static void publish(struct unleash *u, struct toggles *f, char *body, size_t len
 		u->etag = NULL;
 	}
 	routing_set_features(u->routing, f);
-	double pct = toggles_rollout_percent(f, name);
+	double pct = unleash_features_rollout(f, name);
 	metrics_unleash_rollout(pct);
 	metrics_unleash_unusable(f->nproblems);
 	for (size_t i = 0; i < f->nproblems; i++)
@@ -221,7 +211,7 @@ static void publish(struct unleash *u, struct toggles *f, char *body, size_t len
 	snprintf(pct_text, sizeof(pct_text), "%g", pct);
 	log_msg(LOGL_INFO, t ? "Unleash toggle updated" : "Unleash toggle absent", "toggle", name,
 	        "source", source, "rollout", pct >= 0 ? pct_text : NULL, NULL);
-	toggles_unref(f);
+	unleash_features_unref(f);
 
 	if (u->cfg->unleash_backup && strcmp(source, "backup") != 0) {
 		char err[640];
@@ -248,7 +238,7 @@ static bool adopt(struct unleash *u, char *body, size_t len, const char *source)
 		return true;
 	}
 	char err[640];
-	struct toggles *f = toggles_parse(body, len, u->cfg->unleash_toggle, err, sizeof(err));
+	struct unleash_features *f = unleash_features_parse(body, len, u->cfg->unleash_toggle, err, sizeof(err));
 	if (!f) {
 		log_refused(source, err);
 		free(body);
@@ -263,7 +253,7 @@ static bool adopt_file(struct unleash *u, const char *path, const char *source)
 {
 	char err[640], *body;
 	size_t len;
-	struct toggles *f;
+	struct unleash_features *f;
 	int rc = unleash_file_read(path, u->cfg->unleash_toggle, &f, &body, &len, err, sizeof(err));
 	if (rc == -1)
 		log_msg(LOGL_WARN, "Unleash file ignored", "source", source, "error", err, NULL);
@@ -481,8 +471,9 @@ static void register_instance(struct unleash *u)
 {
 	json_t *doc = client_identity(u);
 	json_t *strategies = json_array();
-	for (size_t i = 0; i < sizeof(strategy_names) / sizeof(strategy_names[0]); i++)
-		json_array_append_new(strategies, json_string(strategy_names[i]));
+	/* the strategies unleash_eval implements */
+	for (int k = UNLEASH_KIND_UNKNOWN + 1; strategies && k < UNLEASH_KIND_COUNT; k++)
+		json_array_append_new(strategies, json_string(unleash_kind_name(k)));
 	if (doc && strategies &&
 	    json_object_set_new(doc, "sdkVersion", json_string(u->sdk)) == 0 &&
 	    json_object_set_new(doc, "strategies", strategies) == 0 &&
@@ -502,7 +493,7 @@ static void send_metrics(struct unleash *u)
 	if (!u->registered)
 		register_instance(u);
 	uint64_t yes, no;
-	toggles_take_counts(&yes, &no);
+	unleash_usage_take(&yes, &no);
 	u->yes += yes;
 	u->no += no;
 	char stop[32];

@@ -1,4 +1,7 @@
-/* unleash: gcs as an Unleash server-side SDK. A background thread polls the
+/* unleash: gcs as an Unleash server-side SDK, the client of the family
+ * (unleash_features prepares what it polls, unleash_eval decides,
+ * unleash_usage counts, unleash_lua offers it to routing scripts). A
+ * background thread polls the
  * client API (GET /client/features), hands each new state to routing as a
  * prepared features object, keeps a backup, registers the instance and
  * sends usage metrics, as the official SDKs do. Works unchanged against
@@ -12,9 +15,9 @@
 #include "config.h"
 #include "routing.h"
 
-/* The Unleash client specification whose isEnabled suite src/unleash.lua
- * passes; sent as Unleash-Client-Spec (the server then serves segments
- * apart from the toggles). */
+/* The Unleash client specification whose isEnabled and getVariant suites
+ * unleash_eval passes; sent as Unleash-Client-Spec (the server then serves
+ * segments apart from the features). */
 #define UNLEASH_SPEC_VERSION "5.2.0"
 
 struct unleash;
@@ -35,13 +38,13 @@ unsigned unleash_backoff(unsigned skips, long status);
  * renamed over path, so a crash never leaves half a file. */
 int unleash_file_write(const char *path, const char *body, size_t len, char *err, size_t errlen);
 
-struct toggles;
+struct unleash_features;
 /* Reads such a file (GCS_UNLEASH_BACKUP, GCS_UNLEASH_BOOTSTRAP) as startup
- * does: its bytes, parsed by toggles_parse for the toggle name. Returns 1
+ * does: its bytes, parsed by unleash_features_parse for the feature name. Returns 1
  * with the state and the bytes (the caller unrefs *state, frees *body), 0
  * when the file does not exist, -1 when it cannot be read and -2 when the
  * state is refused, both with one line in err and nothing returned. */
-int unleash_file_read(const char *path, const char *name, struct toggles **state, char **body,
-                      size_t *len, char *err, size_t errlen);
+int unleash_file_read(const char *path, const char *name, struct unleash_features **state,
+                      char **body, size_t *len, char *err, size_t errlen);
 
 #endif

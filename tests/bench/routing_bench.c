@@ -20,7 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "routing.h"
-#include "toggles.h"
+#include "unleash_features.h"
 
 #define IDS 10000
 
@@ -69,16 +69,16 @@ static char *read_file(const char *path, size_t *len)
 
 /* The toggle must be there and wholly usable: a constraint that never
  * holds would measure another path than the one named. */
-static struct toggles *load_toggles(const char *path, const char *name)
+static struct unleash_features *load_toggles(const char *path, const char *name)
 {
 	size_t len;
 	char *body = read_file(path, &len);
 	char err[512];
-	struct toggles *f = toggles_parse(body, len, name, err, sizeof(err));
+	struct unleash_features *f = unleash_features_parse(body, len, name, err, sizeof(err));
 	free(body);
 	if (!f)
 		die(path, err);
-	if (!toggles_find(f, name))
+	if (!unleash_features_find(f, name))
 		die(path, "no such toggle");
 	if (f->nproblems > 0)
 		die(path, f->problems[0]);
@@ -116,9 +116,9 @@ int main(int argc, char **argv)
 	if (!r)
 		die(argv[3], err);
 	if (argc == 6) {
-		struct toggles *f = load_toggles(argv[4], argv[5]);
+		struct unleash_features *f = load_toggles(argv[4], argv[5]);
 		routing_set_features(r, f);
-		toggles_unref(f);
+		unleash_features_unref(f);
 	}
 	const char *prefix = getenv("BENCH_ID_PREFIX");
 	for (int i = 0; i < IDS; i++) {

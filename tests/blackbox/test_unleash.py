@@ -90,11 +90,10 @@ def node_decisions_answer(answer, name, ids, context=None):
 
 
 def lua_decisions(toggle, ids, context=None):
-    """src/unleash.lua's is_enabled for each user ID, run by lua5.4 with the
-    server's gcs module (build/lua/gcs.so) preparing the toggle as the
-    server does."""
+    """gcs's unleash.is_enabled for each user ID, run by lua5.4 with the
+    server's own C evaluation (build/lua/unleash.so, the same file as
+    build/lua/gcs.so) preparing the toggle as the server does."""
     program = """
-        package.path = arg[1] .. "/src/?.lua;" .. package.path
         package.cpath = arg[1] .. "/build/lua/?.so;" .. package.cpath
         local cjson = require "cjson"
         local unleash = require "unleash"
@@ -288,6 +287,7 @@ def test_sdk_headers_on_every_call(server_factory):
         assert register["sdkVersion"] == f"gcs:{version}"
         assert register["appName"] == "gcs-headers"
         assert "flexibleRollout" in register["strategies"]
+        assert "applicationHostname" in register["strategies"]
     assert connection_ids[0] != connection_ids[1], "two processes shared a connection ID"
 
 
@@ -412,7 +412,7 @@ def test_backtracking_regex_costs_like_a_benign_one(server_factory, tmp_path):
 
 
 def test_lua_evaluation_matches_the_node_sdk(unleash):
-    """src/unleash.lua against the official SDK for 10,000 IDs on toggles
+    """gcs's evaluation against the official SDK for 10,000 IDs on toggles
     as the server serves them, including OCP-version constraints."""
     admin, _, _ = unleash
     ids = cluster_ids(10000, "lua-vs-node")
@@ -566,6 +566,43 @@ def test_parent_toggle_switches_decisions_as_the_node_sdk(unleash, server_factor
     assert set(follows_node(False).values()) == {"stable"}
     admin.enable(parent)
     assert follows_node(True) == on, "the same clusters are back in the canary"
+
+
+def test_application_hostname_decides_as_the_node_sdk(unleash, server_factory):
+    """applicationHostname on the real Unleash: gcs, run with HOSTNAME set
+    as Kubernetes sets it to the pod name, decides as the Node SDK run with
+    the same HOSTNAME, for host lists that name it in another case, that
+    do not name it, and that name it with the white space only the ends of
+    the list keep."""
+    admin, state, _ = unleash
+    name = "e2e-hostname"
+    pod = "gcs-e2e-pod-" + uuid.uuid4().hex[:6]
+    if admin.feature(name) is None:
+        admin.create_feature(name)
+    srv = server_factory(gcs_env(state, name, HOSTNAME=pod))
+    ids = cluster_ids(200, "hostname")
+    ch = Channels(srv)
+    cases = [
+        (f"other-pod, {pod.upper()} ,more", True),
+        ("other-pod,gcs-e2e-pod", False),
+        (f" {pod}", False),
+    ]
+    for host_names, expected in cases:
+        for old in admin.strategies(name):
+            admin.delete_strategy(name, old["id"])
+        admin.add_strategy(name, {"name": "applicationHostname", "constraints": [],
+                                  "parameters": {"hostNames": host_names}})
+        admin.enable(name)  # removing its last strategy may have turned it off
+        wait_until(f"Unleash serves hostNames {host_names!r}",
+                   lambda: (admin.served(name) or {}).get("enabled") and
+                   [s["parameters"].get("hostNames") for s in admin.served(name)["strategies"]]
+                   == [host_names], timeout=30)
+        node = node_sdk.decisions(admin.client_features()["features"], name, ids,
+                                  hostname=pod)
+        assert set(node) == {expected}, f"the Node SDK on {host_names!r}: {set(node)}"
+        want = {i: "canary" if on else "stable" for i, on in zip(ids, node)}
+        wait_until(f"gcs decides as the Node SDK on {host_names!r}",
+                   lambda: ch.many(ids) == want, timeout=REFRESH + 10, every=0.3)
 
 
 def test_segments_apart_and_inlined_decide_alike(unleash, server_factory, tmp_path):

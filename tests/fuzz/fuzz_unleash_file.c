@@ -5,8 +5,8 @@
  * padded with 64 KiB more spaces first, past the reader's first buffer.
  *
  * Properties: a refused file says why, returns neither state nor bytes, and
- * toggles_parse refuses the same bytes with the same reason; an accepted
- * one returns the file's bytes and the same toggles as toggles_parse of
+ * unleash_features_parse refuses the same bytes with the same reason; an accepted
+ * one returns the file's bytes and the same toggles as unleash_features_parse of
  * them; the backup written from an accepted state (unleash_file_write)
  * leaves no temporary file and reads back to an equal state. */
 #include <dirent.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "toggles.h"
+#include "unleash_features.h"
 #include "unleash.h"
 
 #define DEFAULT_TOGGLE "insights-operator-gathering-conditions-service"
@@ -61,7 +61,7 @@ static bool same_strs(char **a, size_t na, char **b, size_t nb)
 	return true;
 }
 
-static bool same_cidrs(const struct toggle_cidr *a, size_t na, const struct toggle_cidr *b,
+static bool same_cidrs(const struct jsvalue_cidr *a, size_t na, const struct jsvalue_cidr *b,
                        size_t nb)
 {
 	if (na != nb)
@@ -73,7 +73,7 @@ static bool same_cidrs(const struct toggle_cidr *a, size_t na, const struct togg
 	return true;
 }
 
-static bool same_constraint(const struct toggle_constraint *a, const struct toggle_constraint *b)
+static bool same_constraint(const struct unleash_constraint *a, const struct unleash_constraint *b)
 {
 	return same_str(a->context, b->context) && a->op == b->op && a->inverted == b->inverted &&
 	       a->case_insensitive == b->case_insensitive &&
@@ -86,7 +86,7 @@ static bool same_constraint(const struct toggle_constraint *a, const struct togg
 	       same_str(a->unusable, b->unusable);
 }
 
-static bool same_variants(const struct toggle_variant *a, size_t na, const struct toggle_variant *b,
+static bool same_variants(const struct unleash_variant *a, size_t na, const struct unleash_variant *b,
                           size_t nb)
 {
 	if (na != nb)
@@ -99,7 +99,7 @@ static bool same_variants(const struct toggle_variant *a, size_t na, const struc
 		    a[i].noverrides != b[i].noverrides)
 			return false;
 		for (size_t j = 0; j < a[i].noverrides; j++) {
-			const struct toggle_override *x = &a[i].overrides[j],
+			const struct unleash_override *x = &a[i].overrides[j],
 			                             *y = &b[i].overrides[j];
 			if (!same_str(x->context, y->context) ||
 			    !same_strs(x->values, x->nvalues, y->values, y->nvalues))
@@ -109,7 +109,7 @@ static bool same_variants(const struct toggle_variant *a, size_t na, const struc
 	return true;
 }
 
-static bool same_strategy(const struct toggle_strategy *a, const struct toggle_strategy *b)
+static bool same_strategy(const struct unleash_strategy *a, const struct unleash_strategy *b)
 {
 	if (!same_str(a->name, b->name) ||
 	    !same_strs(a->param_keys, a->nparams, b->param_keys, b->nparams) ||
@@ -128,7 +128,7 @@ static bool same_strategy(const struct toggle_strategy *a, const struct toggle_s
 	return true;
 }
 
-static bool same_toggle(const struct toggle *a, const struct toggle *b)
+static bool same_toggle(const struct unleash_feature *a, const struct unleash_feature *b)
 {
 	if (!same_str(a->name, b->name) || a->enabled != b->enabled ||
 	    a->nstrategies != b->nstrategies || a->ndeps != b->ndeps ||
@@ -138,7 +138,7 @@ static bool same_toggle(const struct toggle *a, const struct toggle *b)
 		if (!same_strategy(&a->strategies[i], &b->strategies[i]))
 			return false;
 	for (size_t i = 0; i < a->ndeps; i++) {
-		const struct toggle_dependency *x = &a->deps[i], *y = &b->deps[i];
+		const struct unleash_dependency *x = &a->deps[i], *y = &b->deps[i];
 		if (!same_str(x->feature, y->feature) || x->enabled != y->enabled ||
 		    !same_strs(x->variants, x->nvariants, y->variants, y->nvariants) ||
 		    !x->parent != !y->parent ||
@@ -148,13 +148,13 @@ static bool same_toggle(const struct toggle *a, const struct toggle *b)
 	return true;
 }
 
-static bool same_state(const struct toggles *a, const struct toggles *b)
+static bool same_state(const struct unleash_features *a, const struct unleash_features *b)
 {
-	if (a->ntoggles != b->ntoggles || a->missing_parent != b->missing_parent ||
+	if (a->nfeatures != b->nfeatures || a->missing_parent != b->missing_parent ||
 	    !same_strs(a->problems, a->nproblems, b->problems, b->nproblems))
 		return false;
-	for (size_t i = 0; i < a->ntoggles; i++)
-		if (!same_toggle(&a->toggles[i], &b->toggles[i]))
+	for (size_t i = 0; i < a->nfeatures; i++)
+		if (!same_toggle(&a->features[i], &b->features[i]))
 			return false;
 	return true;
 }
@@ -183,19 +183,19 @@ static void only_files(const char *a, const char *b)
 
 /* Loads the file for the toggle name as startup does; returns the state
  * (NULL when refused). */
-static struct toggles *check_file(const uint8_t *data, size_t size, const char *name)
+static struct unleash_features *check_file(const uint8_t *data, size_t size, const char *name)
 {
 	char err[640] = "", want_err[640] = "", *body;
 	size_t len;
-	struct toggles *f;
+	struct unleash_features *f;
 	int rc = unleash_file_read(file_path, name, &f, &body, &len, err, sizeof(err));
-	struct toggles *want =
-	    toggles_parse((const char *)data, size, name, want_err, sizeof(want_err));
+	struct unleash_features *want =
+	    unleash_features_parse((const char *)data, size, name, want_err, sizeof(want_err));
 	FUZZ_CHECK(rc == 1 || rc == -2, "an existing file read as %d: %s", rc, err);
 	if (rc == -2) {
 		FUZZ_CHECK(err[0], "a refused file does not say why");
 		FUZZ_CHECK(!f && !body, "a refused file left a state");
-		FUZZ_CHECK(!want, "the file is refused but toggles_parse accepts its bytes: %s",
+		FUZZ_CHECK(!want, "the file is refused but unleash_features_parse accepts its bytes: %s",
 		           err);
 		FUZZ_CHECK(strcmp(err, want_err) == 0, "refused for another reason: %s, not %s",
 		           err, want_err);
@@ -203,23 +203,23 @@ static struct toggles *check_file(const uint8_t *data, size_t size, const char *
 		return NULL;
 	}
 	FUZZ_CHECK(f && body, "an accepted file returned no state");
-	FUZZ_CHECK(want, "the file is accepted but toggles_parse refuses its bytes: %s", want_err);
+	FUZZ_CHECK(want, "the file is accepted but unleash_features_parse refuses its bytes: %s", want_err);
 	FUZZ_CHECK(len == size && memcmp(body, data, size) == 0, "the file read as other bytes");
-	FUZZ_CHECK(same_state(f, want), "the file gives other toggles than toggles_parse");
-	toggles_unref(want);
+	FUZZ_CHECK(same_state(f, want), "the file gives other toggles than unleash_features_parse");
+	unleash_features_unref(want);
 
 	FUZZ_CHECK(unleash_file_write(backup_path, body, len, err, sizeof(err)) == 0,
 	           "the backup was not written: %s", err);
 	only_files("bootstrap.json", "backup.json");
 	char *back_body;
 	size_t back_len;
-	struct toggles *back;
+	struct unleash_features *back;
 	rc = unleash_file_read(backup_path, name, &back, &back_body, &back_len, err, sizeof(err));
 	FUZZ_CHECK(rc == 1, "the backup of an accepted state reads as %d: %s", rc, err);
 	FUZZ_CHECK(back_len == len && memcmp(back_body, body, len) == 0,
 	           "the backup holds other bytes");
 	FUZZ_CHECK(same_state(back, f), "the backup reads back to another state");
-	toggles_unref(back);
+	unleash_features_unref(back);
 	free(back_body);
 	free(body);
 	unlink(backup_path);
@@ -239,13 +239,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size += PAD;
 	}
 	write_file(file_path, data, size);
-	struct toggles *f = check_file(data, size, DEFAULT_TOGGLE);
-	toggles_unref(f);
+	struct unleash_features *f = check_file(data, size, DEFAULT_TOGGLE);
+	unleash_features_unref(f);
 	char err[640];
-	struct toggles *all = toggles_parse((const char *)data, size, NULL, err, sizeof(err));
-	if (all && all->ntoggles > 0 && strcmp(all->toggles[0].name, DEFAULT_TOGGLE) != 0)
-		toggles_unref(check_file(data, size, all->toggles[0].name));
-	toggles_unref(all);
+	struct unleash_features *all = unleash_features_parse((const char *)data, size, NULL, err, sizeof(err));
+	if (all && all->nfeatures > 0 && strcmp(all->features[0].name, DEFAULT_TOGGLE) != 0)
+		unleash_features_unref(check_file(data, size, all->features[0].name));
+	unleash_features_unref(all);
 	unlink(file_path);
 	free(padded);
 	return 0;

@@ -37,13 +37,14 @@ function M.context(toggle)
 end
 
 -- A toggle as the Unleash client API serves it, with one flexibleRollout
--- strategy (constraints optional), prepared as the server prepares it.
-function M.rollout(percent, constraints, name)
+-- strategy (constraints optional), prepared as the server prepares it;
+-- disabled when enabled is false.
+function M.rollout(percent, constraints, name, enabled)
   name = name or "insights-operator-gathering-conditions-service"
   return unleash.prepare {
     name = name,
     type = "release",
-    enabled = true,
+    enabled = enabled ~= false,
     project = "default",
     stale = false,
     impressionData = false,

@@ -51,8 +51,7 @@ describe("routing.lua", function()
   end)
 
   it("sends everyone to stable when the toggle is disabled", function()
-    local toggle = h.rollout(100)
-    toggle.enabled = false
+    local toggle = h.rollout(100, nil, nil, false)
     assert.same({ "stable", "unleash rollout" }, { route(h.CLUSTER, toggle) })
   end)
 

@@ -1,8 +1,9 @@
 -- The official Unleash client specification (vendored under
--- tests/data/unleash-client-specification) run against src/unleash.lua, the
--- evaluation built into gcs, on states prepared by the host's C code
--- (build/lua/gcs.so) exactly as the server prepares the answers it polls:
--- one `it` per isEnabled test and per getVariant test.
+-- tests/data/unleash-client-specification) run through the unleash module
+-- routing scripts require: the C evaluation built into gcs (build/lua/gcs.so,
+-- loaded as build/lua/unleash.so), on states prepared by the same C code
+-- exactly as the server prepares the answers it polls: one `it` per
+-- isEnabled test and per getVariant test.
 --
 -- Not run: the delta API (19, 20), which changes how an SDK fetches the
 -- state, not how it evaluates it; gcs polls the whole state.

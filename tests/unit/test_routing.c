@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "toggles.h"
+#include "unleash_features.h"
 #include "jsontext.h"
 #include "log.h"
 #include "metrics.h"
@@ -466,10 +466,10 @@ static void set_toggle(struct routing *r, const char *toggle)
 		return;
 	}
 	snprintf(body, sizeof(body), "{\"features\": [%s]}", toggle);
-	struct toggles *f = toggles_parse(body, strlen(body), NULL, err, sizeof(err));
+	struct unleash_features *f = unleash_features_parse(body, strlen(body), NULL, err, sizeof(err));
 	assert_non_null(f);
 	routing_set_features(r, f);
-	toggles_unref(f);
+	unleash_features_unref(f);
 }
 
 static void test_unleash_generations(void **state)

@@ -16,6 +16,8 @@
 
 #include "log.h"
 #include "sandbox.h"
+#include "unleash_features.h"
+#include "unleash_usage.h"
 #include "../support/budget.h"
 
 /* A loader over one in-memory module, counting what it was asked. */
@@ -56,7 +58,7 @@ struct built {
 	char err[2048];
 };
 
-static struct built build(const char *source, struct fake_loader *f, struct luagcs_decision *d)
+static struct built build(const char *source, struct fake_loader *f, struct unleash_usage *d)
 {
 	struct built b = {.sb = NULL};
 	struct sandbox_chunk chunk = {.path = "/fake/routing.lua",
@@ -68,8 +70,7 @@ static struct built build(const char *source, struct fake_loader *f, struct luag
 	return b;
 }
 
-static struct sandbox *build_ok(const char *source, struct fake_loader *f,
-                                struct luagcs_decision *d)
+static struct sandbox *build_ok(const char *source, struct fake_loader *f, struct unleash_usage *d)
 {
 	struct built b = build(source, f, d);
 	if (b.kind != SANDBOX_OK)
@@ -165,28 +166,56 @@ static void test_module_syntax_error_names_its_file(void **state)
 	assert_non_null(strstr(b.err, "/fake/routing.lua:1:"));
 }
 
-static void test_decision_goes_to_the_owner(void **state)
+/* Each evaluation of context.unleash is counted in the owner's usage; one
+ * the script prepared itself is not. */
+static void test_usage_goes_to_the_owner(void **state)
 {
 	(void)state;
-	static const char decides[] = "local gcs = require 'gcs'\n"
-	                              "return { route = function(q)\n"
-	                              "  gcs.decided(q.cluster_id == 'c-1')\n"
-	                              "  return 'stable' end }\n";
-	struct fake_loader f = {.answer = 0};
-	struct luagcs_decision d = {.made = false};
-	struct sandbox *sb = build_ok(decides, &f, &d);
+	static const char evaluates[] =
+	    "local unleash = require 'unleash'\n"
+	    "local own = unleash.prepare { name = 'own', enabled = true, strategies = {} }\n"
+	    "return { route = function(q, c)\n"
+	    "  unleash.is_enabled(own, {})\n"
+	    "  unleash.is_enabled(c.unleash, { userId = q.cluster_id })\n"
+	    "  unleash.is_enabled(c.unleash, { userId = 'c-2' })\n"
+	    "  unleash.is_enabled(c.unleash, { userId = q.cluster_id })\n"
+	    "  return 'stable' end }\n";
+	static const char answer[] =
+	    "{\"features\":[{\"name\":\"t\",\"enabled\":true,\"strategies\":[{\"name\":"
+	    "\"userWithId\",\"parameters\":{\"userIds\":\"c-1\"}}]}]}";
+	char err[512], reason[32];
+	struct unleash_features *f =
+	    unleash_features_parse(answer, strlen(answer), "t", err, sizeof(err));
+	assert_non_null(f);
+	uint64_t yes, no;
+	unleash_usage_take(&yes, &no);
+	struct unleash_usage *u = unleash_usage_new();
+	struct fake_loader fl = {.answer = 0};
+	struct sandbox *sb = build_ok(evaluates, &fl, u);
+	struct route_request req = {.cluster_id = "c-1", .api = "v1", .user_agent = "io"};
+	struct sandbox_context ctx = {.stable_version = "1.1.3",
+	                              .canary_version = "1.2.0",
+	                              .features = f,
+	                              .feature_name = "t"};
+	assert_int_equal(sandbox_set_context(sb, &ctx, err, sizeof(err)), SANDBOX_OK);
 	enum gcs_channel ch;
-	char reason[32], err[512];
-	assert_int_equal(call(sb, &ch, reason, sizeof(reason), err, sizeof(err)), SANDBOX_OK);
-	assert_true(d.made);
-	assert_true(d.yes);
+	assert_int_equal(sandbox_call(sb, &req, &ch, reason, sizeof(reason), err, sizeof(err)),
+	                 SANDBOX_OK);
+	unleash_usage_take(&yes, &no);
+	assert_int_equal(yes, 2);
+	assert_int_equal(no, 1);
 	sandbox_free(sb);
+	unleash_usage_free(u);
 
-	/* without a place to record, the same script still runs */
-	sb = build_ok(decides, &f, NULL);
-	assert_int_equal(call(sb, &ch, reason, sizeof(reason), err, sizeof(err)), SANDBOX_OK);
-	assert_int_equal(ch, GCS_STABLE);
+	/* without a counter, the same script still runs and counts nothing */
+	sb = build_ok(evaluates, &fl, NULL);
+	assert_int_equal(sandbox_set_context(sb, &ctx, err, sizeof(err)), SANDBOX_OK);
+	assert_int_equal(sandbox_call(sb, &req, &ch, reason, sizeof(reason), err, sizeof(err)),
+	                 SANDBOX_OK);
+	unleash_usage_take(&yes, &no);
+	assert_int_equal(yes + no, 0);
 	sandbox_free(sb);
+	unleash_features_unref(f);
 }
 
 static void test_failure_kinds(void **state)
@@ -247,7 +276,7 @@ int main(void)
 	    cmocka_unit_test(test_not_found_reaches_the_script),
 	    cmocka_unit_test(test_loader_failure_fails_require),
 	    cmocka_unit_test(test_module_syntax_error_names_its_file),
-	    cmocka_unit_test(test_decision_goes_to_the_owner),
+	    cmocka_unit_test(test_usage_goes_to_the_owner),
 	    cmocka_unit_test(test_failure_kinds),
 	};
 	return cmocka_run_group_tests_name("sandbox", tests, NULL, NULL);

@@ -11,12 +11,15 @@ EVALUATE_JS = os.path.join(HERE, "evaluate.js")
 NODE_MODULES = os.path.normpath(os.path.join(HERE, "..", "..", ".cache", "unleash", "node_modules"))
 
 
-def decisions(features, toggle, user_ids, context=None, segments=()):
+def decisions(features, toggle, user_ids, context=None, segments=(), hostname=None):
     """isEnabled(toggle) for each user ID, in order, given the client API's
-    features (the toggle, its parents) and segments."""
+    features (the toggle, its parents) and segments; with hostname, the SDK
+    runs with HOSTNAME set to it (what applicationHostname compares)."""
     req = {"features": list(features), "segments": list(segments), "toggle": toggle,
            "context": context or {}, "userIds": list(user_ids)}
+    env = dict(os.environ, NODE_PATH=NODE_MODULES)
+    if hostname is not None:
+        env["HOSTNAME"] = hostname
     out = subprocess.run(["node", EVALUATE_JS], input=json.dumps(req), capture_output=True,
-                         text=True, check=True, timeout=120,
-                         env=dict(os.environ, NODE_PATH=NODE_MODULES))
+                         text=True, check=True, timeout=120, env=env)
     return json.loads(out.stdout)

@@ -1,0 +1,484 @@
+/* unleash_lua: prepared features as Lua values, evaluated in C. */
+#include "unleash_lua.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "unleash_features.h"
+#include "unleash_eval.h"
+#include "unleash_usage.h"
+
+#define HANDLE_MT "unleash.feature"
+
+/* A prepared feature is a table a script may read (its fields describe the
+ * feature); the evaluation finds the C feature through a handle stored in
+ * it under this key, which no script can name. */
+static const char handle_key;
+
+struct handle {
+	const void *magic;              /* &handle_key: tells a handle from any other userdata */
+	struct unleash_features *owner; /* a reference: keeps t alive */
+	const struct unleash_feature *t;
+	bool counted;
+};
+
+static int handle_gc(lua_State *L)
+{
+	struct handle *h = lua_touserdata(L, 1);
+	unleash_features_unref(h->owner);
+	h->owner = NULL;
+	return 0;
+}
+
+static void push_handle(lua_State *L, struct unleash_features *f, const struct unleash_feature *t,
+                        bool counted)
+{
+	struct handle *h = lua_newuserdatauv(L, sizeof(*h), 0);
+	*h = (struct handle){.magic = &handle_key, .owner = NULL, .t = t, .counted = counted};
+	if (luaL_newmetatable(L, HANDLE_MT)) {
+		lua_pushcfunction(L, handle_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushliteral(L, "prepared");
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_setmetatable(L, -2);
+	h->owner = unleash_features_ref(f);
+}
+
+/* The handle of the feature at idx; NULL for anything else. Only this
+ * file makes a userdata of that size with that mark, and no script can
+ * write one's bytes: the mark is as good as the metatable, and does not
+ * cost a lookup of it in the registry on every call. */
+static const struct handle *handle_of(lua_State *L, int idx)
+{
+	if (lua_type(L, idx) != LUA_TTABLE)
+		return NULL;
+	const struct handle *h = NULL;
+	if (lua_rawgetp(L, idx, &handle_key) == LUA_TUSERDATA &&
+	    lua_rawlen(L, -1) == sizeof(struct handle))
+		h = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return h && h->magic == &handle_key && h->owner ? h : NULL;
+}
+
+/* ---- the feature as a table: a description, not a contract ---- */
+
+static void set_str(lua_State *L, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	lua_pushstring(L, value);
+	lua_setfield(L, -2, key);
+}
+
+static void set_num(lua_State *L, const char *key, bool present, double value)
+{
+	if (!present)
+		return;
+	lua_pushnumber(L, value);
+	lua_setfield(L, -2, key);
+}
+
+static void set_bool(lua_State *L, const char *key, bool value)
+{
+	lua_pushboolean(L, value);
+	lua_setfield(L, -2, key);
+}
+
+static void push_list(lua_State *L, char *const *v, size_t n)
+{
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, v[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+}
+
+static void push_constraint(lua_State *L, const struct unleash_constraint *c)
+{
+	lua_createtable(L, 0, 6);
+	set_str(L, "context", c->context);
+	set_str(L, "op", unleash_op_name(c->op));
+	set_bool(L, "inverted", c->inverted);
+	set_bool(L, "case_insensitive", c->case_insensitive);
+	if (c->unusable)
+		set_str(L, "unusable", c->unusable);
+	push_list(L, c->values, c->nvalues);
+	lua_setfield(L, -2, "values");
+	set_num(L, "number", c->has_number, c->number);
+	set_num(L, "date", c->has_date, c->date);
+	set_str(L, "version", c->semver ? c->semver->text : NULL);
+}
+
+static void push_variants(lua_State *L, const struct unleash_variant *v, size_t n)
+{
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_createtable(L, 0, 4);
+		set_str(L, "name", v[i].name);
+		set_num(L, "weight", true, v[i].weight);
+		set_str(L, "stickiness", v[i].stickiness);
+		if (v[i].payload_type) {
+			lua_createtable(L, 0, 2);
+			set_str(L, "type", v[i].payload_type);
+			set_str(L, "value", v[i].payload_value);
+			lua_setfield(L, -2, "payload");
+		}
+		lua_createtable(L, (int)v[i].noverrides, 0);
+		for (size_t k = 0; k < v[i].noverrides; k++) {
+			lua_createtable(L, 0, 2);
+			set_str(L, "context", v[i].overrides[k].context);
+			push_list(L, v[i].overrides[k].values, v[i].overrides[k].nvalues);
+			lua_setfield(L, -2, "values");
+			lua_rawseti(L, -2, (lua_Integer)k + 1);
+		}
+		lua_setfield(L, -2, "overrides");
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+}
+
+static void push_strategy(lua_State *L, const struct unleash_strategy *s)
+{
+	lua_createtable(L, 0, 10);
+	set_str(L, "name", s->name);
+	lua_createtable(L, 0, (int)s->nparams);
+	for (size_t i = 0; i < s->nparams; i++) {
+		lua_pushstring(L, s->param_values[i]);
+		lua_setfield(L, -2, s->param_keys[i]);
+	}
+	lua_setfield(L, -2, "parameters");
+	lua_createtable(L, (int)s->nconstraints, 0);
+	for (size_t i = 0; i < s->nconstraints; i++) {
+		push_constraint(L, &s->constraints[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "constraints");
+	if (s->segment_missing)
+		set_bool(L, "segment_missing", true);
+	set_num(L, "rollout", s->has_rollout, s->rollout);
+	set_str(L, "group_id", s->group_id);
+	set_str(L, "stickiness", s->stickiness);
+	if (s->ids) {
+		push_list(L, s->ids, s->nids);
+		lua_setfield(L, -2, "ids");
+	}
+	push_variants(L, s->variants, s->nvariants);
+	lua_setfield(L, -2, "variants");
+}
+
+/* depth 0: the feature with its parents; depth 1: a parent, whose own
+ * dependencies are listed but not followed (they make the child off). */
+static void push_feature(lua_State *L, struct unleash_features *f, const struct unleash_feature *t,
+                         int depth, bool counted)
+{
+	lua_createtable(L, 0, 6);
+	set_str(L, "name", t->name);
+	set_bool(L, "enabled", t->enabled);
+	lua_createtable(L, (int)t->nstrategies, 0);
+	for (size_t i = 0; i < t->nstrategies; i++) {
+		push_strategy(L, &t->strategies[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "strategies");
+	push_variants(L, t->variants, t->nvariants);
+	lua_setfield(L, -2, "variants");
+	lua_createtable(L, (int)t->ndeps, 0);
+	for (size_t i = 0; i < t->ndeps; i++) {
+		const struct unleash_dependency *d = &t->deps[i];
+		lua_createtable(L, 0, 4);
+		set_str(L, "feature", d->feature);
+		set_bool(L, "enabled", d->enabled);
+		if (d->nvariants) {
+			push_list(L, d->variants, d->nvariants);
+			lua_setfield(L, -2, "variants");
+		}
+		if (depth == 0 && d->parent) {
+			push_feature(L, f, d->parent, 1, false);
+			lua_setfield(L, -2, "parent");
+		}
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "dependencies");
+	push_handle(L, f, t, counted);
+	lua_rawsetp(L, -2, &handle_key);
+}
+
+void unleash_lua_push(lua_State *L, struct unleash_features *f, const char *name, bool counted)
+{
+	const struct unleash_feature *t = unleash_features_find(f, name);
+	if (!t)
+		lua_pushnil(L);
+	else
+		push_feature(L, f, t, 0, counted);
+}
+
+/* ---- the context: a Lua table read as the SDKs read theirs ---- */
+
+#define KEPT_FIELDS 4
+
+struct lua_context {
+	lua_State *L;
+	int idx;  /* 0: no context */
+	int room; /* stack slots reserved and not yet used */
+	/* The fields read last: a field several constraints and the rollout
+	 * read (userId) is looked up once per evaluation. */
+	struct {
+		const char *name, *value;
+		size_t len;
+	} kept[KEPT_FIELDS];
+	unsigned next;
+};
+
+/* Values read stay on the stack until the evaluation returns, so that the
+ * strings handed out stay alive. */
+static void reserve(struct lua_context *c, int n)
+{
+	if (c->room < n) {
+		luaL_checkstack(c->L, 32, "unleash context");
+		c->room = 32;
+	}
+	c->room -= n;
+}
+
+static bool is_null(lua_State *L, int type)
+{
+	return type == LUA_TNIL || (type == LUA_TLIGHTUSERDATA && !lua_touserdata(L, -1));
+}
+
+/* A field as the SDKs read it: the top level, else properties; a string
+ * as it is, another value as tostring gives it; nil and cjson.null are
+ * absent. */
+static const char *read_field(struct lua_context *c, const char *name, size_t *len)
+{
+	lua_State *L = c->L;
+	reserve(c, 3);
+	int type = lua_getfield(L, c->idx, name);
+	if (type == LUA_TSTRING)
+		return lua_tolstring(L, -1, len);
+	if (type == LUA_TNIL) {
+		if (lua_getfield(L, c->idx, "properties") != LUA_TTABLE)
+			return NULL;
+		type = lua_getfield(L, -1, name);
+	}
+	if (is_null(L, type))
+		return NULL;
+	return luaL_tolstring(L, -1, len);
+}
+
+static const char *lua_field(void *arg, const char *name, size_t *len)
+{
+	struct lua_context *c = arg;
+	if (!c->idx)
+		return NULL;
+	for (unsigned i = 0; i < KEPT_FIELDS && c->kept[i].name; i++)
+		if (c->kept[i].name == name || strcmp(c->kept[i].name, name) == 0) {
+			*len = c->kept[i].len;
+			return c->kept[i].value;
+		}
+	const char *v = read_field(c, name, len);
+	unsigned k = c->next++ % KEPT_FIELDS;
+	c->kept[k].name = name;
+	c->kept[k].value = v;
+	c->kept[k].len = v ? *len : 0;
+	return v;
+}
+
+static const char *lua_top(void *arg, const char *name)
+{
+	struct lua_context *c = arg;
+	if (!c->idx)
+		return NULL;
+	reserve(c, 1);
+	size_t len;
+	const char *v =
+	    lua_getfield(c->L, c->idx, name) == LUA_TSTRING ? lua_tolstring(c->L, -1, &len) : NULL;
+	return v && len > 0 ? v : NULL;
+}
+
+static bool lua_now(void *arg, double *now)
+{
+	struct lua_context *c = arg;
+	reserve(c, 1);
+	if (!c->idx || lua_getfield(c->L, c->idx, "currentTime") == LUA_TNIL) {
+		*now = (double)time(NULL);
+		return true;
+	}
+	const char *text = lua_tostring(c->L, -1);
+	return text && jsvalue_date(text, now);
+}
+
+/* The context argument at idx: a table, or nil for none. */
+static struct unleash_context context_at(lua_State *L, int idx, struct lua_context *c)
+{
+	int type = lua_type(L, idx);
+	luaL_argexpected(L, type == LUA_TTABLE || type <= LUA_TNIL, idx, "table or nil");
+	*c = (struct lua_context){.L = L, .idx = type == LUA_TTABLE ? lua_absindex(L, idx) : 0};
+	return (struct unleash_context){
+	    .field = lua_field, .top = lua_top, .now = lua_now, .arg = c};
+}
+
+/* ---- the module ---- */
+
+/* The handle of the feature at 1, through the caller's cache: upvalue 2
+ * holds the feature last asked about, upvalue 3 its handle. A worker asks
+ * about the same context.unleash call after call; the cache's references
+ * keep both alive, so a hit can never name a freed handle. */
+static const struct handle *cached_handle(lua_State *L)
+{
+	if (lua_rawequal(L, 1, lua_upvalueindex(2)))
+		return lua_touserdata(L, lua_upvalueindex(3));
+	const struct handle *h = handle_of(L, 1);
+	if (h) {
+		lua_pushvalue(L, 1);
+		lua_replace(L, lua_upvalueindex(2));
+		lua_rawgetp(L, 1, &handle_key);
+		lua_replace(L, lua_upvalueindex(3));
+	}
+	return h;
+}
+
+/* unleash.is_enabled(feature, ctx) -> boolean; false for anything but a
+ * prepared feature. */
+static int l_is_enabled(lua_State *L)
+{
+	const struct handle *h = cached_handle(L);
+	struct lua_context lc;
+	struct unleash_context ctx = context_at(L, 2, &lc);
+	bool on = h && unleash_eval_enabled(h->t, &ctx);
+	if (h && h->counted)
+		unleash_usage_count(lua_touserdata(L, lua_upvalueindex(1)), on);
+	lua_pushboolean(L, on);
+	return 1;
+}
+
+/* unleash.get_variant(feature, ctx) -> { name=, enabled=, feature_enabled=,
+ * payload= { type=, value= } } */
+static int l_get_variant(lua_State *L)
+{
+	const struct handle *h = cached_handle(L);
+	struct lua_context lc;
+	struct unleash_context ctx = context_at(L, 2, &lc);
+	struct unleash_result v = {.name = "disabled"};
+	if (h)
+		unleash_eval_variant(h->t, &ctx, &v);
+	lua_createtable(L, 0, 4);
+	set_str(L, "name", v.name);
+	set_bool(L, "enabled", v.enabled);
+	set_bool(L, "feature_enabled", v.feature_enabled);
+	if (v.payload_type) {
+		lua_createtable(L, 0, 2);
+		set_str(L, "type", v.payload_type);
+		set_str(L, "value", v.payload_value);
+		lua_setfield(L, -2, "payload");
+	}
+	return 1;
+}
+
+/* The JSON text of the value at idx, by lua-cjson (through require, so the
+ * sandbox's own copy); pushed on the stack. */
+static const char *encode(lua_State *L, int idx, size_t *len)
+{
+	idx = lua_absindex(L, idx);
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "cjson");
+	lua_call(L, 1, 1);
+	lua_getfield(L, -1, "encode");
+	lua_pushvalue(L, idx);
+	lua_call(L, 1, 1);
+	lua_remove(L, -2);
+	const char *text = lua_tolstring(L, -1, len);
+	if (!text)
+		luaL_error(L, "cjson.encode gave no text");
+	return text;
+}
+
+/* unleash.prepare_answer(answer) -> { [name] = feature }, { problem lines }:
+ * a whole client API answer (its JSON text, or a table as decoded JSON)
+ * prepared as the server prepares Unleash's. Raises on an answer the
+ * server would refuse. */
+static int l_prepare_answer(lua_State *L)
+{
+	size_t len = 0;
+	const char *body = lua_type(L, 1) == LUA_TSTRING  ? lua_tolstring(L, 1, &len)
+	                   : lua_type(L, 1) == LUA_TTABLE ? encode(L, 1, &len)
+	                                                  : NULL;
+	luaL_argexpected(L, body, 1, "JSON text or table");
+	char err[512];
+	struct unleash_features *f = unleash_features_parse(body, len, NULL, err, sizeof(err));
+	if (!f) {
+		luaL_where(L, 2);
+		lua_pushstring(L, err);
+		lua_concat(L, 2);
+		return lua_error(L);
+	}
+	lua_createtable(L, 0, (int)f->nfeatures);
+	for (size_t i = 0; i < f->nfeatures; i++) {
+		push_feature(L, f, &f->features[i], 0, false);
+		lua_setfield(L, -2, f->features[i].name);
+	}
+	push_list(L, f->problems, f->nproblems);
+	unleash_features_unref(f);
+	return 2;
+}
+
+/* unleash.prepare(feature) -> feature: one written by hand as the client
+ * API serves it (segments inlined), prepared; for examples and tests. */
+static int l_prepare(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	lua_pushcfunction(L, l_prepare_answer);
+	lua_createtable(L, 0, 1);
+	lua_createtable(L, 1, 0);
+	lua_pushvalue(L, 1);
+	lua_rawseti(L, -2, 1);
+	lua_setfield(L, -2, "features");
+	lua_call(L, 1, 1);
+	lua_getfield(L, 1, "name");
+	lua_gettable(L, -2);
+	return 1;
+}
+
+static void new_module(lua_State *L, struct unleash_usage *usage)
+{
+	static const luaL_Reg funcs[] = {
+	    {"prepare", l_prepare},
+	    {"prepare_answer", l_prepare_answer},
+	    {NULL, NULL},
+	};
+	luaL_newlib(L, funcs);
+	/* upvalues: the usage counter, then the cache of cached_handle */
+	lua_pushlightuserdata(L, usage);
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushcclosure(L, l_is_enabled, 3);
+	lua_setfield(L, -2, "is_enabled");
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushcclosure(L, l_get_variant, 3);
+	lua_setfield(L, -2, "get_variant");
+}
+
+int luaopen_unleash(lua_State *L)
+{
+	new_module(L, NULL);
+	return 1;
+}
+
+static int open_counted(lua_State *L)
+{
+	new_module(L, lua_touserdata(L, lua_upvalueindex(1)));
+	return 1;
+}
+
+void unleash_lua_preload(lua_State *L, struct unleash_usage *usage)
+{
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	lua_pushlightuserdata(L, usage);
+	lua_pushcclosure(L, open_counted, 1);
+	lua_setfield(L, -2, "unleash");
+	lua_pop(L, 1);
+}
