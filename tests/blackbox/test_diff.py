@@ -181,6 +181,8 @@ def test_container_log_request_changed(served):
     assert doc["summary"]["v2"] == ("v2: 2 OCP version ranges: 1 changed, 1 the same, "
                                     "0 newly served, 0 no longer served")
 
+    # One assert per line a reviewer reads (like the v1 case above, not through a
+    # shared helper): a failure names the very line that is missing.
     assert "OCP >= 4.0.0, < 4.17.0: a.json: changed" in text
     assert '~ container log namespace openshift-etcd, pods "etcd-.*"' in text
     assert '+ messages: "third message"' in text

@@ -70,6 +70,15 @@ static const char *last_line(const char *text)
 	return p;
 }
 
+/* What a failed load, or startup_free, leaves: nothing. */
+static void assert_nothing_kept(const struct startup *s)
+{
+	assert_null(s->schemas);
+	assert_null(s->stable);
+	assert_null(s->canary);
+	assert_null(s->routing);
+}
+
 /* Equal versions are one tree, fetched once; the script's line closes the
  * summary. */
 static void test_same_version_once_with_script(void **state)
@@ -101,7 +110,7 @@ static void test_same_version_once_with_script(void **state)
 	free(told);
 	fclose(summary);
 	startup_free(&s);
-	assert_null(s.stable);
+	assert_nothing_kept(&s);
 }
 
 /* No canary version: no canary set, and no script unless asked for. */
@@ -148,10 +157,7 @@ static void test_problems_of_both_told_once(void **state)
 	const char *last = last_line(told);
 	assert_int_equal(strncmp(last, "gcs: ", 5), 0);
 	assert_non_null(strstr(last, " problems; nothing compared\n"));
-	assert_null(s.schemas);
-	assert_null(s.stable);
-	assert_null(s.canary);
-	assert_null(s.routing);
+	assert_nothing_kept(&s);
 	free(told);
 }
 
@@ -161,6 +167,8 @@ static void test_missing_schemas(void **state)
 	(void)state;
 	struct gcs_config saved = cfg;
 	cfg.schema_dir = "tests/unit/no-such-schemas";
+	/* Each test spells its whole plan, as main's callers do, rather than
+	 * sharing a base: what a test loads stands beside what it asserts. */
 	const struct startup_plan plan = {
 	    .versions = {"1.1.3", "1.2.0"},
 	    .labels = {"stable", "canary"},
@@ -176,7 +184,7 @@ static void test_missing_schemas(void **state)
 	assert_int_equal(strncmp(told, "schemas: ", 9), 0);
 	assert_null(strstr(told, "stable 1.1.3"));
 	assert_string_equal(last_line(told), "gcs: 1 problem; not serving\n");
-	assert_null(s.schemas);
+	assert_nothing_kept(&s);
 	free(told);
 }
 
