@@ -24,7 +24,7 @@
 
 enum { EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
-static int explain_route(const struct gcs_config *cfg, struct startup *l, const struct options *o)
+static int explain_route(const struct gcs_config *cfg, struct startup *s, const struct options *o)
 {
 	struct semver v;
 	if (o->route_ocp && !semver_parse(o->route_ocp, strlen(o->route_ocp), &v)) {
@@ -32,7 +32,7 @@ static int explain_route(const struct gcs_config *cfg, struct startup *l, const 
 		        o->route_ocp);
 		return EXIT_USAGE;
 	}
-	struct unleash *u = unleash_start(cfg, l->routing, false);
+	struct unleash *u = unleash_start(cfg, s->routing, false);
 	struct route_request req = {
 	    .cluster_id = o->route_cluster,
 	    .api = o->route_ocp ? "v2" : "v1",
@@ -40,10 +40,10 @@ static int explain_route(const struct gcs_config *cfg, struct startup *l, const 
 	};
 	char reason[256] = "no canary version loaded";
 	enum gcs_channel ch = GCS_STABLE;
-	if (l->canary)
-		ch = routing_decide(l->routing, &req, reason, sizeof(reason));
+	if (s->canary)
+		ch = routing_decide(s->routing, &req, reason, sizeof(reason));
 	unleash_stop(u);
-	const struct cond_set *set = ch == GCS_CANARY ? l->canary : l->stable;
+	const struct cond_set *set = ch == GCS_CANARY ? s->canary : s->stable;
 	printf("cluster:  %s\nchannel:  %s\nversion:  %s\nreason:   %s\n", o->route_cluster,
 	       ch == GCS_CANARY ? "canary" : "stable", set->version, reason);
 	if (o->route_ocp) {
@@ -81,7 +81,7 @@ static void log_clowder(const struct gcs_config *cfg)
 		    "logging", c->logging_type, NULL);
 }
 
-static int serve(const struct gcs_config *cfg, struct startup *l)
+static int serve(const struct gcs_config *cfg, struct startup *s)
 {
 	char err[512];
 	/* From here on signals are taken by sigwait below: block them before
@@ -94,12 +94,12 @@ static int serve(const struct gcs_config *cfg, struct startup *l)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	metrics_set_versions(cfg->stable_version, l->canary ? cfg->canary_version : NULL);
-	if (routing_start_watch(l->routing) < 0)
+	metrics_set_versions(cfg->stable_version, s->canary ? cfg->canary_version : NULL);
+	if (routing_start_watch(s->routing) < 0)
 		log_msg(LOGL_WARN, "routing script watch not started; SIGHUP still reloads", NULL);
-	struct unleash *u = unleash_start(cfg, l->routing, true);
+	struct unleash *u = unleash_start(cfg, s->routing, true);
 	struct http_server *srv =
-	    http_start(cfg, l->stable, l->canary, l->routing, err, sizeof(err));
+	    http_start(cfg, s->stable, s->canary, s->routing, err, sizeof(err));
 	if (!srv) {
 		fprintf(stderr, "gcs: %s\n", err);
 		log_msg(LOGL_ERROR, "cannot serve", "error", err, NULL);
@@ -108,7 +108,7 @@ static int serve(const struct gcs_config *cfg, struct startup *l)
 	}
 	log_msg(LOGL_INFO, "listening", "address", http_address(srv), "metrics",
 	        http_metrics_address(srv), "stable", cfg->stable_version, "canary",
-	        l->canary ? cfg->canary_version : NULL, NULL);
+	        s->canary ? cfg->canary_version : NULL, NULL);
 
 	for (;;) {
 		int sig;
@@ -116,7 +116,7 @@ static int serve(const struct gcs_config *cfg, struct startup *l)
 			continue;
 		if (sig == SIGHUP) {
 			log_msg(LOGL_INFO, "SIGHUP: reloading the routing script", NULL);
-			routing_reload(l->routing);
+			routing_reload(s->routing);
 			continue;
 		}
 		break;
