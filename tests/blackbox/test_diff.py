@@ -330,6 +330,33 @@ def test_explicit_versions_need_no_stable_version(served):
     assert res.returncode == 0, describe(res)
 
 
+NOT_A_VERSION = "not a version (letters, digits, '.', '-', '+', '_') (see gcs --help)"
+
+
+@pytest.mark.parametrize("versions, message", [
+    (("1.0/../x", NEW), 'gcs: STABLE_VERSION="1.0/../x": ' + NOT_A_VERSION),
+    ((OLD, "a b"), 'gcs: CANARY_VERSION="a b": ' + NOT_A_VERSION),
+    ((OLD, "none"), "gcs: --diff OLD NEW: NEW is none"),
+    ((OLD, ""), "gcs: --diff OLD NEW: NEW is none"),
+])
+def test_versions_are_checked_as_the_variables_are(versions, message):
+    """OLD and NEW pass the checks STABLE_VERSION and CANARY_VERSION pass,
+    with the same one-line refusal and exit 2."""
+    res = run_gcs(["--diff", *versions], base_env())
+    assert res.returncode == 2, describe(res)
+    assert res.stdout == ""
+    assert res.stderr.splitlines() == [message], describe(res)
+
+
+def test_versions_given_win_over_the_variables(served):
+    root, srv = served
+    write(root, OLD)
+    write(root, NEW)
+    res = gcs_diff(srv, STABLE_VERSION="bad/x", CANARY_VERSION="x y")
+    assert res.returncode == 0, describe(res)
+    assert res.stdout.startswith("gcs --diff old 1.0.0 -> new 1.0.1: identical\n"), describe(res)
+
+
 @pytest.mark.parametrize("args", [
     ["--diff", OLD],
     ["--diff", OLD, NEW, "--format", "yaml"],
