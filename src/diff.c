@@ -5,9 +5,7 @@
 #include <string.h>
 
 #include "conditions.h"
-#include "diag.h"
 #include "jsontext.h"
-#include "jsonschema.h"
 #include "semver.h"
 
 /* The comparison works on the bodies as served (cond_set's rendered bytes,
@@ -529,7 +527,7 @@ static char *summary_v2(const json_t *v2)
 	return need(strdup(line));
 }
 
-static json_t *build_report(const char *labels[2], const struct cond_set *old,
+static json_t *build_report(const char *const labels[2], const struct cond_set *old,
                             const struct cond_set *new, bool *identical)
 {
 	bool same_v1, same_v2;
@@ -601,8 +599,8 @@ static void sign(const struct style *st, const char *change)
 }
 
 /* Elements added to or removed from a list, one "+ path: value" line each. */
-static void print_elements(const struct style *st, int depth, const char *path,
-                           const char *change, const json_t *list)
+static void print_elements(const struct style *st, int depth, const char *path, const char *change,
+                           const json_t *list)
 {
 	size_t i;
 	json_t *v;
@@ -856,7 +854,7 @@ static void print_report(const struct style *st, const json_t *report)
 	}
 }
 
-/* --- loading, as startup does --- */
+/* --- the command --- */
 
 bool diff_parse_format(const char *text, enum diff_format *out)
 {
@@ -872,59 +870,22 @@ bool diff_parse_format(const char *text, enum diff_format *out)
 	return false;
 }
 
-static void schema_problem(void *ud, const char *pointer, const char *message)
+int diff_print(const struct cond_set *old, const struct cond_set *new, const char *const labels[2],
+               enum diff_format format, FILE *out)
 {
-	if (pointer && *pointer)
-		diag_add(ud, "%s: %s", pointer, message);
-	else
-		diag_add(ud, "%s", message);
-}
-
-int diff_run(const struct gcs_config *cfg, const char *old_label, const char *new_label,
-             enum diff_format format, FILE *out)
-{
-	const char *old_version = cfg->stable_version, *new_version = cfg->canary_version;
-	struct diag problems = {.prefix = "schemas: "};
-	struct cond_set *old = NULL, *new = NULL;
-	struct js_registry *schemas = js_registry_new();
-	if (!schemas || js_registry_load_dir(schemas, cfg->schema_dir, schema_problem, &problems) ||
-	    problems.count) {
-		if (!problems.count)
-			diag_add(&problems, "%s: cannot load", cfg->schema_dir);
+	bool identical;
+	json_t *report = build_report(labels, old, new, &identical);
+	if (format == DIFF_JSON) {
+		char *text = need(json_dumps(report, JSON_INDENT(2)));
+		fprintf(out, "%s\n", text);
+		free(text);
 	} else {
-		problems.prefix = NULL;
-		old = cond_load(old_label, old_version, cfg, schemas, &problems, NULL);
-		new = strcmp(old_version, new_version) == 0
-		          ? old
-		          : cond_load(new_label, new_version, cfg, schemas, &problems, NULL);
+		struct style st = {format == DIFF_MARKDOWN, out};
+		print_report(&st, report);
 	}
-	int rc = 2;
-	if (problems.count) {
-		for (size_t i = 0; i < problems.n; i++)
-			fprintf(stderr, "%s\n", problems.lines[i]);
-		fprintf(stderr, "gcs: %zu problem%s; nothing compared\n", problems.count,
-		        problems.count == 1 ? "" : "s");
-	} else {
-		bool identical;
-		const char *labels[2] = {old_label, new_label};
-		json_t *report = build_report(labels, old, new, &identical);
-		if (format == DIFF_JSON) {
-			char *text = need(json_dumps(report, JSON_INDENT(2)));
-			fprintf(out, "%s\n", text);
-			free(text);
-		} else {
-			struct style st = {format == DIFF_MARKDOWN, out};
-			print_report(&st, report);
-		}
-		json_decref(report);
-		rc = fflush(out) == 0 && !ferror(out) ? (identical ? 0 : 1) : 2;
-		if (rc == 2)
-			fputs("gcs: cannot write the comparison\n", stderr);
-	}
-	if (new != old)
-		cond_free(new);
-	cond_free(old);
-	js_registry_free(schemas);
-	diag_free(&problems);
+	json_decref(report);
+	int rc = fflush(out) == 0 && !ferror(out) ? (identical ? 0 : 1) : 2;
+	if (rc == 2)
+		fputs("gcs: cannot write the comparison\n", stderr);
 	return rc;
 }

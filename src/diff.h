@@ -7,19 +7,18 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "config.h"
-
 enum diff_format { DIFF_TEXT, DIFF_MARKDOWN, DIFF_JSON };
 
 /* "text", "markdown" or "json". */
 bool diff_parse_format(const char *text, enum diff_format *out);
 
-/* Downloads and validates cfg->stable_version (old) and cfg->canary_version
- * (new) exactly as startup does (problems go to stderr as --check reports
- * them, each version named "<label> <version>"), then prints the
- * differences to out. Returns the exit status of diff(1): 0 identical, 1
- * different, 2 trouble. */
-int diff_run(const struct gcs_config *cfg, const char *old_label, const char *new_label,
-             enum diff_format format, FILE *out);
+struct cond_set;
+
+/* Prints to out what clusters would receive differently from old to new
+ * (both loaded as startup loads them), the report naming them by labels
+ * ("old" "new", or "stable" "canary"). Returns the exit status of diff(1): 0
+ * identical, 1 different, 2 when out cannot be written. */
+int diff_print(const struct cond_set *old, const struct cond_set *new, const char *const labels[2],
+               enum diff_format format, FILE *out);
 
 #endif

@@ -181,6 +181,8 @@ def test_container_log_request_changed(served):
     assert doc["summary"]["v2"] == ("v2: 2 OCP version ranges: 1 changed, 1 the same, "
                                     "0 newly served, 0 no longer served")
 
+    # One assert per line a reviewer reads (like the v1 case above, not through a
+    # shared helper): a failure names the very line that is missing.
     assert "OCP >= 4.0.0, < 4.17.0: a.json: changed" in text
     assert '~ container log namespace openshift-etcd, pods "etcd-.*"' in text
     assert '+ messages: "third message"' in text
@@ -326,6 +328,33 @@ def test_explicit_versions_need_no_stable_version(served):
     write(root, NEW)
     res = gcs_diff(srv, STABLE_VERSION=None, CANARY_VERSION=None)
     assert res.returncode == 0, describe(res)
+
+
+NOT_A_VERSION = "not a version (letters, digits, '.', '-', '+', '_') (see gcs --help)"
+
+
+@pytest.mark.parametrize("versions, message", [
+    (("1.0/../x", NEW), 'gcs: STABLE_VERSION="1.0/../x": ' + NOT_A_VERSION),
+    ((OLD, "a b"), 'gcs: CANARY_VERSION="a b": ' + NOT_A_VERSION),
+    ((OLD, "none"), "gcs: --diff OLD NEW: NEW is none"),
+    ((OLD, ""), "gcs: --diff OLD NEW: NEW is none"),
+])
+def test_versions_are_checked_as_the_variables_are(versions, message):
+    """OLD and NEW pass the checks STABLE_VERSION and CANARY_VERSION pass,
+    with the same one-line refusal and exit 2."""
+    res = run_gcs(["--diff", *versions], base_env())
+    assert res.returncode == 2, describe(res)
+    assert res.stdout == ""
+    assert res.stderr.splitlines() == [message], describe(res)
+
+
+def test_versions_given_win_over_the_variables(served):
+    root, srv = served
+    write(root, OLD)
+    write(root, NEW)
+    res = gcs_diff(srv, STABLE_VERSION="bad/x", CANARY_VERSION="x y")
+    assert res.returncode == 0, describe(res)
+    assert res.stdout.startswith("gcs --diff old 1.0.0 -> new 1.0.1: identical\n"), describe(res)
 
 
 @pytest.mark.parametrize("args", [

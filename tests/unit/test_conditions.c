@@ -17,6 +17,7 @@
 #include "config.h"
 #include "diag.h"
 #include "jsonschema.h"
+#include "rules_config.h"
 
 static struct js_registry *schemas;
 static struct gcs_config cfg;
@@ -30,12 +31,7 @@ static void ignore(void *ud, const char *p, const char *m)
 static int setup(void **state)
 {
 	(void)state;
-	char err[256];
-	setenv("STABLE_VERSION", "1.1.3", 1);
-	setenv("GCS_CONDITIONS_URL", "rules/{version}", 1);
-	if (config_from_env(&cfg, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	cfg.fetch.max_tries = 1;
+	rules_config(&cfg);
 	schemas = js_registry_new();
 	return js_registry_load_dir(schemas, "rules/schemas", ignore, NULL);
 }
