@@ -221,12 +221,28 @@ static int apply_clowder(struct gcs_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* A variable's text: the versions given in its place, else the environment. */
+static const char *lookup(const struct var *v, const struct config_versions *given)
+{
+	if (given && v->offset == OFF(stable_version) && given->stable)
+		return given->stable;
+	if (given && v->offset == OFF(canary_version) && given->canary)
+		return given->canary;
+	return getenv(v->name);
+}
+
 int config_from_env(struct gcs_config *cfg, char *err, size_t errlen)
+{
+	return config_read(cfg, NULL, err, errlen);
+}
+
+int config_read(struct gcs_config *cfg, const struct config_versions *versions, char *err,
+                size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
 		const struct var *v = &vars[i];
-		const char *text = getenv(v->name);
+		const char *text = lookup(v, versions);
 		if (!text)
 			text = v->def;
 		if (!text) {

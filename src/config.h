@@ -62,6 +62,14 @@ struct gcs_config {
  * and what is wrong. */
 int config_from_env(struct gcs_config *cfg, char *err, size_t errlen);
 
+/* Versions that stand in for STABLE_VERSION and CANARY_VERSION where not
+ * NULL (gcs --diff OLD NEW), read and checked as the variables are. */
+struct config_versions {
+	const char *stable, *canary;
+};
+int config_read(struct gcs_config *cfg, const struct config_versions *versions, char *err,
+                size_t errlen);
+
 /* For --help: the variables, defaults and meanings. */
 void config_print_help(FILE *out);
 

@@ -196,7 +196,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	bool command = o.check || o.route_cluster || o.diff;
-	if (config_from_env(&cfg, err, sizeof(err)) < 0 ||
+	/* --diff OLD NEW compares OLD with NEW, each checked as the variable
+	 * it stands in for is: STABLE_VERSION and CANARY_VERSION. */
+	struct config_versions named = {o.diff_versions[0], o.diff_versions[1]};
+	if (config_read(&cfg, o.diff_versions[0] ? &named : NULL, err, sizeof(err)) < 0 ||
 	    (!command && http_check(&cfg, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "gcs: %s (see gcs --help)\n", err);
 		return EXIT_USAGE;

@@ -87,12 +87,5 @@ int options_parse(int argc, char **argv, struct options *o)
 		fprintf(stderr, "gcs: --diff takes two versions (OLD NEW) or none\n");
 		return -1;
 	}
-	/* --diff OLD NEW is --diff with STABLE_VERSION=OLD CANARY_VERSION=NEW:
-	 * the versions are checked as the variables are. */
-	if (o->diff_versions[0] && (setenv("STABLE_VERSION", o->diff_versions[0], 1) < 0 ||
-	                            setenv("CANARY_VERSION", o->diff_versions[1], 1) < 0)) {
-		fprintf(stderr, "gcs: out of memory\n");
-		return -1;
-	}
 	return 0;
 }

@@ -80,6 +80,29 @@ static void test_bad_metrics_settings_are_refused(void **state)
 	               "is also the API's address (GCS_LISTEN): metrics need a port of their own");
 }
 
+/* gcs --diff OLD NEW: the versions stand in for the variables, are checked
+ * as they are, and the environment is left as it was. */
+static void test_versions_given_stand_in_for_the_variables(void **state)
+{
+	(void)state;
+	struct gcs_config cfg;
+	char err[256] = "";
+	unsetenv("STABLE_VERSION");
+	setenv("CANARY_VERSION", "not a version", 1);
+	struct config_versions v = {"1.0.0", "1.2.0"};
+	assert_int_equal(config_read(&cfg, &v, err, sizeof(err)), 0);
+	assert_string_equal(cfg.stable_version, "1.0.0");
+	assert_string_equal(cfg.canary_version, "1.2.0");
+	assert_null(getenv("STABLE_VERSION"));
+	assert_string_equal(getenv("CANARY_VERSION"), "not a version");
+	v.canary = "1.2.0 beta";
+	assert_int_equal(config_read(&cfg, &v, err, sizeof(err)), -1);
+	assert_string_equal(err,
+	                    "CANARY_VERSION=\"1.2.0 beta\": not a version (letters, digits, '.', "
+	                    "'-', '+', '_')");
+	unsetenv("CANARY_VERSION");
+}
+
 static void test_bad_fetch_retry_settings_are_refused(void **state)
 {
 	(void)state;
@@ -303,6 +326,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_fetch_retry_settings_are_read, setup),
 	    cmocka_unit_test_setup(test_bad_fetch_retry_settings_are_refused, setup),
 	    cmocka_unit_test_setup(test_bad_metrics_settings_are_refused, setup),
+	    cmocka_unit_test_setup(test_versions_given_stand_in_for_the_variables, setup),
 	    cmocka_unit_test_setup_teardown(test_clowder_fills_every_unset_setting, clowder_setup,
 	                                    clowder_teardown),
 	    cmocka_unit_test_setup_teardown(test_explicit_variables_win_over_clowder, clowder_setup,
