@@ -205,7 +205,9 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		set_overrun_hook(lim);
 		return NULL;
 	}
-	void *p = realloc(ptr, nsize);
+	/* realloc(NULL, n) is malloc by a detour: most of Lua's requests
+	 * are new objects. */
+	void *p = ptr ? realloc(ptr, nsize) : malloc(nsize);
 	if (!p)
 		return NULL;
 	lim->used = lim->used - old + nsize;
