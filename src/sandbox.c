@@ -753,9 +753,11 @@ static void push_request(struct sandbox *sb, lua_State *L, const struct route_re
 	                                      req->remote_addr};
 	for (int i = 0; i < REQUEST_FIELDS; i++) {
 		const char *text = values[i];
-		size_t len = text ? strlen(text) : SIZE_MAX; /* SIZE_MAX: nil, set again */
-		if (text && sb->held[i].len == len && memcmp(sb->held[i].text, text, len) == 0)
+		size_t held = sb->held[i].len; /* SIZE_MAX: nil or too long, set again */
+		if (text && held != SIZE_MAX && strncmp(sb->held[i].text, text, held) == 0 &&
+		    text[held] == '\0')
 			continue;
+		size_t len = text ? strlen(text) : SIZE_MAX;
 		lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_keys[i]);
 		if (text)
 			lua_pushlstring(L, text, len);
