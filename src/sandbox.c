@@ -17,6 +17,7 @@
 #include "deadline.h"
 #include "log.h"
 #include "luagcs.h"
+#include "luapool.h"
 #include "unleash_lua.h"
 
 /* lua-cjson's header names only the main entry point. */
@@ -39,6 +40,7 @@ static const char *const fail_names[SANDBOX_FAILS] = {"error", "budget", "memory
 struct limits {
 	lua_State *L;
 	size_t used;
+	struct luapool pool;               /* the state's small blocks, freed and kept */
 	volatile sig_atomic_t over_budget; /* set by the signal handler */
 	bool over_memory;
 	bool hooked;
@@ -192,7 +194,7 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	/* With ptr NULL, osize tells the object type, not a size. */
 	size_t old = ptr ? osize : 0;
 	if (nsize == 0) {
-		free(ptr);
+		luapool_realloc(&lim->pool, ptr, osize, 0);
 		lim->used -= old;
 		return NULL;
 	}
@@ -205,7 +207,7 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		set_overrun_hook(lim);
 		return NULL;
 	}
-	void *p = realloc(ptr, nsize);
+	void *p = luapool_realloc(&lim->pool, ptr, osize, nsize);
 	if (!p)
 		return NULL;
 	lim->used = lim->used - old + nsize;
@@ -534,6 +536,7 @@ void sandbox_free(struct sandbox *sb)
 	if (sb->L) {
 		limits_unregister(&sb->lim);
 		lua_close(sb->L);
+		luapool_clear(&sb->lim.pool);
 	}
 	free(sb);
 }
@@ -750,9 +753,11 @@ static void push_request(struct sandbox *sb, lua_State *L, const struct route_re
 	                                      req->remote_addr};
 	for (int i = 0; i < REQUEST_FIELDS; i++) {
 		const char *text = values[i];
-		size_t len = text ? strlen(text) : SIZE_MAX; /* SIZE_MAX: nil, set again */
-		if (text && sb->held[i].len == len && memcmp(sb->held[i].text, text, len) == 0)
+		size_t held = sb->held[i].len; /* SIZE_MAX: nil or too long, set again */
+		if (text && held != SIZE_MAX && strncmp(sb->held[i].text, text, held) == 0 &&
+		    text[held] == '\0')
 			continue;
+		size_t len = text ? strlen(text) : SIZE_MAX;
 		lua_rawgeti(L, LUA_REGISTRYINDEX, sb->request_keys[i]);
 		if (text)
 			lua_pushlstring(L, text, len);

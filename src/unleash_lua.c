@@ -232,7 +232,11 @@ struct lua_context {
 };
 
 /* Values read stay on the stack until the evaluation returns, so that the
- * strings handed out stay alive. */
+ * strings handed out stay alive. A C function starts with LUA_MINSTACK free
+ * slots: the first reads use those (but for RESULT_SLOTS, which the
+ * function's own results need afterwards), without asking for more. */
+enum { RESULT_SLOTS = 4 };
+
 static void reserve(struct lua_context *c, int n)
 {
 	if (c->room < n) {
@@ -314,7 +318,9 @@ static struct unleash_context context_at(lua_State *L, int idx, struct lua_conte
 {
 	int type = lua_type(L, idx);
 	luaL_argexpected(L, type == LUA_TTABLE || type <= LUA_TNIL, idx, "table or nil");
-	*c = (struct lua_context){.L = L, .idx = type == LUA_TTABLE ? lua_absindex(L, idx) : 0};
+	*c = (struct lua_context){.L = L,
+	                          .idx = type == LUA_TTABLE ? lua_absindex(L, idx) : 0,
+	                          .room = LUA_MINSTACK - RESULT_SLOTS};
 	return (struct unleash_context){
 	    .field = lua_field, .top = lua_top, .now = lua_now, .arg = c};
 }

@@ -25,6 +25,8 @@ local force_stable = {
 }
 
 local unleash = require "unleash"
+-- Looked up once: a field read less per decision.
+local is_enabled = unleash.is_enabled
 
 local M = {}
 
@@ -49,7 +51,8 @@ function M.route(request, context)
   if force_canary[cluster_id] then
     return "canary", "force_canary list"
   end
-  if context.unleash == nil then
+  local toggle = context.unleash
+  if toggle == nil then
     return "stable", "unleash toggle unknown"
   end
 
@@ -62,8 +65,7 @@ function M.route(request, context)
   ctx.environment = context.environment
   ctx.remoteAddress = request.remote_addr
   ctx.ocpVersion = request.ocp_version
-  local enabled = unleash.is_enabled(context.unleash, ctx)
-  if enabled then
+  if is_enabled(toggle, ctx) then
     return "canary", "unleash rollout"
   end
   return "stable", "unleash rollout"
