@@ -9,11 +9,17 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "deadline.h"
+#include "log.h"
 #include "metrics.h"
+
+/* Descriptors beside the connections': the listening socket, each
+ * worker's epoll set and wake-up, the log, downloads and Unleash. */
+#define FD_RESERVE 256
 
 /* Seconds between two looks at the deadlines: a deadline is kept to
  * within this. */
@@ -51,6 +57,9 @@ struct conns {
 	bool watching;
 };
 
+/* Workers accepting at the same moment may each admit one connection past
+ * the limit: it is counted when libmicrohttpd has set the connection up,
+ * so that one it fails to set up takes no slot. */
 bool conns_admit(struct conns *cs)
 {
 	if (atomic_load_explicit(&cs->open, memory_order_relaxed) < cs->limits.limit)
@@ -227,6 +236,33 @@ static void *watch(void *arg)
 	return NULL;
 }
 
+/* The descriptor limit raised as far as the hard limit allows: past it,
+ * accept fails and libmicrohttpd stops accepting until a connection closes,
+ * leaving clients in the backlog, which the connection limit is meant to
+ * prevent. */
+static void raise_nofile(unsigned limit)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return;
+	}
+	rlim_t need = (rlim_t)limit + FD_RESERVE;
+	if (rl.rlim_cur < need) {
+		char have[32], want[32];
+		snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)need);
+		log_msg(LOGL_WARN,
+		        "descriptor limit (hard) below what GCS_CONNECTION_LIMIT needs: "
+		        "connections beyond it wait in the listen backlog; raise the hard "
+		        "limit (ulimit -Hn) or lower GCS_CONNECTION_LIMIT",
+		        "nofile", have, "needed", want, NULL);
+	}
+}
+
 struct conns *conns_new(const struct conns_limits *limits, char *err, size_t errlen)
 {
 	struct conns *cs = calloc(1, sizeof(*cs));
@@ -235,6 +271,7 @@ struct conns *conns_new(const struct conns_limits *limits, char *err, size_t err
 		return NULL;
 	}
 	cs->limits = *limits;
+	raise_nofile(limits->limit);
 	cs->list.next = cs->list.prev = &cs->list;
 	pthread_mutex_init(&cs->lock, NULL);
 	cs->epfd = epoll_create1(EPOLL_CLOEXEC);

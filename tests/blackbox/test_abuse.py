@@ -6,6 +6,7 @@ behaviour, not timing: the good client is answered, the attackers are cut
 and counted, no socket of gcs is left in CLOSE-WAIT and its descriptors
 return to their baseline. make bench-abuse measures the same shapes at scale.
 """
+import http.client
 import os
 import socket
 import time
@@ -48,6 +49,14 @@ def abort(srv):
     sock.close()
 
 
+def status_or_none(srv, path):
+    """The status of GET path, or None when the connection was refused."""
+    try:
+        return F.request(srv, "GET", path, timeout=5).status
+    except (OSError, http.client.HTTPException):
+        return None
+
+
 def assert_good_client_answered(srv):
     resp = F.request(srv, "GET", F.v2_path("4.17.0"), timeout=5)
     assert resp.status == 200
@@ -67,3 +76,148 @@ def test_aborted_requests_are_let_go_at_once():
                    lambda: sockets_in_state(srv.port, TCP_CLOSE_WAIT) == 0, 5)
         assert_good_client_answered(srv)
         wait_until("descriptors back to %d" % baseline, lambda: open_fds(srv) <= baseline, 5)
+
+
+def test_complete_request_and_fin_in_one_segment_is_answered():
+    # Letting go of a closed peer must not lose a request it completed
+    # before closing its side (HTTP/1.0 clients that half-close).
+    with start() as srv:
+        for version in (b"1.0", b"1.1"):
+            sock = F.connect_raw(srv)
+            sock.send(b"GET /healthz HTTP/%s\r\nHost: t\r\n\r\n" % version, socket.MSG_MORE)
+            sock.shutdown(socket.SHUT_WR)
+            data, closed = F.read_until_closed(sock, 10)
+            sock.close()
+            assert F.status_of(data) == 200 and data.endswith(b'{"status":"ok"}\n'), data
+            assert closed
+
+
+def trickle(socks, byte=b"a"):
+    """One byte on each socket still open; returns those the server closed."""
+    gone = []
+    for s in socks:
+        try:
+            s.send(byte)
+            s.settimeout(0)
+            if s.recv(4096) == b"":
+                gone.append(s)
+        except (BlockingIOError, socket.timeout):
+            pass
+        except OSError:
+            gone.append(s)
+    return gone
+
+
+def attack(srv, opening, count, rounds, probe):
+    """count connections send opening then one byte each per round (0.2 s);
+    probe() runs each round. Returns how many the server closed."""
+    socks = []
+    for _ in range(count):
+        s = F.connect_raw(srv)
+        s.sendall(opening)
+        socks.append(s)
+    closed = 0
+    try:
+        for _ in range(rounds):
+            gone = trickle(socks)
+            closed += len(gone)
+            for s in gone:
+                socks.remove(s)
+                s.close()
+            probe()
+            time.sleep(0.2)
+    finally:
+        for s in socks:
+            s.close()
+    return closed
+
+
+def assert_probes_answered(srv):
+    assert_good_client_answered(srv)
+    for path in ("/healthz", "/readyz"):
+        assert F.request(srv, "GET", path, timeout=5).status == 200
+
+
+def test_slow_headers_are_cut_at_the_request_deadline():
+    with start(GCS_REQUEST_TIMEOUT="1", GCS_CONNECTION_TIMEOUT="600") as srv:
+        baseline = open_fds(srv)
+        closed = attack(srv, PARTIAL, 16, 20, lambda: assert_probes_answered(srv))
+        assert closed == 16, "slow headers outlived the request deadline"
+        cut = M.read(srv, "gcs_http_connections_cut_total", reason="request_timeout")
+        assert cut == 16
+        wait_until("descriptors back to %d" % baseline, lambda: open_fds(srv) <= baseline, 5)
+        assert sockets_in_state(srv.port, TCP_CLOSE_WAIT) == 0
+
+
+def test_slow_bodies_are_cut_at_the_request_deadline():
+    # Complete headers, then a body of a byte a round: each byte restarts
+    # the idle timeout, not the request deadline.
+    head = (b"GET /api/gathering/v2/4.17.0/gathering_rules HTTP/1.1\r\nHost: t\r\n"
+            b"Content-Length: 1000000\r\n\r\n")
+    with start(GCS_REQUEST_TIMEOUT="1", GCS_CONNECTION_TIMEOUT="600") as srv:
+        baseline = open_fds(srv)
+        closed = attack(srv, head, 16, 20, lambda: assert_probes_answered(srv))
+        assert closed == 16, "slow bodies outlived the request deadline"
+        assert M.read(srv, "gcs_http_connections_cut_total", reason="request_timeout") == 16
+        wait_until("descriptors back to %d" % baseline, lambda: open_fds(srv) <= baseline, 5)
+
+
+def test_keep_alive_idle_and_a_slow_second_request():
+    with start(GCS_REQUEST_TIMEOUT="1.5", GCS_KEEPALIVE_TIMEOUT="1",
+               GCS_CONNECTION_TIMEOUT="600") as srv:
+        # Requests closer together than the idle timeout keep the connection.
+        ka = F.KeepAlive(srv)
+        for _ in range(4):
+            assert ka.get("/healthz").status == 200
+            time.sleep(0.5)
+        assert ka.same_socket()
+        # Idle longer than it: closed, with nothing sent.
+        data, closed = F.read_until_closed(ka.sock, 10)
+        assert closed and data == b""
+        ka.close()
+        # A second request begun in time but trickled: the request deadline.
+        ka = F.KeepAlive(srv)
+        assert ka.get("/healthz").status == 200
+        ka.sock.sendall(PARTIAL)
+        gone = []
+        for _ in range(40):
+            gone = trickle([ka.sock])
+            if gone:
+                break
+            time.sleep(0.2)
+        assert gone, "a trickled second request outlived the request deadline"
+        ka.close()
+        m = M.scrape(srv)
+        assert M.value(m, "gcs_http_connections_cut_total", reason="keepalive_timeout") == 1
+        assert M.value(m, "gcs_http_connections_cut_total", reason="request_timeout") == 1
+
+
+def test_full_table_refuses_at_once_and_probes_answer_after():
+    # One worker accepts in order: the held connections are the first 8.
+    with start(GCS_CONNECTION_LIMIT="8", GCS_REQUEST_TIMEOUT="2", GCS_THREADS="1",
+               GCS_CONNECTION_TIMEOUT="600") as srv:
+        held = [F.connect_raw(srv) for _ in range(8)]
+        try:
+            for _ in range(5):
+                data, closed = F.read_until_closed(F.connect_raw(srv), 5)
+                assert closed and data == b""
+        finally:
+            for s in held:
+                s.close()
+        wait_until("slots freed", lambda: status_or_none(srv, "/readyz") == 200, 5)
+        assert_probes_answered(srv)
+        assert M.read(srv, "gcs_http_connections_refused_total") >= 5
+
+
+def test_http_1_1_without_host_is_400_as_go_answers():
+    with start() as srv:
+        data, closed = F.raw_exchange(srv, b"GET /healthz HTTP/1.1\r\n\r\n")
+        assert F.status_of(data) == 400 and closed
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert body == b"400 Bad Request: missing required Host header"
+        assert b"\r\nContent-Type: text/plain; charset=utf-8\r\n" in head + b"\r\n"
+        assert b"\r\nConnection: close\r\n" in head + b"\r\n"
+        # HTTP/1.0 needs no Host; an empty one is a Host.
+        for req in (b"GET /healthz HTTP/1.0\r\n\r\n", b"GET /healthz HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"):
+            data, _ = F.raw_exchange(srv, req)
+            assert F.status_of(data) == 200, (req, data)
