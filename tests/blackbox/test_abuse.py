@@ -8,6 +8,7 @@ return to their baseline. make bench-abuse measures the same shapes at scale.
 """
 import http.client
 import os
+import signal
 import socket
 import time
 
@@ -221,3 +222,24 @@ def test_http_1_1_without_host_is_400_as_go_answers():
         for req in (b"GET /healthz HTTP/1.0\r\n\r\n", b"GET /healthz HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"):
             data, _ = F.raw_exchange(srv, req)
             assert F.status_of(data) == 200, (req, data)
+
+
+def test_a_slow_body_holds_sigterm_only_until_its_deadline():
+    # Draining waits for requests in flight, but one that trickles its body
+    # is cut at its deadline, not held for the whole grace period.
+    srv = start(GCS_REQUEST_TIMEOUT="1", GCS_SHUTDOWN_GRACE="60", GCS_CONNECTION_TIMEOUT="600")
+    try:
+        slow = F.connect_raw(srv)
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+        srv.signal(signal.SIGTERM)
+        cut = False
+        for _ in range(50):  # 10 s, a sixth of the grace
+            if trickle([slow]):
+                cut = True
+                break
+            time.sleep(0.2)
+        assert cut, "the slow body held SIGTERM past its deadline"
+        assert srv.proc.wait(10) == 0
+        slow.close()
+    finally:
+        srv.stop()
