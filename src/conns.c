@@ -41,7 +41,8 @@ struct conn {
 	uint64_t rx;          /* bytes received when that spell was first seen */
 	double reading_since; /* a later request's first byte was seen; 0: not yet */
 	bool peer_gone;       /* the peer closed: see peer_closed */
-	bool done;            /* cut or closed: nothing more to do */
+	bool cut;             /* shut down for a missed deadline */
+	bool done;            /* closed: nothing more to do */
 };
 
 struct conns {
@@ -128,11 +129,12 @@ static uint64_t received(int fd)
 	return ti.tcpi_bytes_received;
 }
 
-/* libmicrohttpd sees the end of the stream and closes the connection. */
+/* libmicrohttpd sees the end of the stream and closes the connection;
+ * repeated until it has, as for a peer's close (see peer_closed). */
 static void cut(struct conn *c, enum metrics_cut why)
 {
 	shutdown(c->fd, SHUT_RDWR);
-	c->done = true;
+	c->cut = true;
 	metrics_connection_cut(why);
 }
 
@@ -161,10 +163,11 @@ static void check_idle(const struct conns *cs, struct conn *c, uint32_t state, d
 static void check_deadlines(struct conns *cs, double now)
 {
 	for (struct conn *c = cs->list.next; c != &cs->list; c = c->next) {
-		if (c->done)
+		if (c->cut || c->peer_gone) {
+			/* again, see peer_closed */
+			shutdown(c->fd, c->cut ? SHUT_RDWR : SHUT_RD);
 			continue;
-		if (c->peer_gone)
-			shutdown(c->fd, SHUT_RD); /* again, see peer_closed */
+		}
 		uint32_t state = atomic_load_explicit(&c->state, memory_order_acquire);
 		double since = atomic_load_explicit(&c->since, memory_order_relaxed);
 		if (PHASE(state) == READING) {
@@ -189,7 +192,7 @@ static void check_deadlines(struct conns *cs, double now)
  * closed. */
 static void peer_closed(struct conn *c)
 {
-	if (c->done || c->peer_gone)
+	if (c->done || c->cut || c->peer_gone)
 		return;
 	shutdown(c->fd, SHUT_RD);
 	c->peer_gone = true;
