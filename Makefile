@@ -3,6 +3,7 @@
 #   make run    install what is missing, build, serve the embedded default in rules/
 #   make test   install what is missing, build, run every suite
 #   make bench  HTTP benchmark per core against nginx (see tests/bench)
+#   make bench-abuse  a good client beside abusive ones, gcs and nginx
 
 # Debian 12 packages. Build: what compiles and links build/gcs. Test: what the
 # suites and their real peers (download server, Unleash, PostgreSQL) need.
@@ -206,6 +207,13 @@ bench: deps
 bench-memory: deps
 	$(MAKE) build/gcs
 	tests/bench/memory.sh
+
+# A good client's answers beside slow headers, slow bodies and aborted
+# requests, gcs and nginx in the same run (tests/bench/abuse.py).
+.PHONY: bench-abuse
+bench-abuse: deps
+	$(MAKE) build/gcs
+	tests/bench/abuse.py
 
 # gcs --route - over 100,000 cluster IDs, against 2 s.
 .PHONY: bench-route-batch

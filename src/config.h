@@ -27,6 +27,8 @@ struct gcs_config {
 	unsigned threads;            /* GCS_THREADS, 0 = number of CPUs */
 	unsigned connection_limit;   /* GCS_CONNECTION_LIMIT */
 	unsigned connection_timeout; /* GCS_CONNECTION_TIMEOUT, seconds */
+	double request_timeout;      /* GCS_REQUEST_TIMEOUT, seconds; 0: none */
+	double keepalive_timeout;    /* GCS_KEEPALIVE_TIMEOUT, seconds; 0: none */
 	double shutdown_grace;       /* GCS_SHUTDOWN_GRACE, seconds */
 	const char *metrics_listen;  /* GCS_METRICS_LISTEN; NULL: metrics on the API port */
 	const char *metrics_path;    /* GCS_METRICS_PATH */

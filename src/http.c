@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conns.h"
 #include "deadline.h"
 #include "jsontext.h"
 #include "log.h"
@@ -43,8 +44,6 @@ extern const uint64_t gcs_openapi_json_len;
 /* Distinct clusters logged as "canary served" per process (4 MiB of
  * hashes); past it, further clusters are served but not logged. */
 #define CANARY_LOG_CLUSTERS 262144
-/* Seconds between the reaper's looks at the connections. */
-#define REAPER_PERIOD 0.25
 
 /* One body ready to queue, in every form a request can ask for; [closing]
  * variants carry Connection: close for use while draining. */
@@ -59,16 +58,6 @@ struct channel {
 	struct served v1;
 	struct served *v2; /* parallel to set->files */
 	const char *name;
-};
-
-/* One per connection, for the header deadline: libmicrohttpd's timeout is
- * an idle timeout, which a client sending one byte a second never hits. */
-struct conn_state {
-	struct conn_state *prev, *next;
-	MHD_socket fd;
-	_Atomic bool in_request; /* headers complete, not yet answered */
-	_Atomic double since;    /* connection start or end of the last request */
-	bool shut;
 };
 
 /* What a daemon's access handler is given: the public listener answers the
@@ -93,15 +82,9 @@ struct http_server {
 	char address[128];
 	_Atomic bool draining;
 	_Atomic int in_flight;
-
-	double conn_deadline; /* seconds to complete a request's headers */
-	pthread_mutex_t conns_lock;
-	struct conn_state conns; /* list head */
-	pthread_t reaper;
-	bool reaper_started;
-	pthread_mutex_t stop_lock;
-	pthread_cond_t stop_cond;
-	bool stopping;
+	/* libmicrohttpd's timeout is an idle one, which a client sending one
+	 * byte a second never hits: conns keeps a deadline per phase. */
+	struct conns *conns;
 };
 
 /* Marks the first access-handler call of a request: libmicrohttpd closes
@@ -444,40 +427,62 @@ static const struct endpoint *find_endpoint(const struct listener *l, const char
 	return NULL;
 }
 
-/* The first call of a request: nothing is queued yet (see
- * first_call_marker); the request now counts as in flight. */
-static enum MHD_Result request_started(struct http_server *srv, struct MHD_Connection *conn,
-                                       void **req_cls)
+/* The connection's entry in conns, or NULL when it has none. */
+static struct conn *conn_of(struct MHD_Connection *conn)
 {
-	*req_cls = &first_call_marker;
-	atomic_fetch_add(&srv->in_flight, 1);
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	if (ci && ci->socket_context)
-		atomic_store_explicit(&((struct conn_state *)ci->socket_context)->in_request, true,
-		                      memory_order_relaxed);
-	return MHD_YES;
+	return ci ? ci->socket_context : NULL;
+}
+
+/* RFC 9112 3.2: an HTTP/1.1 request without Host is refused; in the words
+ * and with the close of Go's net/http, which the Go service answered. */
+static enum MHD_Result refuse_without_host(struct call *c)
+{
+	static const char text[] = "400 Bad Request: missing required Host header";
+	c->code = MHD_HTTP_BAD_REQUEST;
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+	MHD_add_response_header(r, "Connection", "close");
+	enum MHD_Result ret = MHD_queue_response(c->conn, c->code, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
 {
-	(void)version;
 	(void)upload_data;
 	const struct listener *l = cls;
 	struct http_server *srv = l->srv;
-	if (*req_cls == NULL)
-		return request_started(srv, conn, req_cls);
+	if (*req_cls == NULL) {
+		/* Nothing is queued on the first call (see first_call_marker);
+		 * the request now counts as in flight. */
+		*req_cls = &first_call_marker;
+		atomic_fetch_add(&srv->in_flight, 1);
+		return MHD_YES;
+	}
 	if (*upload_data_size) {
-		*upload_data_size = 0; /* ignore bodies; answered below once complete */
+		/* ignored, and read under the request deadline; answered below
+		 * once complete */
+		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	double start = deadline_now();
+	struct conn *tracked = conn_of(conn);
+	if (tracked)
+		conns_answering(tracked);
 	struct call c = {.srv = srv, .conn = conn};
 	const struct endpoint *e = find_endpoint(l, url, &c);
 	enum MHD_Result ret;
-	if (!e)
+	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+	    !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST))
+		ret = refuse_without_host(&c);
+	else if (!e)
 		ret = queue_statusf(&c, MHD_HTTP_NOT_FOUND, "not found");
 	else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		ret = queue_statusf(&c, MHD_HTTP_METHOD_NOT_ALLOWED, "method %.32s not allowed",
@@ -502,13 +507,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct http_server *srv = cls;
 	if (*req_cls == &first_call_marker) {
 		atomic_fetch_sub(&srv->in_flight, 1);
-		const union MHD_ConnectionInfo *ci =
-		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-		if (ci && ci->socket_context) {
-			struct conn_state *cs = ci->socket_context;
-			atomic_store_explicit(&cs->since, deadline_now(), memory_order_relaxed);
-			atomic_store_explicit(&cs->in_request, false, memory_order_relaxed);
-		}
+		struct conn *tracked = conn_of(conn);
+		if (tracked)
+			conns_idle(tracked);
 	}
 	*req_cls = NULL;
 }
@@ -518,60 +519,23 @@ static void connection_notify(void *cls, struct MHD_Connection *conn, void **soc
 {
 	struct http_server *srv = cls;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		struct conn_state *cs = calloc(1, sizeof(*cs));
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (!cs || !ci) {
-			free(cs);
-			return;
-		}
-		cs->fd = ci->connect_fd;
-		atomic_store(&cs->since, deadline_now());
-		pthread_mutex_lock(&srv->conns_lock);
-		cs->next = srv->conns.next;
-		cs->prev = &srv->conns;
-		srv->conns.next->prev = cs;
-		srv->conns.next = cs;
-		pthread_mutex_unlock(&srv->conns_lock);
-		*socket_context = cs;
+		*socket_context = ci ? conns_open(srv->conns, ci->connect_fd) : NULL;
 	} else if (*socket_context) {
-		struct conn_state *cs = *socket_context;
-		pthread_mutex_lock(&srv->conns_lock);
-		cs->prev->next = cs->next;
-		cs->next->prev = cs->prev;
-		pthread_mutex_unlock(&srv->conns_lock);
-		free(cs);
+		conns_close(srv->conns, *socket_context);
 		*socket_context = NULL;
 	}
 }
 
-/* Shuts down connections that have not completed a request's headers
- * within the deadline; libmicrohttpd then sees the end of the stream and
- * closes them itself. */
-static void *reaper_main(void *arg)
+/* Beyond the limit a connection is closed at once, so that its client
+ * fails fast and retries elsewhere instead of waiting in the backlog. */
+static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
-	struct http_server *srv = arg;
-	pthread_mutex_lock(&srv->stop_lock);
-	while (!srv->stopping) {
-		struct timespec until = deadline_after(REAPER_PERIOD);
-		deadline_wait(&srv->stop_cond, &srv->stop_lock, &until);
-		if (srv->stopping)
-			break;
-		double now = deadline_now();
-		pthread_mutex_lock(&srv->conns_lock);
-		for (struct conn_state *cs = srv->conns.next; cs != &srv->conns; cs = cs->next) {
-			if (cs->shut || atomic_load_explicit(&cs->in_request, memory_order_relaxed))
-				continue;
-			if (now - atomic_load_explicit(&cs->since, memory_order_relaxed) >
-			    srv->conn_deadline) {
-				shutdown(cs->fd, SHUT_RDWR);
-				cs->shut = true;
-			}
-		}
-		pthread_mutex_unlock(&srv->conns_lock);
-	}
-	pthread_mutex_unlock(&srv->stop_lock);
-	return NULL;
+	(void)addr;
+	(void)addrlen;
+	struct http_server *srv = cls;
+	return conns_admit(srv->conns) ? MHD_YES : MHD_NO;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -717,11 +681,16 @@ static struct MHD_Daemon *daemon_start(struct http_server *srv, const struct gcs
 	    {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
 	    {MHD_OPTION_END, 0, NULL},
 	};
+	/* libmicrohttpd splits its limit between the workers and stops
+	 * accepting on a worker at its share, leaving clients in the backlog:
+	 * each worker may take the whole limit (and one more, to refuse it),
+	 * and admit holds the real one. */
+	unsigned mhd_limit = (cfg->connection_limit + 1) * threads;
 	/* The logger first: what the options below complain about is logged. */
 	return MHD_start_daemon(
-	    flags, 0, NULL, NULL, handle, &srv->public_side, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    flags, 0, admit, srv, handle, &srv->public_side, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 	    NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss, MHD_OPTION_ARRAY, pool,
-	    MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+	    MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT,
 	    cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
 	    connection_notify, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
@@ -791,19 +760,20 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	struct http_server *srv = calloc(1, sizeof(*srv));
-	if (!srv || deadline_cond_init(&srv->stop_cond) != 0) {
+	if (!srv) {
 		snprintf(err, errlen, "out of memory");
-		free(srv);
 		return NULL;
 	}
 	srv->routing = routing;
 	srv->public_side.srv = srv->metrics_side.srv = srv;
 	srv->metrics_side.metrics_only = true;
 	srv->metrics_path = cfg->metrics_path;
-	srv->conn_deadline = cfg->connection_timeout;
-	srv->conns.next = srv->conns.prev = &srv->conns;
-	pthread_mutex_init(&srv->conns_lock, NULL);
-	pthread_mutex_init(&srv->stop_lock, NULL);
+	const struct conns_limits limits = {.limit = cfg->connection_limit,
+	                                    .request_timeout = cfg->request_timeout,
+	                                    .keepalive_timeout = cfg->keepalive_timeout};
+	srv->conns = conns_new(&limits, err, errlen);
+	if (!srv->conns)
+		goto fail;
 	const char *why = responses_init(srv, stable, canary);
 	if (why) {
 		snprintf(err, errlen, "%s", why);
@@ -819,13 +789,6 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 		         "many threads for this machine)",
 		         cfg->listen);
 		goto fail;
-	}
-	if (srv->conn_deadline > 0) {
-		if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
-			snprintf(err, errlen, "cannot start the connection reaper thread");
-			goto fail;
-		}
-		srv->reaper_started = true;
 	}
 	note_address(srv->daemon, &ss, srv->address, sizeof(srv->address));
 	return srv;
@@ -870,24 +833,15 @@ void http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
-	if (srv->reaper_started) {
-		pthread_mutex_lock(&srv->stop_lock);
-		srv->stopping = true;
-		pthread_cond_signal(&srv->stop_cond);
-		pthread_mutex_unlock(&srv->stop_lock);
-		pthread_join(srv->reaper, NULL);
-	}
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
 	if (srv->metrics_daemon)
 		MHD_stop_daemon(srv->metrics_daemon);
+	conns_free(srv->conns);
 	channel_free(&srv->ch[GCS_STABLE]);
 	channel_free(&srv->ch[GCS_CANARY]);
 	served_free(&srv->openapi);
 	body_free(&srv->openapi_body);
 	seen_free(srv->canary_seen);
-	pthread_mutex_destroy(&srv->conns_lock);
-	pthread_mutex_destroy(&srv->stop_lock);
-	pthread_cond_destroy(&srv->stop_cond);
 	free(srv);
 }

@@ -21,6 +21,12 @@ static _Atomic uint64_t hist[EP_COUNT][NBUCKETS + 1];   /* last: +Inf only */
 static _Atomic uint64_t hist_sum_ns[EP_COUNT];
 static _Atomic uint64_t served[2][2]; /* [v2][canary] */
 
+static _Atomic int64_t connections_open;
+static _Atomic uint64_t connection_limit;
+static _Atomic uint64_t connections_refused;
+static const char *const cut_reasons[METRICS_CUTS] = {"request_timeout", "keepalive_timeout"};
+static _Atomic uint64_t connections_cut[METRICS_CUTS];
+
 #define MAX_CONFIGS 256
 struct config_metric {
 	char file[256];
@@ -94,6 +100,27 @@ void metrics_config_served(int id)
 {
 	if (id >= 0 && id < nconfigs)
 		atomic_fetch_add_explicit(&configs[id].count, 1, RELAXED);
+}
+
+void metrics_connections(int delta)
+{
+	atomic_fetch_add_explicit(&connections_open, delta, RELAXED);
+}
+
+void metrics_connection_limit(unsigned limit)
+{
+	atomic_store_explicit(&connection_limit, limit, RELAXED);
+}
+
+void metrics_connection_refused(void)
+{
+	atomic_fetch_add_explicit(&connections_refused, 1, RELAXED);
+}
+
+void metrics_connection_cut(enum metrics_cut reason)
+{
+	if (reason >= 0 && reason < METRICS_CUTS)
+		atomic_fetch_add_explicit(&connections_cut[reason], 1, RELAXED);
 }
 
 void metrics_routing_error(enum sandbox_fail kind)
@@ -216,6 +243,26 @@ static void render_durations(struct buf *out)
 	}
 }
 
+static void render_connections(struct buf *out)
+{
+	help(out, "gcs_http_connections", "gauge", "HTTP connections open now");
+	line(out, "gcs_http_connections %lld\n",
+	     (long long)atomic_load_explicit(&connections_open, RELAXED));
+	help(out, "gcs_http_connection_limit", "gauge",
+	     "Open HTTP connections beyond which new ones are refused (GCS_CONNECTION_LIMIT)");
+	line(out, "gcs_http_connection_limit %llu\n",
+	     (unsigned long long)atomic_load_explicit(&connection_limit, RELAXED));
+	help(out, "gcs_http_connections_refused_total", "counter",
+	     "HTTP connections closed at once because the limit was reached");
+	line(out, "gcs_http_connections_refused_total %llu\n",
+	     (unsigned long long)atomic_load_explicit(&connections_refused, RELAXED));
+	help(out, "gcs_http_connections_cut_total", "counter",
+	     "HTTP connections closed for missing a deadline, by reason");
+	for (size_t i = 0; i < METRICS_CUTS; i++)
+		line(out, "gcs_http_connections_cut_total{reason=\"%s\"} %llu\n", cut_reasons[i],
+		     (unsigned long long)atomic_load_explicit(&connections_cut[i], RELAXED));
+}
+
 static void render_versions(struct buf *out)
 {
 	help(out, "gcs_served_total", "counter", "Conditions served by api, channel and version");
@@ -318,6 +365,7 @@ void metrics_render(struct buf *out)
 	render_configs(out);
 	render_requests(out);
 	render_durations(out);
+	render_connections(out);
 	render_versions(out);
 	render_routing(out);
 	render_unleash_polls(out);

@@ -30,6 +30,14 @@ void metrics_request(enum metrics_endpoint ep, unsigned status, double seconds);
 void metrics_served(bool v2, bool canary);
 void metrics_config_served(int id);
 
+/* connections: open now (delta), the configured limit, refused at it, cut
+ * at a deadline by reason */
+enum metrics_cut { METRICS_CUT_REQUEST, METRICS_CUT_KEEPALIVE, METRICS_CUTS };
+void metrics_connections(int delta);
+void metrics_connection_limit(unsigned limit);
+void metrics_connection_refused(void);
+void metrics_connection_cut(enum metrics_cut reason);
+
 /* Appends the Prometheus text exposition (format 0.0.4). */
 void metrics_render(struct buf *out);
 

@@ -638,21 +638,28 @@ def test_slowloris_is_dropped_while_others_are_served(short_timeout_srv):
     assert_still_serving(srv)
 
 
-def test_connection_limit_holds_and_recovers():
-    # Connections beyond the limit wait (or are refused) instead of taking
-    # resources; idle ones time out, so the server serves again.
+def test_connection_limit_refuses_at_once_and_recovers():
+    # Beyond the limit a connection is closed at once, so that its client
+    # fails fast instead of waiting in the backlog; the connections holding
+    # the table miss their request deadline and the server serves again.
     with start(base_env(STABLE_VERSION="1.2.0", GCS_CONNECTION_LIMIT="4",
-                        GCS_CONNECTION_TIMEOUT="2", GCS_THREADS="1")) as srv:
-        socks = [F.connect_raw(srv) for _ in range(12)]
+                        GCS_REQUEST_TIMEOUT="2", GCS_THREADS="1")) as srv:
+        held = [F.connect_raw(srv) for _ in range(3)]
         try:
-            resp = F.request(srv, "GET", F.v2_path("4.17.0"), timeout=60)
-            assert resp.status == 200
-            closed = sum(F.read_until_closed(s, 0.2)[1] for s in socks)
-            assert closed >= 1, "no idle connection was dropped"
+            M.wait_for(srv, "gcs_http_connections", 3 + 1, 10)  # the scrape is one
+            held.append(F.connect_raw(srv))  # accepted first: one worker, in order
+            for _ in range(3):
+                data, closed = F.read_until_closed(F.connect_raw(srv), 5)
+                assert closed and data == b"", "a connection beyond the limit was kept"
+            for s in held:
+                assert F.read_until_closed(s, 10)[1], "an idle connection was kept"
         finally:
-            for s in socks:
+            for s in held:
                 s.close()
         assert_still_serving(srv)
+        m = M.scrape(srv)
+        assert M.value(m, "gcs_http_connections_refused_total") >= 3
+        assert M.value(m, "gcs_http_connections_cut_total", reason="request_timeout") == 4
 
 
 # --- metrics ----------------------------------------------------------------
