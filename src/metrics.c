@@ -52,6 +52,8 @@ static _Atomic uint64_t unleash_interval_ms; /* 0: no Unleash configured */
 static _Atomic uint64_t unleash_backoff;
 static _Atomic uint64_t unleash_unusable;
 static _Atomic uint64_t unleash_posts[2][2]; /* [metrics?][ok?] */
+static _Atomic uint64_t unleash_backups[2];  /* [ok?] */
+static _Atomic int unleash_backup_behind;
 
 #define RELAXED memory_order_relaxed
 
@@ -164,6 +166,12 @@ void metrics_unleash_unusable(size_t constraints)
 void metrics_unleash_post(bool metrics, bool ok)
 {
 	atomic_fetch_add_explicit(&unleash_posts[metrics][ok], 1, RELAXED);
+}
+
+void metrics_unleash_backup(bool ok)
+{
+	atomic_fetch_add_explicit(&unleash_backups[ok], 1, RELAXED);
+	atomic_store_explicit(&unleash_backup_behind, !ok, RELAXED);
 }
 
 void metrics_unleash_rollout(double percent)
@@ -352,6 +360,18 @@ static void render_unleash_state(struct buf *out)
 		     post_names[m],
 		     (unsigned long long)atomic_load_explicit(&unleash_posts[m][0], RELAXED));
 	}
+	help(out, "gcs_unleash_backup_writes_total", "counter",
+	     "Writes of the Unleash backup file (GCS_UNLEASH_BACKUP) by result");
+	line(out,
+	     "gcs_unleash_backup_writes_total{result=\"ok\"} %llu\n"
+	     "gcs_unleash_backup_writes_total{result=\"error\"} %llu\n",
+	     (unsigned long long)atomic_load_explicit(&unleash_backups[1], RELAXED),
+	     (unsigned long long)atomic_load_explicit(&unleash_backups[0], RELAXED));
+	help(out, "gcs_unleash_backup_behind", "gauge",
+	     "1 while the last write of the Unleash backup failed: the file does not hold the "
+	     "state in use");
+	line(out, "gcs_unleash_backup_behind %d\n",
+	     atomic_load_explicit(&unleash_backup_behind, RELAXED));
 	int64_t rollout = atomic_load_explicit(&unleash_rollout_milli, RELAXED);
 	if (rollout >= 0) {
 		help(out, "gcs_unleash_rollout_percent", "gauge",

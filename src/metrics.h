@@ -56,6 +56,9 @@ void metrics_unleash_backoff(unsigned intervals);
 void metrics_unleash_unusable(size_t constraints);
 /* metrics: a usage-metrics post, else a registration */
 void metrics_unleash_post(bool metrics, bool ok);
+/* A write of GCS_UNLEASH_BACKUP: counted by result; a failed one leaves the
+ * backup behind the state in use until one succeeds. */
+void metrics_unleash_backup(bool ok);
 /* percent < 0: unknown (not a single flexibleRollout strategy) */
 void metrics_unleash_rollout(double percent);
 

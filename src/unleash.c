@@ -58,9 +58,10 @@ struct unleash {
 	char *etag;
 	char *body; /* the answer in use, to skip republishing the same one */
 	size_t body_len;
-	bool known;      /* a state was published (fetch, backup or bootstrap) */
-	bool unfiltered; /* the toggle's parents are outside namePrefix */
-	unsigned skips;  /* poll intervals to skip (backoff) */
+	bool known;         /* a state was published (fetch, backup or bootstrap) */
+	bool unfiltered;    /* the toggle's parents are outside namePrefix */
+	bool backup_behind; /* the backup file does not hold body: written again each poll */
+	unsigned skips;     /* poll intervals to skip (backoff) */
 	struct log_throttle poll_failures;
 	bool registered;
 	uint64_t yes, no; /* counts of a bucket not sent yet */
@@ -164,8 +165,8 @@ static int read_whole(const char *path, char **out, size_t *len, char *err, size
 	return *out ? 1 : -1;
 }
 
-int unleash_file_read(const char *path, const char *name, struct unleash_features **state, char **body,
-                      size_t *len, char *err, size_t errlen)
+int unleash_file_read(const char *path, const char *name, struct unleash_features **state,
+                      char **body, size_t *len, char *err, size_t errlen)
 {
 	*state = NULL;
 	*len = 0;
@@ -182,6 +183,23 @@ int unleash_file_read(const char *path, const char *name, struct unleash_feature
 }
 
 /* ---- publishing a state ---- */
+
+/* Writes the state in use to GCS_UNLEASH_BACKUP. A failure (a full,
+ * read-only or missing directory) is warned once and retried after every
+ * successful poll until a write succeeds; gcs_unleash_backup_behind shows it
+ * meanwhile, and serving never depends on it. */
+static void write_backup(struct unleash *u, const char *body, size_t len)
+{
+	char err[640];
+	bool ok = unleash_file_write(u->cfg->unleash_backup, body, len, err, sizeof(err)) == 0;
+	metrics_unleash_backup(ok);
+	if (!ok && !u->backup_behind)
+		log_msg(LOGL_WARN, "Unleash backup not written; retried after every poll", "error",
+		        err, NULL);
+	else if (ok && u->backup_behind)
+		log_msg(LOGL_INFO, "Unleash backup written again", NULL);
+	u->backup_behind = !ok;
+}
 
 /* Hands a parsed state to routing and keeps its body (the backup's bytes).
  * Takes f and body. */
@@ -213,11 +231,8 @@ static void publish(struct unleash *u, struct unleash_features *f, char *body, s
 	        "source", source, "rollout", pct >= 0 ? pct_text : NULL, NULL);
 	unleash_features_unref(f);
 
-	if (u->cfg->unleash_backup && strcmp(source, "backup") != 0) {
-		char err[640];
-		if (unleash_file_write(u->cfg->unleash_backup, body, len, err, sizeof(err)) < 0)
-			log_msg(LOGL_WARN, "Unleash backup not written", "error", err, NULL);
-	}
+	if (u->cfg->unleash_backup && strcmp(source, "backup") != 0)
+		write_backup(u, body, len);
 	free(u->body);
 	u->body = body;
 	u->body_len = len;
@@ -238,7 +253,8 @@ static bool adopt(struct unleash *u, char *body, size_t len, const char *source)
 		return true;
 	}
 	char err[640];
-	struct unleash_features *f = unleash_features_parse(body, len, u->cfg->unleash_toggle, err, sizeof(err));
+	struct unleash_features *f =
+	    unleash_features_parse(body, len, u->cfg->unleash_toggle, err, sizeof(err));
 	if (!f) {
 		log_refused(source, err);
 		free(body);
@@ -411,6 +427,8 @@ static void poll_once(struct unleash *u)
 	metrics_unleash_backoff(u->skips);
 	if (ok) {
 		metrics_unleash_success((double)time(NULL));
+		if (u->backup_behind && u->body)
+			write_backup(u, u->body, u->body_len);
 		if (u->poll_failures.events > 0)
 			log_msg(LOGL_INFO, "Unleash reachable again", NULL);
 		log_throttle_reset(&u->poll_failures);
@@ -474,8 +492,7 @@ static void register_instance(struct unleash *u)
 	/* the strategies unleash_eval implements */
 	for (int k = UNLEASH_KIND_UNKNOWN + 1; strategies && k < UNLEASH_KIND_COUNT; k++)
 		json_array_append_new(strategies, json_string(unleash_kind_name(k)));
-	if (doc && strategies &&
-	    json_object_set_new(doc, "sdkVersion", json_string(u->sdk)) == 0 &&
+	if (doc && strategies && json_object_set_new(doc, "sdkVersion", json_string(u->sdk)) == 0 &&
 	    json_object_set_new(doc, "strategies", strategies) == 0 &&
 	    json_object_set_new(doc, "started", json_string(u->started)) == 0 &&
 	    json_object_set_new(

@@ -336,6 +336,48 @@ def test_bootstrap_until_the_first_poll_and_the_backup_wins(server_factory, tmp_
     assert M.read(srv, "gcs_unleash_rollout_percent") == 100.0
 
 
+@pytest.mark.parametrize("where", ["missing directory", "read-only directory"])
+def test_a_backup_that_cannot_be_written_is_counted_retried_and_never_stops_serving(
+        server_factory, tmp_path, where):
+    """GCS_UNLEASH_BACKUP in a directory gcs cannot write: one warning, the
+    answers follow Unleash as ever, the failed writes are counted and
+    gcs_unleash_backup_behind is 1; once the directory is usable the next
+    poll writes the backup, and the gauge goes back to 0."""
+    ids = cluster_ids(100, "backup")
+    state_dir = tmp_path / "state"
+    if where == "read-only directory":
+        # root writes anywhere on a plain directory; a read-only bind of it
+        # is what a full or read-only volume looks like to gcs
+        state_dir.mkdir()
+        subprocess.run(["mount", "--bind", str(state_dir), str(state_dir)], check=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(state_dir)], check=True)
+    backup = state_dir / "backup.json"
+    try:
+        with FaultServer({"features": [rollout_feature("t", 100)]}) as fault:
+            srv = server_factory(fault_env(fault, "t", GCS_UNLEASH_BACKUP=str(backup)))
+            M.wait_for(srv, "gcs_unleash_backup_behind", 1, timeout=10)
+            assert set(Channels(srv).many(ids).values()) == {"canary"}
+            fault.wait_polls(len(fault.polls()) + 3, 10)
+            failed = M.read(srv, "gcs_unleash_backup_writes_total", result="error")
+            assert failed >= 2, "not retried after the polls: %s" % failed
+            assert M.read(srv, "gcs_unleash_backup_writes_total", result="ok") == 0
+            assert len(gcs_log(srv, "Unleash backup not written")) == 1, "warned once"
+            assert not backup.exists()
+
+            if where == "read-only directory":
+                subprocess.run(["umount", str(state_dir)], check=True)
+            else:
+                state_dir.mkdir()
+            M.wait_for(srv, "gcs_unleash_backup_behind", 0, timeout=10)
+            assert M.read(srv, "gcs_unleash_backup_writes_total", result="ok") == 1
+            assert json.loads(backup.read_text())["features"][0]["name"] == "t"
+            assert gcs_log(srv, "Unleash backup written again")
+            assert set(Channels(srv).many(ids).values()) == {"canary"}
+    finally:
+        if where == "read-only directory":
+            subprocess.run(["umount", str(state_dir)], check=False, capture_output=True)
+
+
 def test_unusable_pattern_logged_once_per_state_counted_and_never_holds(server_factory):
     """A REGEX outside RE2's syntax (a lookahead; Go's SDK cannot compile it)
     never holds, inverted or not; it is logged once per new state, not per
