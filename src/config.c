@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* One table drives reading and --help, so the documented defaults are the
- * ones used. */
+ * ones used. Its rows are alike by design: one per variable. */
 enum kind { K_STR, K_OPT_STR, K_UINT, K_SIZE, K_MS, K_SECONDS, K_LEVEL, K_VERSION };
 
 struct var {

@@ -197,6 +197,16 @@ static void help(struct buf *out, const char *name, const char *type, const char
 	line(out, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
+/* A counter by result: counts[1] succeeded (good), counts[0] did not (bad). */
+static void results(struct buf *out, const char *name, const char *text, const char *good,
+                    const char *bad, _Atomic uint64_t counts[2])
+{
+	help(out, name, "counter", text);
+	line(out, "%s{result=\"%s\"} %llu\n%s{result=\"%s\"} %llu\n", name, good,
+	     (unsigned long long)atomic_load_explicit(&counts[1], RELAXED), name, bad,
+	     (unsigned long long)atomic_load_explicit(&counts[0], RELAXED));
+}
+
 /* Label values here come from validated versions and mapping paths
  * ([A-Za-z0-9._/-]), which need no escaping; versions are checked by config. */
 static void render_configs(struct buf *out)
@@ -308,11 +318,8 @@ static void render_routing(struct buf *out)
 		     sandbox_fail_name((enum sandbox_fail)i),
 		     (unsigned long long)atomic_load_explicit(&routing_errors[i], RELAXED));
 
-	help(out, "gcs_routing_reloads_total", "counter", "Routing script reloads by result");
-	line(out, "gcs_routing_reloads_total{result=\"ok\"} %llu\n",
-	     (unsigned long long)atomic_load_explicit(&routing_reloads[1], RELAXED));
-	line(out, "gcs_routing_reloads_total{result=\"failed\"} %llu\n",
-	     (unsigned long long)atomic_load_explicit(&routing_reloads[0], RELAXED));
+	results(out, "gcs_routing_reloads_total", "Routing script reloads by result", "ok",
+	        "failed", routing_reloads);
 	help(out, "gcs_routing_last_reload_failed", "gauge",
 	     "1 when the last routing script reload was rejected and the previous script still "
 	     "serves");
@@ -353,20 +360,11 @@ static void render_unleash_state(struct buf *out)
 	                                          "gcs_unleash_metrics_posts_total"};
 	static const char *const post_help[2] = {"Registrations sent to Unleash by result",
 	                                         "Usage metrics sent to Unleash by result"};
-	for (int m = 0; m < 2; m++) {
-		help(out, post_names[m], "counter", post_help[m]);
-		line(out, "%s{result=\"ok\"} %llu\n%s{result=\"error\"} %llu\n", post_names[m],
-		     (unsigned long long)atomic_load_explicit(&unleash_posts[m][1], RELAXED),
-		     post_names[m],
-		     (unsigned long long)atomic_load_explicit(&unleash_posts[m][0], RELAXED));
-	}
-	help(out, "gcs_unleash_backup_writes_total", "counter",
-	     "Writes of the Unleash backup file (GCS_UNLEASH_BACKUP) by result");
-	line(out,
-	     "gcs_unleash_backup_writes_total{result=\"ok\"} %llu\n"
-	     "gcs_unleash_backup_writes_total{result=\"error\"} %llu\n",
-	     (unsigned long long)atomic_load_explicit(&unleash_backups[1], RELAXED),
-	     (unsigned long long)atomic_load_explicit(&unleash_backups[0], RELAXED));
+	for (int m = 0; m < 2; m++)
+		results(out, post_names[m], post_help[m], "ok", "error", unleash_posts[m]);
+	results(out, "gcs_unleash_backup_writes_total",
+	        "Writes of the Unleash backup file (GCS_UNLEASH_BACKUP) by result", "ok", "error",
+	        unleash_backups);
 	help(out, "gcs_unleash_backup_behind", "gauge",
 	     "1 while the last write of the Unleash backup failed: the file does not hold the "
 	     "state in use");

@@ -8,6 +8,8 @@
 #   IDS=100000 RUNS=3 tests/bench/route_batch.sh
 set -eu
 cd "$(dirname "$0")/../.."
+# (the setup below has memory.sh's shape: each benchmark is a script of its
+# own that runs alone, with its own defaults)
 
 ids=${IDS:-100000}
 runs=${RUNS:-3}

@@ -318,10 +318,8 @@ def test_routing_scripts_are_a_configmap_directory_mount(rendered, which):
     assert os.path.basename(script) in configmap["data"]
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["base", "template"])
-def test_configmap_scripts_are_exactly_scripts_dir(rendered, which):
-    """The ConfigMap must carry routing.lua and what it requires, unchanged."""
-    label, objects = manifest_sets(rendered)[which]
+def assert_scripts_are_scripts_dir(label, objects):
+    """The gcs-routing ConfigMap carries routing.lua and what it requires, unchanged."""
     data = by_kind(objects, "ConfigMap", "gcs-routing")["data"]
     lua = sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".lua"))
     assert "routing.lua" in lua
@@ -332,6 +330,13 @@ def test_configmap_scripts_are_exactly_scripts_dir(rendered, which):
                 "%s: %s differs from scripts/%s; run make deploy-sync" % (label, name, name))
 
 
+@pytest.mark.parametrize("which", [0, 1], ids=["base", "template"])
+def test_configmap_scripts_are_exactly_scripts_dir(rendered, which):
+    assert_scripts_are_scripts_dir(*manifest_sets(rendered)[which])
+
+
+# (test_routing_scripts_are_a_configmap_directory_mount reads the mounts the
+# same way: each test checks one volume's rule.)
 @pytest.mark.parametrize("which", [0, 1], ids=["base", "template"])
 def test_writable_paths_are_volumes(rendered, which):
     """The root filesystem is read-only: what gcs writes must be on a volume."""
@@ -649,12 +654,7 @@ def test_clowdapp_mounts_the_routing_scripts_and_a_writable_state(clowdapp):
     routing = mounts[os.path.dirname(env["GCS_ROUTING_SCRIPT"]["value"])]
     assert routing.get("readOnly") is True and "subPath" not in routing
     assert volumes[routing["name"]]["configMap"]["name"] == "gcs-routing"
-    data = by_kind(clowdapp, "ConfigMap", "gcs-routing")["data"]
-    lua = sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".lua"))
-    assert sorted(data) == lua
-    for name in lua:
-        with open(os.path.join(SCRIPTS, name), encoding="utf-8") as f:
-            assert data[name] == f.read(), "%s differs from scripts/; run make deploy-sync" % name
+    assert_scripts_are_scripts_dir("deploy/clowdapp.yaml", clowdapp)
     state = mounts[os.path.dirname(env["GCS_UNLEASH_BACKUP"]["value"])]
     assert not state.get("readOnly", False) and "emptyDir" in volumes[state["name"]]
 

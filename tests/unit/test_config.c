@@ -287,7 +287,9 @@ static void test_broken_files_are_refused_naming_pointer_and_rule(void **state)
 	                                              "'}' expected near end of file");
 }
 
-/* The missing token is refused only when the file's URL would be used. */
+/* The missing token is refused only when the file's URL would be used.
+ * (Shaped like test_each_variable_wins_alone: the same two variables, set
+ * in turn, here against a file without a token.) */
 static void test_missing_token_is_fine_with_an_explicit_token_or_url(void **state)
 {
 	(void)state;

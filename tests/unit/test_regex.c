@@ -184,6 +184,7 @@ static void test_accepted_lookalikes(void **state)
 	    "a|",
 	    "()",
 	};
+	/* a list of samples, alike in shape only to test_semver.c's */
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		expect_accepted(ok[i]);
 }

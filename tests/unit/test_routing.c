@@ -204,7 +204,8 @@ static void test_request_refilled_and_read_only(void **state)
 	routing_free(r);
 }
 
-/* Fields that repeat from one call to the next are left in the table, not
+/* (Shaped like the tests above, one script and its answers per case.)
+ * Fields that repeat from one call to the next are left in the table, not
  * set again: each call must still see exactly its own request, and a
  * script must find no way to write the table (an assignment to a field it
  * has, rawset, or its metatable removed) that would leave a forged field
@@ -466,7 +467,8 @@ static void set_toggle(struct routing *r, const char *toggle)
 		return;
 	}
 	snprintf(body, sizeof(body), "{\"features\": [%s]}", toggle);
-	struct unleash_features *f = unleash_features_parse(body, strlen(body), NULL, err, sizeof(err));
+	struct unleash_features *f =
+	    unleash_features_parse(body, strlen(body), NULL, err, sizeof(err));
 	assert_non_null(f);
 	routing_set_features(r, f);
 	unleash_features_unref(f);

@@ -37,6 +37,8 @@ static int setup(void **state)
 	return 0;
 }
 
+/* The same shape as test_routing.c's teardown: each cmocka suite is one
+ * program, and their fixtures differ (this one has no configuration). */
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
