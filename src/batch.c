@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "semver.h"
 #include "unleash.h"
 
 /* The server keeps at most this many bytes of a cluster ID (http.c). */
@@ -39,10 +38,9 @@ static void put_field(const char *s, FILE *out)
 		fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, out);
 }
 
-int batch_route(const struct gcs_config *cfg, struct routing *routing,
-                const struct cond_set *stable, const struct cond_set *canary, FILE *in, FILE *out)
+int batch_route(const struct gcs_config *cfg, const struct answerer *answerer, FILE *in, FILE *out)
 {
-	struct unleash *u = unleash_start(cfg, routing, false);
+	struct unleash *u = unleash_start(cfg, answerer->routing, false);
 	char *line = NULL;
 	size_t cap = 0, lineno = 0, skipped = 0;
 	ssize_t got;
@@ -78,21 +76,16 @@ int batch_route(const struct gcs_config *cfg, struct routing *routing,
 		    .api = ocp_len ? "v2" : "v1",
 		    .ocp_version = ocp_len ? ocp : NULL,
 		};
-		char reason[256] = "no canary version loaded";
-		enum gcs_channel ch = GCS_STABLE;
-		if (canary)
-			ch = routing_decide(routing, &req, reason, sizeof(reason));
-		const struct cond_set *set = ch == GCS_CANARY ? canary : stable;
-		fprintf(out, "%s\t%s\t%s\t", id, ch == GCS_CANARY ? "canary" : "stable",
-		        set->version);
-		if (!ocp_len) {
+		char reason[256];
+		struct answer a;
+		answer_cluster(answerer, &req, ocp_len ? &v : NULL, reason, sizeof(reason), &a);
+		fprintf(out, "%s\t%s\t%s\t", id, route_channel_name(a.channel), a.set->version);
+		if (!ocp_len)
 			fputs("v1/rules.json", out);
-		} else {
-			const struct cond_file *f = cond_lookup(set, &v);
-			fprintf(out, "%s%s", f ? "v2/" : "none", f ? f->path : "");
-		}
+		else
+			fprintf(out, "%s%s", a.file ? "v2/" : "none", a.file ? a.file->path : "");
 		fputc('\t', out);
-		put_field(reason, out);
+		put_field(a.reason, out);
 		fputc('\n', out);
 	}
 	int rc = skipped ? 2 : 0;

@@ -7,16 +7,14 @@
 
 #include <stdio.h>
 
-#include "conditions.h"
+#include "answer.h"
 #include "config.h"
-#include "routing.h"
 
-/* canary may be NULL (every cluster gets stable). Starts and stops Unleash
+/* answerer->canary may be NULL (every cluster gets stable). Starts and stops Unleash
  * itself, as the server would. A line that cannot be read as an ID and a
  * version is named on stderr and skipped; the others are answered. Returns
  * the exit status: 0, or 2 when some line was skipped, or 1 when in or out
  * failed. */
-int batch_route(const struct gcs_config *cfg, struct routing *routing,
-                const struct cond_set *stable, const struct cond_set *canary, FILE *in, FILE *out);
+int batch_route(const struct gcs_config *cfg, const struct answerer *answerer, FILE *in, FILE *out);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "conns.h"
 #include "deadline.h"
 #include "jsontext.h"
@@ -74,7 +75,7 @@ struct http_server {
 	const char *metrics_path;
 	char metrics_address[128];
 	struct channel ch[2];
-	struct routing *routing;
+	struct answerer answerer;
 	struct seen *canary_seen; /* clusters already logged as served the canary */
 	_Atomic bool canary_log_full;
 	struct served openapi;
@@ -235,25 +236,19 @@ static void format_ipv4(const struct in_addr *a, char *out)
  * Filled by choose; left uninitialised by callers, as clearing its buffers
  * would cost every request. */
 struct choice {
-	enum gcs_channel channel;
 	const char *cluster_id; /* into idbuf, NULL when the User-Agent names none */
 	const char *api, *ocp_version;
 	struct seen_key seen; /* a canary answer to a cluster ID to log: its key; else 0 */
 	char idbuf[256];
+	char addr[INET6_ADDRSTRLEN];
 	char reason[128];
 };
 
-static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *conn,
-                               const char *api, const char *ocp_version, struct choice *c)
+/* What the script is shown of a request besides its path: the cluster ID
+ * (into c->idbuf), the User-Agent, the client's address (into c->addr). */
+static void read_request(struct MHD_Connection *conn, struct route_request *req, struct choice *c)
 {
-	c->channel = GCS_STABLE;
-	c->cluster_id = NULL;
-	c->api = api;
-	c->ocp_version = ocp_version;
-	c->seen = (struct seen_key){0};
-	if (!srv->ch[GCS_CANARY].set || !srv->routing)
-		return GCS_STABLE;
-	char addr[INET6_ADDRSTRLEN] = "";
+	c->addr[0] = '\0';
 	const char *ua =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
 	const union MHD_ConnectionInfo *ci =
@@ -261,29 +256,49 @@ static enum gcs_channel choose(struct http_server *srv, struct MHD_Connection *c
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			format_ipv4(&((const struct sockaddr_in *)sa)->sin_addr, addr);
+			format_ipv4(&((const struct sockaddr_in *)sa)->sin_addr, c->addr);
 		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
-			          sizeof(addr));
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->addr,
+			          sizeof(c->addr));
 	}
-	struct route_request req = {
-	    .cluster_id = request_cluster_id(ua, c->idbuf, sizeof(c->idbuf)),
-	    .api = api,
-	    .ocp_version = ocp_version,
-	    .user_agent = ua,
-	    .remote_addr = addr[0] ? addr : NULL,
-	};
-	c->cluster_id = req.cluster_id;
-	enum gcs_channel ch = routing_decide(srv->routing, &req, c->reason, sizeof(c->reason));
+	req->cluster_id = request_cluster_id(ua, c->idbuf, sizeof(c->idbuf));
+	req->user_agent = ua;
+	req->remote_addr = c->addr[0] ? c->addr : NULL;
+}
+
+/* After the script answered: the debug line, and the prefetch of a canary
+ * cluster's slot in the canary-served set. */
+static void routed(struct http_server *srv, const struct route_request *req, struct choice *c,
+                   enum gcs_channel ch)
+{
 	if (log_enabled(LOGL_DEBUG))
-		log_msg(LOGL_DEBUG, "routed", "cluster_id", req.cluster_id, "api", api, "channel",
-		        ch == GCS_CANARY ? "canary" : "stable", "reason", c->reason, NULL);
-	c->channel = ch;
+		log_msg(LOGL_DEBUG, "routed", "cluster_id", req->cluster_id, "api", req->api,
+		        "channel", route_channel_name(ch), "reason", c->reason, NULL);
 	/* note_canary looks the cluster up once the answer is queued: that
 	 * work hides the load of its slot, a cache miss otherwise. */
-	if (ch == GCS_CANARY && req.cluster_id && srv->canary_seen)
-		c->seen = seen_prefetch(srv->canary_seen, req.cluster_id);
-	return ch;
+	if (ch == GCS_CANARY && req->cluster_id && srv->canary_seen)
+		c->seen = seen_prefetch(srv->canary_seen, req->cluster_id);
+}
+
+/* The answer to this request (answer.h). The request's headers and address
+ * are read only when the script is asked: a stable-only server skips them,
+ * and inlined here it pays for nothing but the lookup. v is ocp_version
+ * parsed, NULL for v1. */
+static inline void choose(struct http_server *srv, struct MHD_Connection *conn, const char *api,
+                          const char *ocp_version, const struct semver *v, struct choice *c,
+                          struct answer *a)
+{
+	struct route_request req = {.api = api, .ocp_version = ocp_version};
+	bool asks = answer_asks(&srv->answerer);
+	if (asks)
+		read_request(conn, &req, c);
+	answer_cluster(&srv->answerer, &req, v, c->reason, sizeof(c->reason), a);
+	c->cluster_id = req.cluster_id;
+	c->api = api;
+	c->ocp_version = ocp_version;
+	c->seen = (struct seen_key){0};
+	if (asks)
+		routed(srv, &req, c, a->channel);
 }
 
 /* The first canary answer (200 or 304) to each cluster is logged, so that a
@@ -316,10 +331,11 @@ static void note_canary(struct http_server *srv, const struct choice *c, unsigne
 static enum MHD_Result handle_v1(struct call *c)
 {
 	struct choice choice;
-	enum gcs_channel ch = choose(c->srv, c->conn, "v1", NULL, &choice);
-	enum MHD_Result ret = queue_served(c, &c->srv->ch[ch].v1);
+	struct answer a;
+	choose(c->srv, c->conn, "v1", NULL, NULL, &choice, &a);
+	enum MHD_Result ret = queue_served(c, &c->srv->ch[a.channel].v1);
 	if (c->code == MHD_HTTP_OK)
-		metrics_served(false, ch == GCS_CANARY);
+		metrics_served(false, a.channel == GCS_CANARY);
 	note_canary(c->srv, &choice, c->code);
 	return ret;
 }
@@ -338,19 +354,18 @@ static enum MHD_Result handle_v2(struct call *c)
 		return ret;
 	}
 	struct choice choice;
-	enum gcs_channel ch = choose(c->srv, c->conn, "v2", text, &choice);
-	const struct channel *chan = &c->srv->ch[ch];
-	const struct cond_file *f = cond_lookup(chan->set, &v);
-	if (!f)
+	struct answer a;
+	choose(c->srv, c->conn, "v2", text, &v, &choice, &a);
+	if (!a.file)
 		return queue_statusf(c, MHD_HTTP_NOT_FOUND,
 		                     "no remote configuration for ocpVersion %s: the mapping "
 		                     "starts at %s",
-		                     text, chan->set->map[0].text);
-	const struct served *s = &chan->v2[f - chan->set->files];
+		                     text, a.mapping_start);
+	const struct served *s = &c->srv->ch[a.channel].v2[a.file - a.set->files];
 	enum MHD_Result ret = queue_served(c, s);
 	if (c->code == MHD_HTTP_OK) {
 		metrics_config_served(s->metric_id);
-		metrics_served(true, ch == GCS_CANARY);
+		metrics_served(true, a.channel == GCS_CANARY);
 	}
 	note_canary(c->srv, &choice, c->code);
 	return ret;
@@ -659,8 +674,8 @@ static const char *responses_init(struct http_server *srv, const struct cond_set
 		memcpy(openapi, gcs_openapi_json, openapi_len);
 	if (!openapi || body_init(&srv->openapi_body, openapi, openapi_len) < 0)
 		return "out of memory";
-	if (!channel_init(&srv->ch[GCS_STABLE], stable, "stable") ||
-	    !channel_init(&srv->ch[GCS_CANARY], canary, "canary") ||
+	if (!channel_init(&srv->ch[GCS_STABLE], stable, ROUTE_STABLE) ||
+	    !channel_init(&srv->ch[GCS_CANARY], canary, ROUTE_CANARY) ||
 	    (canary && !(srv->canary_seen = seen_new(CANARY_LOG_CLUSTERS))) ||
 	    !served_init(&srv->openapi, &srv->openapi_body, NULL))
 		return "out of memory building responses";
@@ -764,7 +779,7 @@ struct http_server *http_start(const struct gcs_config *cfg, const struct cond_s
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	srv->routing = routing;
+	srv->answerer = (struct answerer){.routing = routing, .stable = stable, .canary = canary};
 	srv->public_side.srv = srv->metrics_side.srv = srv;
 	srv->metrics_side.metrics_only = true;
 	srv->metrics_path = cfg->metrics_path;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "batch.h"
 #include "conditions.h"
 #include "config.h"
@@ -24,7 +25,8 @@
 
 enum { EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
-static int explain_route(const struct gcs_config *cfg, struct startup *s, const struct options *o)
+static int explain_route(const struct gcs_config *cfg, const struct answerer *answerer,
+                         const struct options *o)
 {
 	struct semver v;
 	if (o->route_ocp && !semver_parse(o->route_ocp, strlen(o->route_ocp), &v)) {
@@ -32,32 +34,26 @@ static int explain_route(const struct gcs_config *cfg, struct startup *s, const 
 		        o->route_ocp);
 		return EXIT_USAGE;
 	}
-	struct unleash *u = unleash_start(cfg, s->routing, false);
+	struct unleash *u = unleash_start(cfg, answerer->routing, false);
 	struct route_request req = {
 	    .cluster_id = o->route_cluster,
 	    .api = o->route_ocp ? "v2" : "v1",
 	    .ocp_version = o->route_ocp,
 	};
-	char reason[256] = "no canary version loaded";
-	enum gcs_channel ch = GCS_STABLE;
-	if (s->canary)
-		ch = routing_decide(s->routing, &req, reason, sizeof(reason));
+	char reason[256];
+	struct answer a;
+	answer_cluster(answerer, &req, o->route_ocp ? &v : NULL, reason, sizeof(reason), &a);
 	unleash_stop(u);
-	const struct cond_set *set = ch == GCS_CANARY ? s->canary : s->stable;
 	printf("cluster:  %s\nchannel:  %s\nversion:  %s\nreason:   %s\n", o->route_cluster,
-	       ch == GCS_CANARY ? "canary" : "stable", set->version, reason);
-	if (o->route_ocp) {
-		const struct cond_file *f = cond_lookup(set, &v);
-		if (f)
-			printf("file:     v2/%s (ocpVersion %s)\n", f->path, o->route_ocp);
-		else
-			printf(
-			    "file:     none: ocpVersion %s is below the mapping's first entry %s "
-			    "(HTTP 404)\n",
-			    o->route_ocp, set->map[0].text);
-	} else {
+	       route_channel_name(a.channel), a.set->version, a.reason);
+	if (a.file)
+		printf("file:     v2/%s (ocpVersion %s)\n", a.file->path, o->route_ocp);
+	else if (a.mapping_start)
+		printf("file:     none: ocpVersion %s is below the mapping's first entry %s "
+		       "(HTTP 404)\n",
+		       o->route_ocp, a.mapping_start);
+	else
 		printf("file:     v1/rules.json\n");
-	}
 	return 0;
 }
 
@@ -107,7 +103,7 @@ static int serve(const struct gcs_config *cfg, struct startup *s)
 		return EXIT_INVALID;
 	}
 	log_msg(LOGL_INFO, "listening", "address", http_address(srv), "metrics",
-	        http_metrics_address(srv), "stable", cfg->stable_version, "canary",
+	        http_metrics_address(srv), ROUTE_STABLE, cfg->stable_version, ROUTE_CANARY,
 	        s->canary ? cfg->canary_version : NULL, NULL);
 
 	for (;;) {
@@ -143,7 +139,7 @@ static int run_diff(const struct gcs_config *cfg, const struct options *o)
 	}
 	const struct startup_plan plan = {
 	    .versions = {cfg->stable_version, cfg->canary_version},
-	    .labels = {named ? "old" : "stable", named ? "new" : "canary"},
+	    .labels = {named ? "old" : ROUTE_STABLE, named ? "new" : ROUTE_CANARY},
 	    .plain = true,
 	    .refusal = "nothing compared",
 	};
@@ -163,7 +159,7 @@ static int run(const struct gcs_config *cfg, const struct options *o)
 	 * a server's problems are log records. */
 	const struct startup_plan plan = {
 	    .versions = {cfg->stable_version, cfg->canary_version},
-	    .labels = {"stable", "canary"},
+	    .labels = {ROUTE_STABLE, ROUTE_CANARY},
 	    .routing = true,
 	    .plain = o->check || o->route_cluster,
 	    .refusal = "not serving",
@@ -172,13 +168,15 @@ static int run(const struct gcs_config *cfg, const struct options *o)
 	struct startup s;
 	if (startup_load(&s, cfg, &plan) < 0)
 		return EXIT_INVALID;
+	const struct answerer answerer = {
+	    .routing = s.routing, .stable = s.stable, .canary = s.canary};
 	int rc;
 	if (o->check)
 		rc = 0;
 	else if (o->route_cluster && strcmp(o->route_cluster, "-") == 0)
-		rc = batch_route(cfg, s.routing, s.stable, s.canary, stdin, stdout);
+		rc = batch_route(cfg, &answerer, stdin, stdout);
 	else if (o->route_cluster)
-		rc = explain_route(cfg, &s, o);
+		rc = explain_route(cfg, &answerer, o);
 	else
 		rc = serve(cfg, &s);
 	startup_free(&s);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "route.h"
 #include "version.h"
 
 static const char *const endpoint_names[EP_COUNT] = {"v1",      "v2",     "openapi", "metrics",
@@ -292,7 +293,7 @@ static void render_versions(struct buf *out)
 			line(
 			    out,
 			    "gcs_served_total{api=\"%s\",channel=\"%s\",version=\"%s\"} %llu\n",
-			    v2 ? "v2" : "v1", canary ? "canary" : "stable", version,
+			    v2 ? "v2" : "v1", route_channel_name(canary), version,
 			    (unsigned long long)atomic_load_explicit(&served[v2][canary], RELAXED));
 		}
 	}

@@ -9,16 +9,7 @@
 #include <stddef.h>
 
 #include "config.h"
-
-enum gcs_channel { GCS_STABLE = 0, GCS_CANARY = 1 };
-
-struct route_request {
-	const char *cluster_id;  /* NULL when the User-Agent names none */
-	const char *api;         /* "v1" or "v2" */
-	const char *ocp_version; /* NULL for v1 */
-	const char *user_agent;  /* NULL when absent */
-	const char *remote_addr; /* NULL when unknown */
-};
+#include "route.h"
 
 struct routing;
 

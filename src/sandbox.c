@@ -466,9 +466,8 @@ static void restrict_package(lua_State *L, struct sandbox *sb)
  * so that a call's result is told by its address. */
 static void intern_channel_names(lua_State *L, struct sandbox *sb)
 {
-	static const char *const names[2] = {[GCS_STABLE] = "stable", [GCS_CANARY] = "canary"};
 	for (int i = 0; i < 2; i++) {
-		sb->channel_names[i] = lua_pushstring(L, names[i]);
+		sb->channel_names[i] = lua_pushstring(L, route_channel_name((enum gcs_channel)i));
 		luaL_ref(L, LUA_REGISTRYINDEX);
 	}
 }
@@ -811,9 +810,9 @@ static int call_glue(lua_State *L)
 	const char *text = lua_type(L, ch) == LUA_TSTRING ? lua_tostring(L, ch) : NULL;
 	/* Short strings are interned: the script's "stable" is this state's. */
 	const char *const *names = a->sb->channel_names;
-	if (text && (text == names[GCS_STABLE] || strcmp(text, "stable") == 0)) {
+	if (text && (text == names[GCS_STABLE] || strcmp(text, ROUTE_STABLE) == 0)) {
 		a->channel = GCS_STABLE;
-	} else if (text && (text == names[GCS_CANARY] || strcmp(text, "canary") == 0)) {
+	} else if (text && (text == names[GCS_CANARY] || strcmp(text, ROUTE_CANARY) == 0)) {
 		a->channel = GCS_CANARY;
 	} else {
 		a->bad_result = true;
@@ -884,7 +883,7 @@ enum sandbox_fail sandbox_call(struct sandbox *sb, const struct route_request *r
 
 static bool is_channel(const char *s)
 {
-	return s && (strcmp(s, "stable") == 0 || strcmp(s, "canary") == 0);
+	return s && (strcmp(s, ROUTE_STABLE) == 0 || strcmp(s, ROUTE_CANARY) == 0);
 }
 
 /* Copies the fields of the table on top into the table at dst. */
@@ -961,7 +960,7 @@ static int check_examples(lua_State *L)
 		enum sandbox_fail kind = call_route(&call, &got, err, sizeof(err));
 		if (kind != SANDBOX_OK)
 			return luaL_error(L, "examples[%d]: %s", (int)i, err);
-		const char *got_name = got == GCS_CANARY ? "canary" : "stable";
+		const char *got_name = route_channel_name(got);
 		if (strcmp(got_name, expect) != 0)
 			return luaL_error(L,
 			                  "%s: examples[%d]: expected %s, route returned %s (%s)",

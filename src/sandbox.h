@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "routing.h"
+#include "route.h"
 
 /* How a call failed, in the order of the gcs_routing_errors_total labels. */
 enum sandbox_fail {
