@@ -3,61 +3,29 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <lua-cjson.h>
 
-#include "deadline.h"
 #include "log.h"
+#include "lualimits.h"
 #include "luagcs.h"
-#include "luapool.h"
 #include "unleash_lua.h"
 
 /* lua-cjson's header names only the main entry point. */
 extern int luaopen_cjson_safe(lua_State *L);
 
 enum {
-	MEMORY_LIMIT = 32 << 20, /* bytes per lua_State */
-	WATCH_EVERY_MS = 10,     /* how often the watchdog looks at the calls running */
-	REQUEST_FIELDS = 4,      /* fields set in the request table for each call */
+	REQUEST_FIELDS = 4, /* fields set in the request table for each call */
 };
-
-/* The signal the watchdog sends a thread whose call ran over its budget.
- * Ignored by default, so a stray one harms nothing. */
-#define OVERRUN_SIGNAL SIGURG
 
 static const char *const fail_names[SANDBOX_FAILS] = {"error", "budget", "memory", "result"};
 
-/* Per lua_State limits; the allocator's userdata, so the hook finds it too.
- * The fields below the line are the watchdog's view of the call running. */
-struct limits {
-	lua_State *L;
-	size_t used;
-	struct luapool pool;               /* the state's small blocks, freed and kept */
-	volatile sig_atomic_t over_budget; /* set by the signal handler */
-	bool over_memory;
-	bool hooked;
-	int depth; /* nested begin/done: a call inside a check of examples */
-	/* ---- */
-	_Atomic unsigned long call;      /* raised at every begin */
-	_Atomic bool running;            /* between the outer begin and done */
-	_Atomic unsigned long thread;    /* pthread_t of the thread running it */
-	_Atomic unsigned long kill_call; /* the call the watchdog signalled */
-	unsigned long seen_call;         /* watchdog only */
-	double seen_cpu;                 /* watchdog only: CPU seconds when first seen */
-	struct limits *next, *prev;      /* under registry_mu */
-};
-
 struct sandbox {
 	lua_State *L;
-	struct limits lim;
 	struct sandbox_chunk chunk;
 	struct sandbox_loader loader;
 	int route_ref;
@@ -80,203 +48,13 @@ const char *sandbox_fail_name(enum sandbox_fail kind)
 	return kind >= 0 && kind < SANDBOX_FAILS ? fail_names[kind] : "none";
 }
 
-/* ---- containment: allocator and CPU budget ----
- *
- * Lua 5.4 sends every VM instruction through its hook machinery while a
- * count hook is set: a budget counted that way cost a third of a routing
- * decision. So a call runs with no hook. A watchdog thread looks at the
- * calls running every WATCH_EVERY_MS; once one has used the budget of
- * its thread's CPU time it signals that thread, whose handler sets a count
- * hook of one instruction (lua_sethook is safe in a signal handler: lua.c
- * does the same on Ctrl-C). From then on the hook raises at every
- * instruction, so a pcall in the script cannot swallow the error. */
-
-static void set_overrun_hook(struct limits *lim);
-
-static _Atomic long budget_ms; /* 0: not set, no limit */
-static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct limits *registry;
-static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
-static _Thread_local struct limits *running_here;
-
-static void on_overrun(int sig)
-{
-	(void)sig;
-	struct limits *lim = running_here;
-	if (lim && atomic_load(&lim->running) &&
-	    atomic_load(&lim->call) == atomic_load(&lim->kill_call)) {
-		lim->over_budget = 1;
-		set_overrun_hook(lim);
-	}
-}
-
-static void watch_one(struct limits *lim)
-{
-	if (!atomic_load(&lim->running)) {
-		lim->seen_call = 0;
-		return;
-	}
-	unsigned long call = atomic_load(&lim->call);
-	pthread_t thread = (pthread_t)atomic_load(&lim->thread);
-	double now;
-	if (!deadline_thread_cpu(thread, &now))
-		return;
-	if (lim->seen_call != call) {
-		lim->seen_call = call;
-		lim->seen_cpu = now;
-	} else if (atomic_load(&budget_ms) > 0 &&
-	           (now - lim->seen_cpu) * 1000 >= (double)atomic_load(&budget_ms)) {
-		atomic_store(&lim->kill_call, call);
-		pthread_kill(thread, OVERRUN_SIGNAL);
-	}
-}
-
-static void *watchdog(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		deadline_sleep(WATCH_EVERY_MS / 1000.0);
-		pthread_mutex_lock(&registry_mu);
-		for (struct limits *lim = registry; lim; lim = lim->next)
-			watch_one(lim);
-		pthread_mutex_unlock(&registry_mu);
-	}
-	return NULL;
-}
-
-static void watchdog_start(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_overrun;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	sigaction(OVERRUN_SIGNAL, &sa, NULL);
-	/* The watchdog itself takes no signals meant for the request path. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_t t;
-	if (pthread_create(&t, NULL, watchdog, NULL) == 0)
-		pthread_detach(t);
-	else
-		log_msg(LOGL_ERROR, "routing: no watchdog thread; a runaway script is not stopped",
-		        NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-static void limits_register(struct limits *lim)
-{
-	pthread_once(&watchdog_once, watchdog_start);
-	pthread_mutex_lock(&registry_mu);
-	lim->next = registry;
-	if (registry)
-		registry->prev = lim;
-	registry = lim;
-	pthread_mutex_unlock(&registry_mu);
-}
-
-static void limits_unregister(struct limits *lim)
-{
-	pthread_mutex_lock(&registry_mu);
-	if (lim->prev)
-		lim->prev->next = lim->next;
-	else if (registry == lim)
-		registry = lim->next;
-	if (lim->next)
-		lim->next->prev = lim->prev;
-	pthread_mutex_unlock(&registry_mu);
-}
-
-static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-	struct limits *lim = ud;
-	/* With ptr NULL, osize tells the object type, not a size. */
-	size_t old = ptr ? osize : 0;
-	if (nsize == 0) {
-		luapool_realloc(&lim->pool, ptr, osize, 0);
-		lim->used -= old;
-		return NULL;
-	}
-	if (nsize > old && nsize - old > (size_t)MEMORY_LIMIT - lim->used) {
-		/* Sticky: the call fails even if an emergency collection lets
-		 * Lua retry successfully, so a script near the cap fails the
-		 * same way every time; and a pcall that catches the memory
-		 * error meets the hook at the next instruction. */
-		lim->over_memory = true;
-		set_overrun_hook(lim);
-		return NULL;
-	}
-	void *p = luapool_realloc(&lim->pool, ptr, osize, nsize);
-	if (!p)
-		return NULL;
-	lim->used = lim->used - old + nsize;
-	return p;
-}
-
-static struct limits *limits_of(lua_State *L)
-{
-	void *ud;
-	lua_getallocf(L, &ud);
-	return ud;
-}
-
-/* Once a limit is crossed the hook fires on every instruction and raises
- * every time: a pcall in the script may catch one error, but the next
- * instruction after it raises again, until the error leaves the script. */
-static void budget_hook(lua_State *L, lua_Debug *ar)
-{
-	(void)ar;
-	struct limits *lim = limits_of(L);
-	if (!lim->over_budget && !lim->over_memory)
-		return;
-	luaL_where(L, 0);
-	if (lim->over_budget)
-		lua_pushfstring(L, "CPU time budget of %d ms exceeded",
-		                (int)atomic_load(&budget_ms));
-	else
-		lua_pushfstring(L, "memory limit of %d MiB exceeded", (int)(MEMORY_LIMIT >> 20));
-	lua_concat(L, 2);
-	lua_error(L);
-}
+/* The CPU budget and the memory cap are lualimits.h's: each call runs between
+ * lualimits_reset and lualimits_done, and a failed one is classified by the limit
+ * it crossed. */
 
 void sandbox_set_budget(long ms)
 {
-	atomic_store(&budget_ms, ms);
-}
-
-static void set_overrun_hook(struct limits *lim)
-{
-	if (lim->L) {
-		lua_sethook(lim->L, budget_hook, LUA_MASKCOUNT, 1);
-		lim->hooked = true;
-	}
-}
-
-/* A call starts: its budget starts anew (nested calls too, as each
- * example's call of route gets its own). */
-static void limits_reset(lua_State *L)
-{
-	struct limits *lim = limits_of(L);
-	lim->over_budget = 0;
-	lim->over_memory = false;
-	if (lim->hooked) {
-		lua_sethook(L, NULL, 0, 0);
-		lim->hooked = false;
-	}
-	running_here = lim;
-	atomic_store_explicit(&lim->thread, (unsigned long)pthread_self(), memory_order_relaxed);
-	atomic_fetch_add_explicit(&lim->call, 1, memory_order_release);
-	if (lim->depth++ == 0)
-		atomic_store_explicit(&lim->running, true, memory_order_release);
-}
-
-/* The outermost call is over: the watchdog stops looking. */
-static void limits_done(lua_State *L)
-{
-	struct limits *lim = limits_of(L);
-	if (--lim->depth == 0)
-		atomic_store_explicit(&lim->running, false, memory_order_release);
+	lualimits_set_budget(ms);
 }
 
 static int traceback(lua_State *L)
@@ -293,10 +71,10 @@ static int traceback(lua_State *L)
 
 static enum sandbox_fail classify(lua_State *L, int status, bool bad_result)
 {
-	struct limits *lim = limits_of(L);
-	if (lim->over_budget)
+	enum lualimits_over over = lualimits_crossed(L);
+	if (over == LUALIMITS_OVER_BUDGET)
 		return SANDBOX_BUDGET;
-	if (lim->over_memory || status == LUA_ERRMEM)
+	if (over == LUALIMITS_OVER_MEMORY || status == LUA_ERRMEM)
 		return SANDBOX_MEMORY;
 	if (status == LUA_OK)
 		return SANDBOX_OK;
@@ -314,12 +92,12 @@ static void copy_error(lua_State *L, int idx, char *err, size_t errlen)
 static enum sandbox_fail run_protected(lua_State *L, lua_CFunction fn, void *arg, char *err,
                                        size_t errlen)
 {
-	limits_reset(L);
+	lualimits_reset(L);
 	lua_pushcfunction(L, fn);
 	lua_pushlightuserdata(L, arg);
 	int status = lua_pcall(L, 1, 0, 0);
 	enum sandbox_fail kind = classify(L, status, false);
-	limits_done(L);
+	lualimits_done(L);
 	if (kind != SANDBOX_OK)
 		copy_error(L, -1, err, errlen);
 	lua_settop(L, 0);
@@ -532,11 +310,8 @@ void sandbox_free(struct sandbox *sb)
 {
 	if (!sb)
 		return;
-	if (sb->L) {
-		limits_unregister(&sb->lim);
-		lua_close(sb->L);
-		luapool_clear(&sb->lim.pool);
-	}
+	if (sb->L)
+		lualimits_state_close(sb->L);
 	free(sb);
 }
 
@@ -578,15 +353,13 @@ enum sandbox_fail sandbox_new(struct sandbox **out, const struct sandbox_chunk *
 {
 	*out = NULL;
 	struct sandbox *sb = calloc(1, sizeof(*sb));
-	lua_State *L = sb ? lua_newstate(limited_alloc, &sb->lim) : NULL;
+	lua_State *L = sb ? lualimits_state_new() : NULL;
 	if (!L) {
 		snprintf(err, errlen, "%s: cannot create a Lua state", chunk->path);
 		free(sb);
 		return SANDBOX_MEMORY;
 	}
 	sb->L = L;
-	sb->lim.L = L;
-	limits_register(&sb->lim);
 	sb->chunk = *chunk;
 	sb->loader = *loader;
 	sb->usage = usage;
@@ -596,11 +369,11 @@ enum sandbox_fail sandbox_new(struct sandbox **out, const struct sandbox_chunk *
 	lua_gc(L, LUA_GCGEN, 0, 0);
 
 	/* One budget for opening and the chunk. */
-	limits_reset(L);
+	lualimits_reset(L);
 	enum sandbox_fail kind = run_protected(L, open_sandbox, sb, err, errlen);
 	if (kind == SANDBOX_OK)
 		kind = run_chunk(sb, err, errlen);
-	limits_done(L);
+	lualimits_done(L);
 	if (kind != SANDBOX_OK) {
 		sandbox_free(sb);
 		return kind;
@@ -846,7 +619,7 @@ static enum sandbox_fail call_route(struct call_args *a, enum gcs_channel *chann
 		return SANDBOX_MEMORY;
 	}
 	int base = lua_gettop(L);
-	limits_reset(L);
+	lualimits_reset(L);
 	lua_pushcfunction(L, traceback);
 	lua_pushcfunction(L, call_glue);
 	lua_pushlightuserdata(L, a);
@@ -857,12 +630,12 @@ static enum sandbox_fail call_route(struct call_args *a, enum gcs_channel *chann
 	int status = lua_pcall(L, a->req ? 1 : 3, 0, base + 1);
 	sb->req = NULL;
 	enum sandbox_fail kind = classify(L, status, a->bad_result);
-	limits_done(L);
+	lualimits_done(L);
 	if (status == LUA_ERRMEM)
 		/* Lua skips the message handler for memory errors: no traceback,
 		 * and the stack is gone, so say at least which limit and where. */
 		snprintf(err, errlen, "%s: memory limit of %d MiB exceeded", sb->chunk.path,
-		         (int)(MEMORY_LIMIT >> 20));
+		         (int)(LUALIMITS_MEMORY >> 20));
 	else if (kind != SANDBOX_OK)
 		copy_error(L, -1, err, errlen);
 	lua_settop(L, base);
@@ -972,11 +745,11 @@ static int check_examples(lua_State *L)
 
 int sandbox_check_examples(struct sandbox *sb, char *err, size_t errlen)
 {
-	limits_reset(sb->L);
+	lualimits_reset(sb->L);
 	lua_pushcfunction(sb->L, check_examples);
 	lua_pushlightuserdata(sb->L, sb);
 	int status = lua_pcall(sb->L, 1, 0, 0);
-	limits_done(sb->L);
+	lualimits_done(sb->L);
 	if (status != LUA_OK) {
 		copy_error(sb->L, -1, err, errlen);
 		lua_settop(sb->L, 0);

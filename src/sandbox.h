@@ -1,5 +1,5 @@
-/* sandbox: one sandboxed lua_State running a routing script: the memory cap
- * (the allocator), the instruction budget (a count hook), tracebacks, the
+/* sandbox: one sandboxed lua_State running a routing script: under the
+ * memory cap and the CPU budget (lualimits.h), tracebacks, the
  * libraries the contract allows (scripts/README.md), the chunk run once and
  * its route function called per request. Where `require` finds a module of
  * the script's own is the owner's business, through a sandbox_loader. A
