@@ -62,7 +62,7 @@ build/asan/obj/version.o: ASAN_CFLAGS += $(VERSION_DEF)
 build/fuzz/obj/version.o: FUZZ_CFLAGS += $(VERSION_DEF)
 
 # the OpenAPI document and Clowder's schema are embedded with .incbin
-build/obj/http.o: src/openapi.json
+build/obj/handlers.o: src/openapi.json
 build/obj/clowder.o: src/clowder.schema.json
 
 build/gcs: $(OBJ)
@@ -99,7 +99,7 @@ build/asan/obj/%.o: src/%.c $(wildcard src/*.h) | build/asan/obj
 	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
 build/asan/obj/%.o: src/%.cc $(wildcard src/*.h) | build/asan/obj
 	$(CXX) $(ASAN_CXXFLAGS) -c -o $@ $<
-build/asan/obj/http.o: src/openapi.json
+build/asan/obj/handlers.o: src/openapi.json
 build/asan/obj/clowder.o: src/clowder.schema.json
 build/asan/gcs: $(ASAN_OBJ)
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
@@ -128,7 +128,7 @@ build/fuzz/obj/%.o: src/%.cc $(wildcard src/*.h) | build/fuzz/obj
 	clang++ $(subst -std=c11,-std=c++17,$(FUZZ_CFLAGS)) -fno-sanitize=function,vptr \
 	  $(shell pkg-config --cflags re2 2>/dev/null) \
 	  -c -o $@ $<
-build/fuzz/obj/http.o: src/openapi.json
+build/fuzz/obj/handlers.o: src/openapi.json
 build/fuzz/obj/clowder.o: src/clowder.schema.json
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_OBJ) $(LDLIBS)

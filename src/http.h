@@ -1,6 +1,6 @@
-/* http: the endpoints clusters call, on libmicrohttpd. Every body is a
- * response object built once at startup; a request only routes, looks up
- * and queues. */
+/* http: the listeners, on libmicrohttpd: the public one and the metrics
+ * one (GCS_METRICS_LISTEN), their options, and the hand-over of each
+ * connection to conns; what a request is answered is handlers'. */
 #ifndef GCS_HTTP_H
 #define GCS_HTTP_H
 

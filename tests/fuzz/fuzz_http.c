@@ -19,7 +19,7 @@
 #include "request.h"
 #include "uri.h"
 
-/* gcs's paths, as src/http.c's endpoints list them */
+/* gcs's paths, as src/handlers.c's endpoints list them */
 #define V2 "/api/gathering/v2/*/gathering_rules"
 static const char *const paths[] = {
     "/api/gathering/gathering_rules",
