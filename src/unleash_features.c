@@ -549,11 +549,17 @@ static bool prepare_strategy(struct parser *p, struct unleash_strategy *s, const
 	return true;
 }
 
-static bool parse_variants(struct parser *p, json_t *list, const char *base,
-                           struct unleash_variant **out, size_t *n)
+/* The one skeleton of the lists of objects a feature holds (variants,
+ * dependencies): an array of size-byte items, each element an object read
+ * by one() at its own pointer; not_object is the problem otherwise. The
+ * count is kept as items are read, so that a failure frees what was read. */
+typedef bool (*read_object_fn)(struct parser *p, json_t *obj, const char *ptr, void *item);
+
+static bool parse_objects(struct parser *p, json_t *list, const char *base, size_t size,
+                          const char *not_object, read_object_fn one, void **out, size_t *n)
 {
 	*n = 0;
-	*out = alloc_array(p, json_array_size(list), sizeof(**out));
+	*out = alloc_array(p, json_array_size(list), size);
 	if (!*out)
 		return false;
 	size_t i;
@@ -562,43 +568,57 @@ static bool parse_variants(struct parser *p, json_t *list, const char *base,
 	{
 		char ptr[512];
 		child_ptr(ptr, sizeof(ptr), base, NULL, (long)i);
-		struct unleash_variant *v = &(*out)[(*n)++];
-		const char *name, *stickiness;
-		json_t *weight, *overrides;
+		void *item = (char *)*out + (*n)++ * size;
 		if (!json_is_object(jv))
-			return fail(p, ptr, "a variant must be an object");
-		if (!opt_string(p, jv, "name", ptr, &name) ||
-		    !opt_string(p, jv, "stickiness", ptr, &stickiness) ||
-		    !opt_array(p, jv, "overrides", ptr, &overrides))
-			return false;
-		weight = json_object_get(jv, "weight");
-		v->weight = json_is_number(weight) ? json_number_value(weight) : 0;
-		if (!(v->name = dup_str(p, name)) ||
-		    (stickiness && !(v->stickiness = dup_str(p, stickiness))))
-			return false;
-		v->overrides = alloc_array(p, json_array_size(overrides), sizeof(*v->overrides));
-		if (!v->overrides)
-			return false;
-		size_t k;
-		json_t *jo;
-		json_array_foreach(overrides, k, jo)
-		{
-			struct unleash_override *o = &v->overrides[v->noverrides++];
-			json_t *vals = json_object_get(jo, "values");
-			if (!(o->context = dup_str(
-			          p, json_string_value(json_object_get(jo, "contextName")))) ||
-			    !raw_values(p, json_is_array(vals) ? vals : NULL, &o->values,
-			                &o->nvalues))
-				return false;
-		}
-		json_t *payload = json_object_get(jv, "payload");
-		const char *ptype = json_string_value(json_object_get(payload, "type"));
-		json_t *pvalue = json_object_get(payload, "value");
-		if (ptype && (!(v->payload_type = dup_str(p, ptype)) ||
-		              !(v->payload_value = param_text(p, pvalue))))
+			return fail(p, ptr, "%s", not_object);
+		if (!one(p, jv, ptr, item))
 			return false;
 	}
 	return true;
+}
+
+static bool read_variant(struct parser *p, json_t *jv, const char *ptr, void *item)
+{
+	struct unleash_variant *v = item;
+	const char *name, *stickiness;
+	json_t *weight, *overrides;
+	if (!opt_string(p, jv, "name", ptr, &name) ||
+	    !opt_string(p, jv, "stickiness", ptr, &stickiness) ||
+	    !opt_array(p, jv, "overrides", ptr, &overrides))
+		return false;
+	weight = json_object_get(jv, "weight");
+	v->weight = json_is_number(weight) ? json_number_value(weight) : 0;
+	if (!(v->name = dup_str(p, name)) ||
+	    (stickiness && !(v->stickiness = dup_str(p, stickiness))))
+		return false;
+	v->overrides = alloc_array(p, json_array_size(overrides), sizeof(*v->overrides));
+	if (!v->overrides)
+		return false;
+	size_t k;
+	json_t *jo;
+	json_array_foreach(overrides, k, jo)
+	{
+		struct unleash_override *o = &v->overrides[v->noverrides++];
+		json_t *vals = json_object_get(jo, "values");
+		if (!(o->context =
+		          dup_str(p, json_string_value(json_object_get(jo, "contextName")))) ||
+		    !raw_values(p, json_is_array(vals) ? vals : NULL, &o->values, &o->nvalues))
+			return false;
+	}
+	json_t *payload = json_object_get(jv, "payload");
+	const char *ptype = json_string_value(json_object_get(payload, "type"));
+	json_t *pvalue = json_object_get(payload, "value");
+	if (ptype &&
+	    (!(v->payload_type = dup_str(p, ptype)) || !(v->payload_value = param_text(p, pvalue))))
+		return false;
+	return true;
+}
+
+static bool parse_variants(struct parser *p, json_t *list, const char *base,
+                           struct unleash_variant **out, size_t *n)
+{
+	return parse_objects(p, list, base, sizeof(**out), "a variant must be an object",
+	                     read_variant, (void **)out, n);
 }
 
 static void free_variants(struct unleash_variant *v, size_t n)
@@ -722,33 +742,26 @@ static void free_strategy(struct unleash_strategy *s)
 
 /* ---- features ---- */
 
+static bool read_dependency(struct parser *p, json_t *jd, const char *ptr, void *item)
+{
+	struct unleash_dependency *d = item;
+	const char *feature;
+	json_t *variants;
+	if (!opt_string(p, jd, "feature", ptr, &feature) ||
+	    !opt_bool(p, jd, "enabled", ptr, true, &d->enabled) ||
+	    !opt_array(p, jd, "variants", ptr, &variants))
+		return false;
+	if (!feature)
+		return fail(p, ptr, "a dependency must name its parent \"feature\"");
+	return (d->feature = dup_str(p, feature)) &&
+	       clean_values(p, variants, false, &d->variants, &d->nvariants);
+}
+
 static bool parse_dependencies(struct parser *p, json_t *list, const char *base,
                                struct unleash_feature *t)
 {
-	if (!(t->deps = alloc_array(p, json_array_size(list), sizeof(*t->deps))))
-		return false;
-	size_t i;
-	json_t *jd;
-	json_array_foreach(list, i, jd)
-	{
-		char ptr[512];
-		child_ptr(ptr, sizeof(ptr), base, NULL, (long)i);
-		struct unleash_dependency *d = &t->deps[t->ndeps++];
-		const char *feature;
-		json_t *variants;
-		if (!json_is_object(jd))
-			return fail(p, ptr, "a dependency must be an object");
-		if (!opt_string(p, jd, "feature", ptr, &feature) ||
-		    !opt_bool(p, jd, "enabled", ptr, true, &d->enabled) ||
-		    !opt_array(p, jd, "variants", ptr, &variants))
-			return false;
-		if (!feature)
-			return fail(p, ptr, "a dependency must name its parent \"feature\"");
-		if (!(d->feature = dup_str(p, feature)) ||
-		    !clean_values(p, variants, false, &d->variants, &d->nvariants))
-			return false;
-	}
-	return true;
+	return parse_objects(p, list, base, sizeof(*t->deps), "a dependency must be an object",
+	                     read_dependency, (void **)&t->deps, &t->ndeps);
 }
 
 static bool parse_feature(struct parser *p, json_t *jt, const char *ptr, struct unleash_feature *t)
