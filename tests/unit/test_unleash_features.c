@@ -89,6 +89,18 @@ static void test_refuses_what_is_not_a_client_api_answer(void **state)
 	        "client API answer: /features/0/strategies/0: a strategy must be an object");
 	refused("{'features':[{'name':'t','strategies':[{'name':'x','parameters':[]}]}]}", "t",
 	        "client API answer: /features/0/strategies/0/parameters: must be an object");
+	/* the lists of objects read through one skeleton: each its own message,
+	 * at the element's pointer, after elements already read */
+	refused("{'features':[{'name':'t','variants':[{'name':'v','weight':1},2]}]}", "t",
+	        "client API answer: /features/0/variants/1: a variant must be an object");
+	refused("{'features':[{'name':'t','strategies':[{'name':'x','variants':['v']}]}]}", "t",
+	        "client API answer: /features/0/strategies/0/variants/0: a variant must be an "
+	        "object");
+	refused("{'features':[{'name':'t','dependencies':[{'feature':'p'},[]]}]}", "t",
+	        "client API answer: /features/0/dependencies/1: a dependency must be an object");
+	refused("{'features':[{'name':'t','dependencies':[{'enabled':true}]}]}", "t",
+	        "client API answer: /features/0/dependencies/0: a dependency must name its parent "
+	        "\"feature\"");
 	refused("{'features':[{'name':'t','strategies':[{'name':'x','constraints':[{},'c']}]}]}",
 	        "t",
 	        "client API answer: /features/0/strategies/0/constraints/1: a constraint must be "
