@@ -544,6 +544,7 @@ static void kw_list(struct js_cctx *c, struct js_node *n, const json_t *v, const
 	compile_list(c, v, kw->name, field_of(n, kw));
 }
 
+/* One row per keyword; rows alike in shape are the table's point. */
 static const struct keyword js_keywords[] = {
     {"$id", kw_id, 0, KW_LEAF},
     {"$schema", kw_schema, 0, KW_LEAF},

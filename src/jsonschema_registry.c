@@ -119,6 +119,7 @@ struct js_registry *js_registry_new(void)
 	return calloc(1, sizeof(struct js_registry));
 }
 
+/* Frees its documents as js_doc_free frees its nodes: two owners, two loops. */
 void js_registry_free(struct js_registry *reg)
 {
 	if (!reg)

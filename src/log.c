@@ -61,6 +61,10 @@ static void put_str(struct line *l, const char *s)
 	put(l, s, strlen(s));
 }
 
+/* JSON string escaping of log text, apart from jsontext's (which writes Go's
+ * HTML-safe bytes into a growable buffer): a log line is a fixed 8 KiB
+ * buffer and logging never allocates, so that it works when memory runs
+ * out. Its cases are alike in shape by nature. */
 static void put_json_string(struct line *l, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -256,10 +256,12 @@ static const char *sticky_id(const struct unleash_strategy *s, const struct unle
 	return field(ctx, s->stickiness, NULL);
 }
 
-static bool listed(const struct unleash_strategy *s, const char *value)
+/* value is one of list's n texts: a strategy's IDs or host names, a
+ * dependency's variants. */
+static bool listed(char *const *list, size_t n, const char *value)
 {
-	for (size_t i = 0; i < s->nids; i++)
-		if (strcmp(s->ids[i], value) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], value) == 0)
 			return true;
 	return false;
 }
@@ -287,9 +289,10 @@ static bool rule_holds(const struct unleash_strategy *s, const struct unleash_co
 		return s->has_rollout && s->rollout >= random_int(100);
 	case UNLEASH_KIND_REMOTE_ADDRESS:
 		v = field(ctx, "remoteAddress", NULL);
-		return s->ids && v && (listed(s, v) || jsvalue_cidr_match(s->cidrs, s->ncidrs, v));
+		return s->ids && v &&
+		       (listed(s->ids, s->nids, v) || jsvalue_cidr_match(s->cidrs, s->ncidrs, v));
 	case UNLEASH_KIND_APPLICATION_HOSTNAME:
-		return s->ids && listed(s, unleash_eval_hostname());
+		return s->ids && listed(s->ids, s->nids, unleash_eval_hostname());
 	default:
 		return false;
 	}
@@ -327,14 +330,6 @@ static bool enabled_by(const struct unleash_feature *t, const struct unleash_con
 	return false;
 }
 
-static bool wanted_variant(const struct unleash_dependency *d, const char *name)
-{
-	for (size_t i = 0; i < d->nvariants; i++)
-		if (strcmp(d->variants[i], name) == 0)
-			return true;
-	return false;
-}
-
 /* Parents are evaluated with the child's context. A missing parent, or one
  * that has parents itself, makes the child off. */
 static bool parents_hold(const struct unleash_feature *t, const struct unleash_context *ctx)
@@ -350,7 +345,7 @@ static bool parents_hold(const struct unleash_feature *t, const struct unleash_c
 		} else if (d->nvariants > 0) {
 			struct unleash_result v;
 			unleash_eval_variant(parent, ctx, &v);
-			ok = v.feature_enabled && wanted_variant(d, v.name);
+			ok = v.feature_enabled && listed(d->variants, d->nvariants, v.name);
 		} else {
 			ok = unleash_eval_enabled(parent, ctx);
 		}

@@ -494,6 +494,7 @@ static const char *const kind_names[UNLEASH_KIND_COUNT] = {
     [UNLEASH_KIND_APPLICATION_HOSTNAME] = "applicationHostname",
 };
 
+/* (Alike in shape to the operators' names above: two tables, one per enum.) */
 const char *unleash_kind_name(enum unleash_kind kind)
 {
 	return kind > UNLEASH_KIND_UNKNOWN && kind < UNLEASH_KIND_COUNT
