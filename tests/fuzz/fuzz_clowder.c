@@ -15,6 +15,8 @@
 
 static char dir[64], file_path[128];
 
+/* The harness's file and its removal at exit, as fuzz_unleash_file has:
+ * each harness is a program of its own. */
 static void remove_dir(void)
 {
 	unlink(file_path);

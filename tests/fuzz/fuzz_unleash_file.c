@@ -86,8 +86,8 @@ static bool same_constraint(const struct unleash_constraint *a, const struct unl
 	       same_str(a->unusable, b->unusable);
 }
 
-static bool same_variants(const struct unleash_variant *a, size_t na, const struct unleash_variant *b,
-                          size_t nb)
+static bool same_variants(const struct unleash_variant *a, size_t na,
+                          const struct unleash_variant *b, size_t nb)
 {
 	if (na != nb)
 		return false;
@@ -100,7 +100,7 @@ static bool same_variants(const struct unleash_variant *a, size_t na, const stru
 			return false;
 		for (size_t j = 0; j < a[i].noverrides; j++) {
 			const struct unleash_override *x = &a[i].overrides[j],
-			                             *y = &b[i].overrides[j];
+			                              *y = &b[i].overrides[j];
 			if (!same_str(x->context, y->context) ||
 			    !same_strs(x->values, x->nvalues, y->values, y->nvalues))
 				return false;
@@ -109,6 +109,8 @@ static bool same_variants(const struct unleash_variant *a, size_t na, const stru
 	return true;
 }
 
+/* Field by field, as the structures are: the comparisons are alike in shape
+ * because the prepared records are. */
 static bool same_strategy(const struct unleash_strategy *a, const struct unleash_strategy *b)
 {
 	if (!same_str(a->name, b->name) ||
@@ -195,7 +197,8 @@ static struct unleash_features *check_file(const uint8_t *data, size_t size, con
 	if (rc == -2) {
 		FUZZ_CHECK(err[0], "a refused file does not say why");
 		FUZZ_CHECK(!f && !body, "a refused file left a state");
-		FUZZ_CHECK(!want, "the file is refused but unleash_features_parse accepts its bytes: %s",
+		FUZZ_CHECK(!want,
+		           "the file is refused but unleash_features_parse accepts its bytes: %s",
 		           err);
 		FUZZ_CHECK(strcmp(err, want_err) == 0, "refused for another reason: %s, not %s",
 		           err, want_err);
@@ -203,7 +206,8 @@ static struct unleash_features *check_file(const uint8_t *data, size_t size, con
 		return NULL;
 	}
 	FUZZ_CHECK(f && body, "an accepted file returned no state");
-	FUZZ_CHECK(want, "the file is accepted but unleash_features_parse refuses its bytes: %s", want_err);
+	FUZZ_CHECK(want, "the file is accepted but unleash_features_parse refuses its bytes: %s",
+	           want_err);
 	FUZZ_CHECK(len == size && memcmp(body, data, size) == 0, "the file read as other bytes");
 	FUZZ_CHECK(same_state(f, want), "the file gives other toggles than unleash_features_parse");
 	unleash_features_unref(want);
@@ -242,7 +246,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct unleash_features *f = check_file(data, size, DEFAULT_TOGGLE);
 	unleash_features_unref(f);
 	char err[640];
-	struct unleash_features *all = unleash_features_parse((const char *)data, size, NULL, err, sizeof(err));
+	struct unleash_features *all =
+	    unleash_features_parse((const char *)data, size, NULL, err, sizeof(err));
 	if (all && all->nfeatures > 0 && strcmp(all->features[0].name, DEFAULT_TOGGLE) != 0)
 		unleash_features_unref(check_file(data, size, all->features[0].name));
 	unleash_features_unref(all);

@@ -152,6 +152,7 @@ static void test_script_picks_the_version(void **state)
 	tmpdir_remove(dir);
 }
 
+/* cmocka's list of this suite's tests: every suite's main has this shape */
 int main(void)
 {
 	log_set_level(LOGL_ERROR);

@@ -113,6 +113,7 @@ static void test_real_version_lookup(void **state)
 	diag_free(&d);
 }
 
+/* (Shaped like the lookup test above: load a tree, look versions up.) */
 static void test_bodies(void **state)
 {
 	(void)state;
@@ -158,6 +159,7 @@ static void test_missing_version(void **state)
 	diag_free(&d);
 }
 
+/* cmocka's list of this suite's tests: every suite's main has this shape */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

@@ -15,6 +15,8 @@
 #include "jsvalue.h"
 
 /* JavaScript's Number(text), which the Node SDK applies to NUM_* values. */
+/* Tables of texts and what they read as: alike in shape to
+ * test_unleash_features.c's, as data tables are. */
 static void test_js_number(void **state)
 {
 	(void)state;

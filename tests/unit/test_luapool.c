@@ -89,6 +89,7 @@ static void test_keeps_at_most_keep(void **state)
 	assert_int_equal(p.kept[(24 - 1) / LUAPOOL_GRAIN], 0);
 }
 
+/* cmocka's list of this suite's tests: every suite's main has this shape */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

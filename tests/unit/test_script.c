@@ -119,6 +119,7 @@ static void test_module_the_check_never_required_comes_from_disk(void **state)
 	script_unref(s);
 }
 
+/* (Shaped like the test above: write modules, read, route; one case each.) */
 static void test_module_names_stay_in_the_directory(void **state)
 {
 	struct fixture *fx = *state;

@@ -109,6 +109,7 @@ static void test_concurrent_adds_new_exactly_once(void **state)
 	seen_free(s);
 }
 
+/* cmocka's list of this suite's tests: every suite's main has this shape */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

@@ -24,6 +24,7 @@ static int cmp(const char *a, const char *b)
 	return semver_cmp(&va, &vb);
 }
 
+/* Lists of versions, valid and not: data, alike in shape. */
 static void test_valid(void **state)
 {
 	(void)state;

@@ -188,6 +188,7 @@ static void test_missing_schemas(void **state)
 	free(told);
 }
 
+/* cmocka's list of this suite's tests: every suite's main has this shape */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

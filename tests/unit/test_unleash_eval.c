@@ -254,6 +254,8 @@ static void test_application_hostname(void **state)
 	unleash_features_unref(f);
 }
 
+/* (Each test builds features and asks them: alike in shape to
+ * test_unleash_features.c's, one case each.) */
 /* A field is read at the top level, then in properties; a null is absent. */
 static void test_context_fields(void **state)
 {
@@ -272,6 +274,7 @@ static void test_context_fields(void **state)
 	unleash_features_unref(f);
 }
 
+/* cmocka's list of this suite's tests: every suite's main has this shape */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

@@ -346,6 +346,8 @@ static void test_sets_and_strings_prepared(void **state)
 	unleash_features_unref(f);
 }
 
+/* (Each test below parses one answer and checks what was prepared: alike in
+ * shape, one case each.) */
 /* NUM_* values are prepared once, as JavaScript's Number: a JSON number, a
  * string, a value that is NaN. */
 static void test_numbers_prepared(void **state)

@@ -54,6 +54,7 @@ static void test_bounded(void **state)
 	assert_false(uri_decode("", 0, out, 0, &len));
 }
 
+/* cmocka's list of this suite's tests: every suite's main has this shape */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
