@@ -19,10 +19,23 @@
 
 /* ---- context ---- */
 
-static const char *field(const struct unleash_context *c, const char *name, size_t *len)
+static const char *field(const struct unleash_context *c, unsigned id, const char *name,
+                         size_t *len)
 {
 	size_t ignored;
-	return c->field(c->arg, name, len ? len : &ignored);
+	return c->field(c->arg, id, name, len ? len : &ignored);
+}
+
+/* The names of the fields the SDKs read by themselves. */
+static const char *const known_names[UNLEASH_FIELDS_KNOWN] = {
+    [UNLEASH_FIELD_USER_ID] = "userId",
+    [UNLEASH_FIELD_SESSION_ID] = "sessionId",
+    [UNLEASH_FIELD_REMOTE_ADDRESS] = "remoteAddress",
+};
+
+static const char *known(const struct unleash_context *c, enum unleash_field id, size_t *len)
+{
+	return field(c, id, known_names[id], len);
 }
 
 /* A random integer 1..range, as the SDKs' randomInt. Not for secrets: it
@@ -47,9 +60,10 @@ static const char *random_id(char *buf, size_t cap, unsigned range)
 }
 
 /* The SDKs' normalizedValue: murmur3(group_id ":" id, seed) % normalizer + 1. */
-static double normalized(const char *id, const char *group, double normalizer, uint32_t seed)
+static double normalized(const char *id, size_t idlen, const char *group, size_t glen,
+                         double normalizer, uint32_t seed)
 {
-	size_t glen = strlen(group), idlen = strlen(id), n = glen + 1 + idlen;
+	size_t n = glen + 1 + idlen;
 	char stack[256];
 	char *buf = n <= sizeof(stack) ? stack : malloc(n);
 	if (!buf)
@@ -188,7 +202,7 @@ static bool holds(const struct unleash_constraint *c, const struct unleash_conte
 			return false;
 		return c->op == UNLEASH_OP_DATE_AFTER ? now > c->date : now < c->date;
 	}
-	const char *value = field(ctx, c->context, &len);
+	const char *value = field(ctx, c->field, c->context, &len);
 	switch (c->op) {
 	case UNLEASH_OP_IN:
 		return value && in_sorted(c->values, c->nvalues, value);
@@ -234,26 +248,32 @@ static bool constraint_holds(const struct unleash_constraint *c, const struct un
 
 /* ---- strategies ---- */
 
-static bool hit(const char *id, const char *group, const struct unleash_strategy *s)
+static bool hit(const char *id, size_t len, const struct unleash_strategy *s)
 {
 	return id && *id && s->has_rollout && s->rollout > 0 &&
-	       normalized(id, group, 100, 0) <= s->rollout;
+	       normalized(id, len, s->group_id, s->group_id_len, 100, 0) <= s->rollout;
 }
 
 /* flexibleRollout's sticky ID: userId, else sessionId, else random for
  * "default"; random for "random"; the named field otherwise. */
 static const char *sticky_id(const struct unleash_strategy *s, const struct unleash_context *ctx,
-                             char *buf, size_t cap)
+                             char *buf, size_t cap, size_t *len)
 {
 	const char *id;
-	if (strcmp(s->stickiness, "default") == 0) {
-		if ((id = field(ctx, "userId", NULL)) || (id = field(ctx, "sessionId", NULL)))
+	switch (s->sticky) {
+	case UNLEASH_STICKY_DEFAULT:
+		if ((id = known(ctx, UNLEASH_FIELD_USER_ID, len)) ||
+		    (id = known(ctx, UNLEASH_FIELD_SESSION_ID, len)))
 			return id;
-		return random_id(buf, cap, 10001);
+		break;
+	case UNLEASH_STICKY_FIELD:
+		return field(ctx, s->sticky_field, s->stickiness, len);
+	default:
+		break;
 	}
-	if (strcmp(s->stickiness, "random") == 0)
-		return random_id(buf, cap, 10001);
-	return field(ctx, s->stickiness, NULL);
+	random_id(buf, cap, 10001);
+	*len = strlen(buf);
+	return buf;
 }
 
 /* value is one of list's n texts: a strategy's IDs or host names, a
@@ -271,24 +291,28 @@ static bool rule_holds(const struct unleash_strategy *s, const struct unleash_co
 {
 	char buf[16];
 	const char *v;
+	size_t len;
 	switch (s->kind) {
 	case UNLEASH_KIND_DEFAULT:
 		return true;
 	case UNLEASH_KIND_USER_WITH_ID:
-		v = field(ctx, "userId", NULL);
+		v = known(ctx, UNLEASH_FIELD_USER_ID, NULL);
 		return s->ids && v && in_sorted(s->ids, s->nids, v);
 	case UNLEASH_KIND_FLEXIBLE_ROLLOUT:
 		if (!s->has_rollout || s->rollout <= 0)
 			return false;
-		return hit(sticky_id(s, ctx, buf, sizeof(buf)), s->group_id, s);
+		v = sticky_id(s, ctx, buf, sizeof(buf), &len);
+		return hit(v, len, s);
 	case UNLEASH_KIND_GRADUAL_USER_ID:
-		return hit(field(ctx, "userId", NULL), s->group_id, s);
+		v = known(ctx, UNLEASH_FIELD_USER_ID, &len);
+		return hit(v, len, s);
 	case UNLEASH_KIND_GRADUAL_SESSION_ID:
-		return hit(field(ctx, "sessionId", NULL), s->group_id, s);
+		v = known(ctx, UNLEASH_FIELD_SESSION_ID, &len);
+		return hit(v, len, s);
 	case UNLEASH_KIND_GRADUAL_RANDOM:
 		return s->has_rollout && s->rollout >= random_int(100);
 	case UNLEASH_KIND_REMOTE_ADDRESS:
-		v = field(ctx, "remoteAddress", NULL);
+		v = known(ctx, UNLEASH_FIELD_REMOTE_ADDRESS, NULL);
 		return s->ids && v &&
 		       (listed(s->ids, s->nids, v) || jsvalue_cidr_match(s->cidrs, s->ncidrs, v));
 	case UNLEASH_KIND_APPLICATION_HOSTNAME:
@@ -367,7 +391,7 @@ static bool override_matches(const struct unleash_variant *v, const struct unlea
 {
 	for (size_t i = 0; i < v->noverrides; i++) {
 		const struct unleash_override *o = &v->overrides[i];
-		const char *value = field(ctx, o->context, NULL);
+		const char *value = field(ctx, o->field, o->context, NULL);
 		for (size_t k = 0; value && k < o->nvalues; k++)
 			if (strcmp(o->values[k], value) == 0)
 				return true;
@@ -375,22 +399,35 @@ static bool override_matches(const struct unleash_variant *v, const struct unlea
 	return false;
 }
 
-static const char *variant_seed(const char *stickiness, const struct unleash_context *ctx,
-                                char *buf, size_t cap)
+/* A variant's stickiness: NULL or "default" for the SDKs' own order, else
+ * the field name, numbered id. */
+struct sticky {
+	const char *name;
+	unsigned id;
+};
+
+static const char *variant_seed(struct sticky st, const struct unleash_context *ctx, char *buf,
+                                size_t cap, size_t *len)
 {
-	static const char *const sticky[] = {"userId", "sessionId", "remoteAddress"};
-	const char *v;
-	if (stickiness && strcmp(stickiness, "default") != 0) {
-		v = field(ctx, stickiness, NULL);
-		return v ? v : random_id(buf, cap, 100000);
+	static const enum unleash_field order[] = {UNLEASH_FIELD_USER_ID, UNLEASH_FIELD_SESSION_ID,
+	                                           UNLEASH_FIELD_REMOTE_ADDRESS};
+	const char *v = NULL;
+	if (st.name && strcmp(st.name, "default") != 0) {
+		v = field(ctx, st.id, st.name, len);
+	} else {
+		for (size_t i = 0; !v && i < sizeof(order) / sizeof(order[0]); i++)
+			v = ctx->top(ctx->arg, order[i], known_names[order[i]]);
+		if (v)
+			*len = strlen(v);
 	}
-	for (size_t i = 0; i < sizeof(sticky) / sizeof(sticky[0]); i++)
-		if ((v = ctx->top(ctx->arg, sticky[i])))
-			return v;
-	return random_id(buf, cap, 100000);
+	if (v)
+		return v;
+	random_id(buf, cap, 100000);
+	*len = strlen(buf);
+	return buf;
 }
 
-static const struct unleash_variant *select_variant(const char *group, const char *stickiness,
+static const struct unleash_variant *select_variant(const char *group, struct sticky st,
                                                     const struct unleash_variant *variants,
                                                     size_t n, const struct unleash_context *ctx)
 {
@@ -403,8 +440,9 @@ static const struct unleash_variant *select_variant(const char *group, const cha
 		if (override_matches(&variants[i], ctx))
 			return &variants[i];
 	char buf[16];
-	double target =
-	    normalized(variant_seed(stickiness, ctx, buf, sizeof(buf)), group, total, VARIANT_SEED);
+	size_t len;
+	const char *seed = variant_seed(st, ctx, buf, sizeof(buf), &len);
+	double target = normalized(seed, len, group, strlen(group), total, VARIANT_SEED);
 	double counter = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (variants[i].weight == 0)
@@ -414,6 +452,18 @@ static const struct unleash_variant *select_variant(const char *group, const cha
 			return &variants[i];
 	}
 	return NULL;
+}
+
+/* The stickiness of a list of variants: the first one's, else (for a
+ * strategy's) the strategy's stickiness parameter. */
+static struct sticky variants_sticky(const struct unleash_variant *v,
+                                     const struct unleash_strategy *s)
+{
+	if (v[0].stickiness)
+		return (struct sticky){v[0].stickiness, v[0].sticky_field};
+	if (s && s->sticky != UNLEASH_STICKY_DEFAULT)
+		return (struct sticky){unleash_strategy_param(s, "stickiness"), s->sticky_field};
+	return (struct sticky){NULL, 0};
 }
 
 void unleash_eval_variant(const struct unleash_feature *t, const struct unleash_context *ctx,
@@ -427,15 +477,12 @@ void unleash_eval_variant(const struct unleash_feature *t, const struct unleash_
 	const struct unleash_variant *v = NULL;
 	if (by && by->nvariants > 0) {
 		const char *group = unleash_strategy_param(by, "groupId");
-		const char *stickiness = by->variants[0].stickiness;
-		v = select_variant(group ? group : "undefined",
-		                   stickiness ? stickiness
-		                              : unleash_strategy_param(by, "stickiness"),
+		v = select_variant(group ? group : "undefined", variants_sticky(by->variants, by),
 		                   by->variants, by->nvariants, ctx);
 	}
 	if (!v && t->nvariants > 0)
-		v = select_variant(t->name, t->variants[0].stickiness, t->variants, t->nvariants,
-		                   ctx);
+		v = select_variant(t->name, variants_sticky(t->variants, NULL), t->variants,
+		                   t->nvariants, ctx);
 	if (!v)
 		return;
 	out->name = v->name;

@@ -16,11 +16,12 @@ struct unleash_feature;
  * are NUL-terminated and stay valid until the evaluation returns. */
 struct unleash_context {
 	/* A field as the SDKs read it (top level first, then properties), as
-	 * text; NULL when absent. */
-	const char *(*field)(void *arg, const char *name, size_t *len);
+	 * text; NULL when absent. id is the field's number in the features'
+	 * answer (enum unleash_field, unleash_features.fields), name its name. */
+	const char *(*field)(void *arg, unsigned id, const char *name, size_t *len);
 	/* A field at the top level only, when it is a non-empty string (what
 	 * a variant's default stickiness takes); NULL otherwise. */
-	const char *(*top)(void *arg, const char *name);
+	const char *(*top)(void *arg, unsigned id, const char *name);
 	/* currentTime in seconds since the epoch: the context's, or now when it
 	 * has none; false when it has one that is not a date. */
 	bool (*now)(void *arg, double *now);

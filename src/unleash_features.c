@@ -102,6 +102,38 @@ static void *alloc_array(struct parser *p, size_t n, size_t size)
 	return a;
 }
 
+/* The number of context field name, numbering it when new. The features
+ * of one answer read few fields: a look through them is enough. */
+static bool field_number(struct parser *p, const char *name, unsigned *out)
+{
+	struct unleash_features *f = p->f;
+	for (size_t i = 0; i < f->nfields; i++)
+		if (strcmp(f->fields[i], name) == 0) {
+			*out = (unsigned)i;
+			return true;
+		}
+	char **grown = realloc(f->fields, (f->nfields + 1) * sizeof(*grown));
+	if (!grown)
+		return oom(p);
+	f->fields = grown;
+	if (!(f->fields[f->nfields] = dup_str(p, name)))
+		return false;
+	*out = (unsigned)f->nfields++;
+	return true;
+}
+
+/* The fields the SDKs read by themselves, at their enum unleash_field. */
+static bool number_known(struct parser *p)
+{
+	static const char *const known[UNLEASH_FIELDS_KNOWN] = {"userId", "sessionId",
+	                                                        "remoteAddress"};
+	unsigned number;
+	for (size_t i = 0; i < UNLEASH_FIELDS_KNOWN; i++)
+		if (!field_number(p, known[i], &number))
+			return false;
+	return true;
+}
+
 /* "/features/3/strategies/0" and the like. */
 static void child_ptr(char *out, size_t cap, const char *base, const char *key, long index)
 {
@@ -371,7 +403,7 @@ static bool parse_constraint(struct parser *p, json_t *jc, const char *ptr,
 	    !opt_bool(p, jc, "caseInsensitive", ptr, false, &c->case_insensitive) ||
 	    !opt_array(p, jc, "values", ptr, &values))
 		return false;
-	if (!(c->context = dup_str(p, context)))
+	if (!(c->context = dup_str(p, context)) || !field_number(p, c->context, &c->field))
 		return false;
 	c->op = op_of(operator);
 	if (c->op == UNLEASH_OP_UNKNOWN) {
@@ -517,15 +549,22 @@ static bool prepare_strategy(struct parser *p, struct unleash_strategy *s, const
 	    s, strcmp(s->name, "flexibleRollout") == 0 ? "rollout" : "percentage");
 	s->has_rollout = pct && jsvalue_number(pct, &s->rollout) && !isnan(s->rollout);
 	const char *group = unleash_strategy_param(s, "groupId");
+	const char *stickiness = unleash_strategy_param(s, "stickiness");
 	if (strcmp(s->name, "flexibleRollout") == 0) {
 		if (!group || !*group)
 			group = feature;
-		const char *stickiness = unleash_strategy_param(s, "stickiness");
 		if (!(s->stickiness = dup_str(p, stickiness ? stickiness : "default")))
 			return false;
 	}
+	/* "random" is a field's name too, to a variant's stickiness */
+	s->sticky = !stickiness || strcmp(stickiness, "default") == 0 ? UNLEASH_STICKY_DEFAULT
+	            : strcmp(stickiness, "random") == 0               ? UNLEASH_STICKY_RANDOM
+	                                                              : UNLEASH_STICKY_FIELD;
+	if (s->sticky != UNLEASH_STICKY_DEFAULT && !field_number(p, stickiness, &s->sticky_field))
+		return false;
 	if (!(s->group_id = dup_str(p, group ? group : "")))
 		return false;
+	s->group_id_len = strlen(s->group_id);
 	const char *list =
 	    s->kind == UNLEASH_KIND_USER_WITH_ID           ? unleash_strategy_param(s, "userIds")
 	    : s->kind == UNLEASH_KIND_REMOTE_ADDRESS       ? unleash_strategy_param(s, "IPs")
@@ -590,7 +629,8 @@ static bool read_variant(struct parser *p, json_t *jv, const char *ptr, void *it
 	weight = json_object_get(jv, "weight");
 	v->weight = json_is_number(weight) ? json_number_value(weight) : 0;
 	if (!(v->name = dup_str(p, name)) ||
-	    (stickiness && !(v->stickiness = dup_str(p, stickiness))))
+	    (stickiness && (!(v->stickiness = dup_str(p, stickiness)) ||
+	                    !field_number(p, stickiness, &v->sticky_field))))
 		return false;
 	v->overrides = alloc_array(p, json_array_size(overrides), sizeof(*v->overrides));
 	if (!v->overrides)
@@ -603,6 +643,7 @@ static bool read_variant(struct parser *p, json_t *jv, const char *ptr, void *it
 		json_t *vals = json_object_get(jo, "values");
 		if (!(o->context =
 		          dup_str(p, json_string_value(json_object_get(jo, "contextName")))) ||
+		    !field_number(p, o->context, &o->field) ||
 		    !raw_values(p, json_is_array(vals) ? vals : NULL, &o->values, &o->nvalues))
 			return false;
 	}
@@ -917,7 +958,9 @@ struct unleash_features *unleash_features_parse(const char *body, size_t len, co
 	json_t *doc = jsontext_parse(body, len, jerr, sizeof(jerr));
 	json_t *features = json_object_get(doc, "features");
 	json_t *segments;
-	if (!doc) {
+	if (!number_known(&p)) {
+		/* out of memory, said */
+	} else if (!doc) {
 		snprintf(err, errlen, "client API answer is not JSON: %s", jerr);
 		p.failed = true;
 	} else if (!json_is_object(doc)) {
@@ -954,6 +997,9 @@ void unleash_features_unref(struct unleash_features *f)
 	for (size_t i = 0; i < f->nproblems; i++)
 		free(f->problems[i]);
 	free(f->problems);
+	for (size_t i = 0; i < f->nfields; i++)
+		free(f->fields[i]);
+	free(f->fields);
 	free(f);
 }
 

@@ -48,8 +48,21 @@ struct unleash_version {
 	struct semver ver;
 };
 
+/* The context fields an answer's features read are numbered, so that a
+ * reader of the context finds a field by its number (unleash_lua keeps the
+ * Lua key of each) rather than by its name. The fields the SDKs read by
+ * themselves have fixed numbers; an answer's others follow, in the order
+ * they appear (unleash_features.fields names them all). */
+enum unleash_field {
+	UNLEASH_FIELD_USER_ID,
+	UNLEASH_FIELD_SESSION_ID,
+	UNLEASH_FIELD_REMOTE_ADDRESS,
+	UNLEASH_FIELDS_KNOWN
+};
+
 struct unleash_constraint {
-	char *context; /* contextName */
+	char *context;  /* contextName */
+	unsigned field; /* its number */
 	enum unleash_op op;
 	bool inverted, case_insensitive;
 	/* IN, NOT_IN, STR_*, IN_CIDR: the values, empty ones dropped, the rest
@@ -70,6 +83,7 @@ struct unleash_constraint {
 
 struct unleash_override {
 	char *context;
+	unsigned field;
 	char **values; /* as served: the SDKs compare them untrimmed */
 	size_t nvalues;
 };
@@ -78,6 +92,7 @@ struct unleash_variant {
 	char *name;
 	double weight;
 	char *stickiness;                   /* NULL: default */
+	unsigned sticky_field;              /* stickiness's number, when it names a field */
 	char *payload_type, *payload_value; /* NULL: no payload */
 	struct unleash_override *overrides;
 	size_t noverrides;
@@ -112,8 +127,17 @@ struct unleash_strategy {
 	/* Prepared from the parameters. */
 	bool has_rollout; /* flexibleRollout's rollout, gradual*'s percentage */
 	double rollout;
-	char *group_id;   /* groupId, or for flexibleRollout the feature's name when empty */
+	char *group_id; /* groupId, or for flexibleRollout the feature's name when empty */
+	size_t group_id_len;
 	char *stickiness; /* flexibleRollout's, "default" when absent */
+	/* The stickiness parameter (any strategy's: its variants' default) as
+	 * the evaluation uses it: "default", "random" or a field's number. */
+	enum unleash_sticky {
+		UNLEASH_STICKY_DEFAULT,
+		UNLEASH_STICKY_RANDOM,
+		UNLEASH_STICKY_FIELD
+	} sticky;
+	unsigned sticky_field;
 	/* userWithId's userIds (sorted by strcmp), remoteAddress's IPs,
 	 * applicationHostname's hostNames (lowercased): split, trimmed */
 	char **ids;
@@ -152,6 +176,8 @@ struct unleash_features {
 	char **problems;
 	size_t nproblems;
 	bool missing_parent; /* a kept feature depends on one the answer lacks */
+	char **fields;       /* the context fields read, by number (enum unleash_field first) */
+	size_t nfields;
 };
 
 /* Parses a client API answer, segments inline or served apart (the

@@ -32,10 +32,13 @@ static int handle_gc(lua_State *L)
 	return 0;
 }
 
+/* A handle carries, as its user value, the Lua key of each context field
+ * f numbers (at number + 1): the evaluation reads a field without making
+ * its key from the C name. */
 static void push_handle(lua_State *L, struct unleash_features *f, const struct unleash_feature *t,
                         bool counted)
 {
-	struct handle *h = lua_newuserdatauv(L, sizeof(*h), 0);
+	struct handle *h = lua_newuserdatauv(L, sizeof(*h), 1);
 	*h = (struct handle){.magic = &handle_key, .owner = NULL, .t = t, .counted = counted};
 	if (luaL_newmetatable(L, HANDLE_MT)) {
 		lua_pushcfunction(L, handle_gc);
@@ -44,6 +47,12 @@ static void push_handle(lua_State *L, struct unleash_features *f, const struct u
 		lua_setfield(L, -2, "__metatable");
 	}
 	lua_setmetatable(L, -2);
+	lua_createtable(L, (int)f->nfields, 0);
+	for (size_t i = 0; i < f->nfields; i++) {
+		lua_pushstring(L, f->fields[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setiuservalue(L, -2, 1);
 	h->owner = unleash_features_ref(f);
 }
 
@@ -216,19 +225,28 @@ void unleash_lua_push(lua_State *L, struct unleash_features *f, const char *name
 
 /* ---- the context: a Lua table read as the SDKs read theirs ---- */
 
-#define KEPT_FIELDS 4
+/* The module's own state, upvalue 1 of is_enabled and of get_variant (each
+ * its own). Upvalue 2 keeps the feature asked about last alive, 3 its
+ * handle, 4 the handle's keys (push_handle). */
+struct module {
+	struct unleash_usage *usage; /* NULL: nowhere */
+	const void *last;            /* the feature table asked about last */
+	const struct handle *h;      /* its handle */
+};
+
+#define KEYS lua_upvalueindex(4)
+
+/* The fields numbered below KEPT are read at most once per evaluation: a
+ * field several constraints and the rollout read (userId) costs one look. */
+#define KEPT 8
 
 struct lua_context {
 	lua_State *L;
-	int idx;  /* 0: no context */
-	int room; /* stack slots reserved and not yet used */
-	/* The fields read last: a field several constraints and the rollout
-	 * read (userId) is looked up once per evaluation. */
-	struct {
-		const char *name, *value;
-		size_t len;
-	} kept[KEPT_FIELDS];
-	unsigned next;
+	int idx;       /* 0: no context */
+	int room;      /* stack slots reserved and not yet used */
+	unsigned kept; /* bit id: value[id] and len[id] are read */
+	const char *value[KEPT];
+	size_t len[KEPT];
 };
 
 /* Values read stay on the stack until the evaluation returns, so that the
@@ -251,45 +269,63 @@ static bool is_null(lua_State *L, int type)
 	return type == LUA_TNIL || (type == LUA_TLIGHTUSERDATA && !lua_touserdata(L, -1));
 }
 
+/* Pushes the key of field id (name). */
+static void push_key(lua_State *L, unsigned id, const char *name)
+{
+	if (lua_rawgeti(L, KEYS, (lua_Integer)id + 1) != LUA_TSTRING) {
+		lua_pop(L, 1);
+		lua_pushstring(L, name);
+	}
+}
+
+/* The field at the top level, as t[k] reads it (metamethods too). */
+static int top_field(struct lua_context *c, unsigned id, const char *name)
+{
+	push_key(c->L, id, name);
+	return lua_gettable(c->L, c->idx);
+}
+
 /* A field as the SDKs read it: the top level, else properties; a string
  * as it is, another value as tostring gives it; nil and cjson.null are
  * absent. */
-static const char *read_field(struct lua_context *c, const char *name, size_t *len)
+static const char *read_field(struct lua_context *c, unsigned id, const char *name, size_t *len)
 {
 	lua_State *L = c->L;
 	reserve(c, 3);
-	int type = lua_getfield(L, c->idx, name);
+	int type = top_field(c, id, name);
 	if (type == LUA_TSTRING)
 		return lua_tolstring(L, -1, len);
 	if (type == LUA_TNIL) {
 		if (lua_getfield(L, c->idx, "properties") != LUA_TTABLE)
 			return NULL;
-		type = lua_getfield(L, -1, name);
+		push_key(L, id, name);
+		type = lua_gettable(L, -2);
 	}
 	if (is_null(L, type))
 		return NULL;
 	return luaL_tolstring(L, -1, len);
 }
 
-static const char *lua_field(void *arg, const char *name, size_t *len)
+static const char *lua_field(void *arg, unsigned id, const char *name, size_t *len)
 {
 	struct lua_context *c = arg;
 	if (!c->idx)
 		return NULL;
-	for (unsigned i = 0; i < KEPT_FIELDS && c->kept[i].name; i++)
-		if (c->kept[i].name == name || strcmp(c->kept[i].name, name) == 0) {
-			*len = c->kept[i].len;
-			return c->kept[i].value;
-		}
-	const char *v = read_field(c, name, len);
-	unsigned k = c->next++ % KEPT_FIELDS;
-	c->kept[k].name = name;
-	c->kept[k].value = v;
-	c->kept[k].len = v ? *len : 0;
+	bool keep = id < KEPT;
+	if (keep && (c->kept >> id & 1u)) {
+		*len = c->len[id];
+		return c->value[id];
+	}
+	const char *v = read_field(c, id, name, len);
+	if (keep) {
+		c->kept |= 1u << id;
+		c->value[id] = v;
+		c->len[id] = v ? *len : 0;
+	}
 	return v;
 }
 
-static const char *lua_top(void *arg, const char *name)
+static const char *lua_top(void *arg, unsigned id, const char *name)
 {
 	struct lua_context *c = arg;
 	if (!c->idx)
@@ -297,7 +333,7 @@ static const char *lua_top(void *arg, const char *name)
 	reserve(c, 1);
 	size_t len;
 	const char *v =
-	    lua_getfield(c->L, c->idx, name) == LUA_TSTRING ? lua_tolstring(c->L, -1, &len) : NULL;
+	    top_field(c, id, name) == LUA_TSTRING ? lua_tolstring(c->L, -1, &len) : NULL;
 	return v && len > 0 ? v : NULL;
 }
 
@@ -313,34 +349,40 @@ static bool lua_now(void *arg, double *now)
 	return text && jsvalue_date(text, now);
 }
 
-/* The context argument at idx: a table, or nil for none. */
-static struct unleash_context context_at(lua_State *L, int idx, struct lua_context *c)
+/* The context argument at 2: a table, or nil for none. */
+static struct unleash_context context_of(lua_State *L, struct lua_context *c)
 {
-	int type = lua_type(L, idx);
-	luaL_argexpected(L, type == LUA_TTABLE || type <= LUA_TNIL, idx, "table or nil");
-	*c = (struct lua_context){.L = L,
-	                          .idx = type == LUA_TTABLE ? lua_absindex(L, idx) : 0,
-	                          .room = LUA_MINSTACK - RESULT_SLOTS};
+	int type = lua_type(L, 2);
+	luaL_argexpected(L, type == LUA_TTABLE || type <= LUA_TNIL, 2, "table or nil");
+	c->L = L;
+	c->idx = type == LUA_TTABLE ? 2 : 0;
+	c->room = LUA_MINSTACK - RESULT_SLOTS;
+	c->kept = 0;
 	return (struct unleash_context){
 	    .field = lua_field, .top = lua_top, .now = lua_now, .arg = c};
 }
 
 /* ---- the module ---- */
 
-/* The handle of the feature at 1, through the caller's cache: upvalue 2
- * holds the feature last asked about, upvalue 3 its handle. A worker asks
- * about the same context.unleash call after call; the cache's references
- * keep both alive, so a hit can never name a freed handle. */
-static const struct handle *cached_handle(lua_State *L)
+/* The handle of the feature at 1, through the module's cache of the one
+ * asked about last: a worker asks about the same context.unleash call after
+ * call. Upvalue 2 keeps that table alive, so no other value can have its
+ * address while it is cached. */
+static const struct handle *cached_handle(lua_State *L, struct module *m)
 {
-	if (lua_rawequal(L, 1, lua_upvalueindex(2)))
-		return lua_touserdata(L, lua_upvalueindex(3));
+	const void *p = lua_topointer(L, 1);
+	if (p && p == m->last)
+		return m->h;
 	const struct handle *h = handle_of(L, 1);
 	if (h) {
 		lua_pushvalue(L, 1);
 		lua_replace(L, lua_upvalueindex(2));
 		lua_rawgetp(L, 1, &handle_key);
+		lua_getiuservalue(L, -1, 1);
+		lua_replace(L, KEYS);
 		lua_replace(L, lua_upvalueindex(3));
+		m->last = p;
+		m->h = h;
 	}
 	return h;
 }
@@ -349,12 +391,13 @@ static const struct handle *cached_handle(lua_State *L)
  * prepared feature. */
 static int l_is_enabled(lua_State *L)
 {
-	const struct handle *h = cached_handle(L);
+	struct module *m = lua_touserdata(L, lua_upvalueindex(1));
+	const struct handle *h = cached_handle(L, m);
 	struct lua_context lc;
-	struct unleash_context ctx = context_at(L, 2, &lc);
+	struct unleash_context ctx = context_of(L, &lc);
 	bool on = h && unleash_eval_enabled(h->t, &ctx);
 	if (h && h->counted)
-		unleash_usage_count(lua_touserdata(L, lua_upvalueindex(1)), on);
+		unleash_usage_count(m->usage, on);
 	lua_pushboolean(L, on);
 	return 1;
 }
@@ -363,9 +406,9 @@ static int l_is_enabled(lua_State *L)
  * payload= { type=, value= } } */
 static int l_get_variant(lua_State *L)
 {
-	const struct handle *h = cached_handle(L);
+	const struct handle *h = cached_handle(L, lua_touserdata(L, lua_upvalueindex(1)));
 	struct lua_context lc;
-	struct unleash_context ctx = context_at(L, 2, &lc);
+	struct unleash_context ctx = context_of(L, &lc);
 	struct unleash_result v = {.name = "disabled"};
 	if (h)
 		unleash_eval_variant(h->t, &ctx, &v);
@@ -447,6 +490,17 @@ static int l_prepare(lua_State *L)
 	return 1;
 }
 
+/* fn as a closure over a module state of its own and its cache. */
+static void push_function(lua_State *L, lua_CFunction fn, struct unleash_usage *usage)
+{
+	struct module *m = lua_newuserdatauv(L, sizeof(*m), 0);
+	*m = (struct module){.usage = usage};
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushcclosure(L, fn, 4);
+}
+
 static void new_module(lua_State *L, struct unleash_usage *usage)
 {
 	static const luaL_Reg funcs[] = {
@@ -455,16 +509,9 @@ static void new_module(lua_State *L, struct unleash_usage *usage)
 	    {NULL, NULL},
 	};
 	luaL_newlib(L, funcs);
-	/* upvalues: the usage counter, then the cache of cached_handle */
-	lua_pushlightuserdata(L, usage);
-	lua_pushnil(L);
-	lua_pushnil(L);
-	lua_pushcclosure(L, l_is_enabled, 3);
+	push_function(L, l_is_enabled, usage);
 	lua_setfield(L, -2, "is_enabled");
-	lua_pushnil(L);
-	lua_pushnil(L);
-	lua_pushnil(L);
-	lua_pushcclosure(L, l_get_variant, 3);
+	push_function(L, l_get_variant, NULL);
 	lua_setfield(L, -2, "get_variant");
 }
 

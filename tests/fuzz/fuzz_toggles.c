@@ -39,8 +39,9 @@ struct fuzz_context {
 static const char *const top_fields[] = {"userId",      "sessionId", "remoteAddress",
                                          "environment", "appName",   "currentTime"};
 
-static const char *ctx_field(void *arg, const char *name, size_t *len)
+static const char *ctx_field(void *arg, unsigned id, const char *name, size_t *len)
 {
+	(void)id; /* read by name: the numbering is the unit tests' to check */
 	struct fuzz_context *c = arg;
 	c->reads++;
 	for (size_t i = 0; i < c->n; i++)
@@ -51,11 +52,11 @@ static const char *ctx_field(void *arg, const char *name, size_t *len)
 	return NULL;
 }
 
-static const char *ctx_top(void *arg, const char *name)
+static const char *ctx_top(void *arg, unsigned id, const char *name)
 {
 	struct fuzz_context *c = arg;
 	size_t len;
-	const char *v = ctx_field(arg, name, &len);
+	const char *v = ctx_field(arg, id, name, &len);
 	for (size_t i = 0; i < sizeof(top_fields) / sizeof(*top_fields); i++)
 		if (v && strcmp(name, top_fields[i]) == 0)
 			return *v ? v : NULL;

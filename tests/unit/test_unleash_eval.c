@@ -25,6 +25,7 @@
 /* ---- a JSON object as the Unleash context ---- */
 
 struct json_context {
+	const struct unleash_features *f; /* whose numbering of fields each read must match */
 	json_t *ctx;
 	char texts[16][64]; /* numbers and booleans as text, rotating */
 	unsigned next;
@@ -51,18 +52,28 @@ static const char *text_of(struct json_context *c, json_t *v, size_t *len)
 	return buf;
 }
 
-static const char *json_field(void *arg, const char *name, size_t *len)
+/* Every read names a field by the number the features gave its name: a
+ * reader that goes by numbers (unleash_lua) reads the field named. */
+static void check_number(const struct json_context *c, unsigned id, const char *name)
+{
+	assert_true(id < c->f->nfields);
+	assert_string_equal(c->f->fields[id], name);
+}
+
+static const char *json_field(void *arg, unsigned id, const char *name, size_t *len)
 {
 	struct json_context *c = arg;
+	check_number(c, id, name);
 	json_t *v = json_object_get(c->ctx, name);
 	if (!v)
 		v = json_object_get(json_object_get(c->ctx, "properties"), name);
 	return text_of(c, v, len);
 }
 
-static const char *json_top(void *arg, const char *name)
+static const char *json_top(void *arg, unsigned id, const char *name)
 {
 	struct json_context *c = arg;
+	check_number(c, id, name);
 	const char *v = json_string_value(json_object_get(c->ctx, name));
 	return v && *v ? v : NULL;
 }
@@ -78,8 +89,10 @@ static bool json_now(void *arg, double *now)
 	return json_is_string(v) && jsvalue_date(json_string_value(v), now);
 }
 
-static struct unleash_context context_of(struct json_context *c, json_t *ctx)
+static struct unleash_context context_of(struct json_context *c, const struct unleash_features *f,
+                                         json_t *ctx)
 {
+	c->f = f;
 	c->ctx = ctx;
 	c->next = 0;
 	return (struct unleash_context){
@@ -109,7 +122,7 @@ static const char *payload_text(json_t *value, char *buf, size_t cap)
 static int run_variant_test(const struct unleash_features *f, json_t *test, const char *file)
 {
 	struct json_context jc;
-	struct unleash_context ctx = context_of(&jc, json_object_get(test, "context"));
+	struct unleash_context ctx = context_of(&jc, f, json_object_get(test, "context"));
 	const struct unleash_feature *t =
 	    unleash_features_find(f, json_string_value(json_object_get(test, "toggleName")));
 	struct unleash_result v = {.name = "disabled"};
@@ -134,7 +147,7 @@ static int run_variant_test(const struct unleash_features *f, json_t *test, cons
 static int run_enabled_test(const struct unleash_features *f, json_t *test, const char *file)
 {
 	struct json_context jc;
-	struct unleash_context ctx = context_of(&jc, json_object_get(test, "context"));
+	struct unleash_context ctx = context_of(&jc, f, json_object_get(test, "context"));
 	const struct unleash_feature *t =
 	    unleash_features_find(f, json_string_value(json_object_get(test, "toggleName")));
 	bool got = t && unleash_eval_enabled(t, &ctx);
@@ -222,7 +235,7 @@ static bool enabled(const struct unleash_features *f, const char *name, const ch
 	json_t *ctx = json_loads(ctx_json, 0, &jerr);
 	assert_non_null(ctx);
 	struct json_context jc;
-	struct unleash_context c = context_of(&jc, ctx);
+	struct unleash_context c = context_of(&jc, f, ctx);
 	bool on = unleash_eval_enabled(unleash_features_find(f, name), &c);
 	json_decref(ctx);
 	return on;
