@@ -452,22 +452,27 @@ static int request_index(lua_State *L)
 	return 1;
 }
 
-/* next() over the fields, whatever a script made of the global next. */
+/* next() over the fields (upvalue 1), whatever a script made of the
+ * global next; its state argument, the proxy, is not read. */
 static int request_next(lua_State *L)
 {
-	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 2);
-	if (lua_next(L, 1))
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 2);
+	if (lua_next(L, -2))
 		return 2;
 	lua_pushnil(L);
 	return 1;
 }
 
-/* __pairs of the request table: the fields it reads through. */
+/* __pairs of the request table: the fields it reads through. The state
+ * handed out is the proxy, never the fields table, which a script could
+ * write through. */
 static int request_pairs(lua_State *L)
 {
-	lua_pushcfunction(L, request_next);
 	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushcclosure(L, request_next, 1);
+	lua_pushvalue(L, 1);
 	lua_pushnil(L);
 	return 3;
 }

@@ -218,6 +218,31 @@ static void test_usage_goes_to_the_owner(void **state)
 	unleash_features_unref(f);
 }
 
+/* pairs lists the request's fields (user_agent apart, read on demand),
+ * twice in a row alike: the iterator keeps no state of its own. */
+static void test_pairs_lists_fields(void **state)
+{
+	(void)state;
+	static const char source[] =
+	    "local function list(request)\n"
+	    "  local k = {}\n"
+	    "  for key, v in pairs(request) do k[#k + 1] = key .. '=' .. v end\n"
+	    "  table.sort(k)\n"
+	    "  return table.concat(k, ',')\n"
+	    "end\n"
+	    "return { route = function(request)\n"
+	    "  local a, b = list(request), list(request)\n"
+	    "  return 'stable', a == b and a or 'differ'\n"
+	    "end }\n";
+	struct fake_loader f = {.answer = 0};
+	struct sandbox *sb = build_ok(source, &f, NULL);
+	enum gcs_channel ch;
+	char reason[128], err[512];
+	assert_int_equal(call(sb, &ch, reason, sizeof(reason), err, sizeof(err)), SANDBOX_OK);
+	assert_string_equal(reason, "api=v2,cluster_id=c-1,ocp_version=4.17.0");
+	sandbox_free(sb);
+}
+
 static void test_failure_kinds(void **state)
 {
 	(void)state;
@@ -246,6 +271,12 @@ static void test_failure_kinds(void **state)
 	     "/fake/routing.lua:1: request is read-only (copy what you want to change)", 0},
 	    {"setmetatable(request, nil)", SANDBOX_ERROR, "error",
 	     "/fake/routing.lua:1: cannot change a protected metatable", 0},
+	    /* pairs hands out no table to write through: its state is the
+	     * proxy itself */
+	    {"local _, t = pairs(request) t.api = 'x'", SANDBOX_ERROR, "error",
+	     "/fake/routing.lua:1: request is read-only (copy what you want to change)", 0},
+	    {"local f, t = pairs(request) rawset(t, 'api', 'x')", SANDBOX_ERROR, "error",
+	     "/fake/routing.lua:1: request is read-only (copy what you want to change)", 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char source[256];
@@ -277,6 +308,7 @@ int main(void)
 	    cmocka_unit_test(test_loader_failure_fails_require),
 	    cmocka_unit_test(test_module_syntax_error_names_its_file),
 	    cmocka_unit_test(test_usage_goes_to_the_owner),
+	    cmocka_unit_test(test_pairs_lists_fields),
 	    cmocka_unit_test(test_failure_kinds),
 	};
 	return cmocka_run_group_tests_name("sandbox", tests, NULL, NULL);
