@@ -58,11 +58,11 @@ function M.route(request, context)
 
   -- The Unleash context: the SDKs look a field up at the top level, then in
   -- properties, so custom fields such as ocpVersion can stand at the top.
-  -- Every field is set again for each request.
+  -- Every field is set again for each request. appName and environment
+  -- need not be: unleash.is_enabled takes them from the server's settings
+  -- (GCS_UNLEASH_APP_NAME, GCS_UNLEASH_ENVIRONMENT) when ctx has none.
   local ctx = unleash_context
   ctx.userId = cluster_id
-  ctx.appName = context.app_name
-  ctx.environment = context.environment
   ctx.remoteAddress = request.remote_addr
   ctx.ocpVersion = request.ocp_version
   if is_enabled(toggle, ctx) then

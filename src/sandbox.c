@@ -407,6 +407,7 @@ static int build_context(lua_State *L)
 	set_string_field(L, "canary_version", c->canary_version ? c->canary_version : "none");
 	set_string_field(L, "app_name", c->app_name);
 	set_string_field(L, "environment", c->environment);
+	unleash_lua_set_static(L, c->app_name, c->environment);
 	if (c->features) {
 		unleash_lua_push(L, c->features, c->feature_name, true);
 		lua_setfield(L, -2, "unleash");

@@ -31,6 +31,8 @@ static const char *const known_names[UNLEASH_FIELDS_KNOWN] = {
     [UNLEASH_FIELD_USER_ID] = "userId",
     [UNLEASH_FIELD_SESSION_ID] = "sessionId",
     [UNLEASH_FIELD_REMOTE_ADDRESS] = "remoteAddress",
+    [UNLEASH_FIELD_APP_NAME] = "appName",
+    [UNLEASH_FIELD_ENVIRONMENT] = "environment",
 };
 
 static const char *known(const struct unleash_context *c, enum unleash_field id, size_t *len)

@@ -125,8 +125,8 @@ static bool field_number(struct parser *p, const char *name, unsigned *out)
 /* The fields the SDKs read by themselves, at their enum unleash_field. */
 static bool number_known(struct parser *p)
 {
-	static const char *const known[UNLEASH_FIELDS_KNOWN] = {"userId", "sessionId",
-	                                                        "remoteAddress"};
+	static const char *const known[UNLEASH_FIELDS_KNOWN] = {
+	    "userId", "sessionId", "remoteAddress", "appName", "environment"};
 	unsigned number;
 	for (size_t i = 0; i < UNLEASH_FIELDS_KNOWN; i++)
 		if (!field_number(p, known[i], &number))

@@ -285,14 +285,48 @@ static int top_field(struct lua_context *c, unsigned id, const char *name)
 	return lua_gettable(c->L, c->idx);
 }
 
-/* A field as the SDKs read it: the top level, else properties; a string
- * as it is, another value as tostring gives it; nil and cjson.null are
- * absent. */
+/* The registry's key of the static context (unleash_lua_set_static). */
+static const char static_key;
+
+void unleash_lua_set_static(lua_State *L, const char *app_name, const char *environment)
+{
+	lua_createtable(L, 0, 2);
+	if (app_name) {
+		lua_pushstring(L, app_name);
+		lua_setfield(L, -2, "appName");
+	}
+	if (environment) {
+		lua_pushstring(L, environment);
+		lua_setfield(L, -2, "environment");
+	}
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &static_key);
+}
+
+/* The static context's value of field id, pushed; nil for a field it does
+ * not give. */
+static int static_field(lua_State *L, unsigned id, const char *name)
+{
+	if (id != UNLEASH_FIELD_APP_NAME && id != UNLEASH_FIELD_ENVIRONMENT) {
+		lua_pushnil(L);
+		return LUA_TNIL;
+	}
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &static_key) != LUA_TTABLE)
+		return LUA_TNIL;
+	int type = lua_getfield(L, -1, name);
+	lua_remove(L, -2);
+	return type;
+}
+
+/* A field as the SDKs read it: the top level, else the static context
+ * (appName, environment), else properties; a string as it is, another
+ * value as tostring gives it; nil and cjson.null are absent. */
 static const char *read_field(struct lua_context *c, unsigned id, const char *name, size_t *len)
 {
 	lua_State *L = c->L;
-	reserve(c, 3);
+	reserve(c, 4);
 	int type = top_field(c, id, name);
+	if (type == LUA_TNIL && (type = static_field(L, id, name)) == LUA_TSTRING)
+		return lua_tolstring(L, -1, len);
 	if (type == LUA_TSTRING)
 		return lua_tolstring(L, -1, len);
 	if (type == LUA_TNIL) {

@@ -19,6 +19,12 @@ int luaopen_unleash(lua_State *L);
  * for as long as L lives. */
 void unleash_lua_preload(lua_State *L, struct unleash_usage *usage);
 
+/* The SDK's static context of every evaluation in L: an appName or
+ * environment the evaluated context lacks at its top level is read here,
+ * before its properties, as the official SDKs merge their configuration's
+ * into each context. NULL: none (a busted run has no server). */
+void unleash_lua_set_static(lua_State *L, const char *app_name, const char *environment);
+
 /* Pushes feature name of f prepared for the module (nil when f lacks it),
  * its parents attached; counted: each is_enabled of it is counted. The
  * value keeps f alive while Lua references it. */

@@ -7,6 +7,10 @@
 #   rollout-plain  the default script, a 50% flexibleRollout without constraints
 #   rollout        the realistic toggle: 50% flexibleRollout, a segment with a
 #                  NOT_IN of 20 cluster IDs and a SEMVER_GTE on ocpVersion
+#   rollout-noeval the same decision with unleash.is_enabled answering false
+#                  at once (the default script, its examples dropped): what the
+#                  script and the call around the evaluation cost; rollout
+#                  minus this is the evaluation's own cost
 #   regex-benign   rollout plus a REGEX on userId a backtracker finds easy
 #   regex-backtrack rollout plus a REGEX designed to backtrack on a cluster ID
 #                  (inverted, so that it holds and the rollout still decides)
@@ -34,7 +38,7 @@ calls=${CALLS:-100000}
 cg_calls=${CG_CALLS:-5000}
 warmup=10000 # every ID once: the allowlist and Lua's strings warm
 cg_warmup=1000
-cases=(floor allowlist rollout-plain rollout regex-benign regex-backtrack regex-hostile)
+cases=(floor allowlist rollout-plain rollout rollout-noeval regex-benign regex-backtrack regex-hostile)
 hostile_prefix=$(printf 'a%.0s' $(seq 250))-
 bench=build/bench/routing
 
@@ -49,6 +53,13 @@ cat >"$work/floor/routing.lua" <<'LUA'
 return { route = function() return "stable" end }
 LUA
 tests/bench/allowlist.sh "$work/allow"
+mkdir -p "$work/noeval"
+sed -e 's/^local is_enabled = unleash.is_enabled$/local is_enabled = function() return false end/' \
+	-e 's/^return M$/M.examples = {}\nreturn M/' scripts/routing.lua >"$work/noeval/routing.lua"
+grep -q '^local is_enabled = function() return false end$' "$work/noeval/routing.lua" || {
+	echo "scripts/routing.lua no longer reads 'local is_enabled = unleash.is_enabled': update rollout-noeval" >&2
+	exit 1
+}
 
 # scale NAME COUNT: a hostile decision costs as much as hundreds of others,
 # so that case makes a hundredth of the decisions.
@@ -63,6 +74,9 @@ decide() {
 	case $name in
 	floor) "$@" "$bench" "$w" "$n" "$work/floor/routing.lua" ;;
 	allowlist) "$@" "$bench" "$w" "$n" "$work/allow/routing.lua" ;;
+	rollout-noeval)
+		"$@" "$bench" "$w" "$n" "$work/noeval/routing.lua" tests/bench/toggles.json gcs-bench-rollout
+		;;
 	regex-hostile)
 		BENCH_ID_PREFIX=$hostile_prefix "$@" "$bench" "$w" "$n" scripts/routing.lua \
 			tests/bench/toggles.json "gcs-bench-$name"
@@ -75,7 +89,7 @@ decide() {
 # another path than the one it names.
 check_share() {
 	local name=$1 share=$2 ok
-	if [ "$name" = floor ]; then
+	if [ "$name" = floor ] || [ "$name" = rollout-noeval ]; then
 		ok=$(awk -v s="$share" 'BEGIN { print (s == 0) }')
 	else
 		ok=$(awk -v s="$share" 'BEGIN { print (s >= 45 && s <= 55) }')
@@ -125,6 +139,7 @@ declare -A label=(
 	[allowlist]='allowlist: half the IDs in force_canary'
 	[rollout-plain]='Unleash: flexibleRollout 50%'
 	[rollout]='Unleash: 50% + NOT_IN 20 IDs + SEMVER_GTE'
+	[rollout-noeval]='  the same, is_enabled answering false at once'
 	[regex-benign]='  the same + benign REGEX'
 	[regex-backtrack]='  the same + backtracking REGEX'
 	[regex-hostile]='  the same + (a|aa)+$ on 255-byte IDs'
@@ -142,6 +157,7 @@ done
 echo
 echo "realistic rollout:            ${t[rollout]} ns   target < 1000 ns: $(verdict "${t[rollout]} < 1000")"
 echo "realistic rollout:            ${c[rollout]} instructions   target <= 4000: $(verdict "${c[rollout]} <= 4000")"
+echo "  the evaluation's own part:  $((c[rollout] - c[rollout-noeval])) instructions (the rest, ${c[rollout-noeval]}, is the script and the call around it)"
 rt=$(ratio "${t[regex-backtrack]}" "${t[regex-benign]}")
 rc=$(ratio "${c[regex-backtrack]}" "${c[regex-benign]}")
 echo "backtracking / benign REGEX:  ${rt}x time, ${rc}x instructions   target <= 2x: $(verdict "$rt <= 2") (time), $(verdict "$rc <= 2") (instructions)"

@@ -218,6 +218,65 @@ static void test_usage_goes_to_the_owner(void **state)
 	unleash_features_unref(f);
 }
 
+/* The SDK's static context: appName and environment come from the
+ * server's settings when the evaluated context has none at its top level,
+ * before its properties (the SDKs merge their configuration's at the top);
+ * the context's own win. Without settings, properties are read. */
+static void test_static_context(void **state)
+{
+	(void)state;
+	static const char answer[] =
+	    "{\"features\":[{\"name\":\"t\",\"enabled\":true,\"strategies\":[{\"name\":\"default\","
+	    "\"constraints\":[{\"contextName\":\"appName\",\"operator\":\"IN\",\"values\":[\"gcs-"
+	    "a\"]},"
+	    "{\"contextName\":\"environment\",\"operator\":\"IN\",\"values\":[\"prod\"]}]}]}]}";
+	static const char source[] =
+	    "local unleash = require 'unleash'\n"
+	    "local cases = {\n"
+	    "  {},\n"
+	    "  { appName = 'other' },\n"
+	    "  { appName = 'gcs-a', environment = 'prod' },\n"
+	    "  { properties = { appName = 'gcs-a', environment = 'prod' } },\n"
+	    "}\n"
+	    "return { route = function(request, context)\n"
+	    "  local r = {}\n"
+	    "  for i, ctx in ipairs(cases) do\n"
+	    "    r[i] = unleash.is_enabled(context.unleash, ctx) and 'y' or 'n'\n"
+	    "  end\n"
+	    "  return 'stable', table.concat(r)\n"
+	    "end }\n";
+	char err[512], reason[32];
+	struct unleash_features *f =
+	    unleash_features_parse(answer, strlen(answer), "t", err, sizeof(err));
+	assert_non_null(f);
+	static const struct {
+		const char *app_name, *environment, *want;
+	} settings[] = {
+	    {"gcs-a", "prod", "ynyy"}, /* properties unread: the settings stand first */
+	    {"gcs-b", "prod", "nnyn"},
+	    {NULL, NULL, "nnyy"}, /* no settings: properties are read */
+	};
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		struct fake_loader loader = {.answer = 0};
+		struct sandbox *sb = build_ok(source, &loader, NULL);
+		struct sandbox_context ctx = {.stable_version = "1.1.3",
+		                              .canary_version = "1.2.0",
+		                              .app_name = settings[i].app_name,
+		                              .environment = settings[i].environment,
+		                              .features = f,
+		                              .feature_name = "t"};
+		assert_int_equal(sandbox_set_context(sb, &ctx, err, sizeof(err)), SANDBOX_OK);
+		struct route_request req = {.cluster_id = "c-1", .api = "v1"};
+		enum gcs_channel ch;
+		assert_int_equal(
+		    sandbox_call(sb, &req, &ch, reason, sizeof(reason), err, sizeof(err)),
+		    SANDBOX_OK);
+		assert_string_equal(reason, settings[i].want);
+		sandbox_free(sb);
+	}
+	unleash_features_unref(f);
+}
+
 /* pairs lists the request's fields (user_agent apart, read on demand),
  * twice in a row alike: the iterator keeps no state of its own. */
 static void test_pairs_lists_fields(void **state)
@@ -308,6 +367,7 @@ int main(void)
 	    cmocka_unit_test(test_loader_failure_fails_require),
 	    cmocka_unit_test(test_module_syntax_error_names_its_file),
 	    cmocka_unit_test(test_usage_goes_to_the_owner),
+	    cmocka_unit_test(test_static_context),
 	    cmocka_unit_test(test_pairs_lists_fields),
 	    cmocka_unit_test(test_failure_kinds),
 	};
