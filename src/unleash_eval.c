@@ -26,18 +26,9 @@ static const char *field(const struct unleash_context *c, unsigned id, const cha
 	return c->field(c->arg, id, name, len ? len : &ignored);
 }
 
-/* The names of the fields the SDKs read by themselves. */
-static const char *const known_names[UNLEASH_FIELDS_KNOWN] = {
-    [UNLEASH_FIELD_USER_ID] = "userId",
-    [UNLEASH_FIELD_SESSION_ID] = "sessionId",
-    [UNLEASH_FIELD_REMOTE_ADDRESS] = "remoteAddress",
-    [UNLEASH_FIELD_APP_NAME] = "appName",
-    [UNLEASH_FIELD_ENVIRONMENT] = "environment",
-};
-
 static const char *known(const struct unleash_context *c, enum unleash_field id, size_t *len)
 {
-	return field(c, id, known_names[id], len);
+	return field(c, id, unleash_field_names[id], len);
 }
 
 /* A random integer 1..range, as the SDKs' randomInt. Not for secrets: it
@@ -418,7 +409,7 @@ static const char *variant_seed(struct sticky st, const struct unleash_context *
 		v = field(ctx, st.id, st.name, len);
 	} else {
 		for (size_t i = 0; !v && i < sizeof(order) / sizeof(order[0]); i++)
-			v = ctx->top(ctx->arg, order[i], known_names[order[i]]);
+			v = ctx->top(ctx->arg, order[i], unleash_field_names[order[i]]);
 		if (v)
 			*len = strlen(v);
 	}

@@ -94,6 +94,14 @@ static char *dup_str(struct parser *p, const char *s)
 	return d;
 }
 
+/* A list of n texts, and the texts. */
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void *alloc_array(struct parser *p, size_t n, size_t size)
 {
 	void *a = calloc(n ? n : 1, size);
@@ -122,14 +130,20 @@ static bool field_number(struct parser *p, const char *name, unsigned *out)
 	return true;
 }
 
+const char *const unleash_field_names[UNLEASH_FIELDS_KNOWN] = {
+    [UNLEASH_FIELD_USER_ID] = "userId",
+    [UNLEASH_FIELD_SESSION_ID] = "sessionId",
+    [UNLEASH_FIELD_REMOTE_ADDRESS] = "remoteAddress",
+    [UNLEASH_FIELD_APP_NAME] = "appName",
+    [UNLEASH_FIELD_ENVIRONMENT] = "environment",
+};
+
 /* The fields the SDKs read by themselves, at their enum unleash_field. */
 static bool number_known(struct parser *p)
 {
-	static const char *const known[UNLEASH_FIELDS_KNOWN] = {
-	    "userId", "sessionId", "remoteAddress", "appName", "environment"};
 	unsigned number;
 	for (size_t i = 0; i < UNLEASH_FIELDS_KNOWN; i++)
-		if (!field_number(p, known[i], &number))
+		if (!field_number(p, unleash_field_names[i], &number))
 			return false;
 	return true;
 }
@@ -425,9 +439,7 @@ static bool parse_constraint(struct parser *p, json_t *jc, const char *ptr,
 static void free_constraint(struct unleash_constraint *c)
 {
 	free(c->context);
-	for (size_t i = 0; i < c->nvalues; i++)
-		free(c->values[i]);
-	free(c->values);
+	free_list(c->values, c->nvalues);
 	if (c->semver)
 		free(c->semver->text);
 	free(c->semver);
@@ -672,9 +684,7 @@ static void free_variants(struct unleash_variant *v, size_t n)
 		free(v[i].payload_value);
 		for (size_t k = 0; k < v[i].noverrides; k++) {
 			free(v[i].overrides[k].context);
-			for (size_t j = 0; j < v[i].overrides[k].nvalues; j++)
-				free(v[i].overrides[k].values[j]);
-			free(v[i].overrides[k].values);
+			free_list(v[i].overrides[k].values, v[i].overrides[k].nvalues);
 		}
 		free(v[i].overrides);
 	}
@@ -764,20 +774,14 @@ static bool parse_strategy(struct parser *p, json_t *js, const char *ptr, const 
 static void free_strategy(struct unleash_strategy *s)
 {
 	free(s->name);
-	for (size_t i = 0; i < s->nparams; i++) {
-		free(s->param_keys[i]);
-		free(s->param_values[i]);
-	}
-	free(s->param_keys);
-	free(s->param_values);
+	free_list(s->param_keys, s->nparams);
+	free_list(s->param_values, s->nparams);
 	for (size_t i = 0; i < s->nconstraints; i++)
 		free_constraint(&s->constraints[i]);
 	free(s->constraints);
 	free(s->group_id);
 	free(s->stickiness);
-	for (size_t i = 0; i < s->nids; i++)
-		free(s->ids[i]);
-	free(s->ids);
+	free_list(s->ids, s->nids);
 	free(s->cidrs);
 	free_variants(s->variants, s->nvariants);
 }
@@ -854,9 +858,7 @@ static void free_feature(struct unleash_feature *t)
 	free_variants(t->variants, t->nvariants);
 	for (size_t i = 0; i < t->ndeps; i++) {
 		free(t->deps[i].feature);
-		for (size_t k = 0; k < t->deps[i].nvariants; k++)
-			free(t->deps[i].variants[k]);
-		free(t->deps[i].variants);
+		free_list(t->deps[i].variants, t->deps[i].nvariants);
 	}
 	free(t->deps);
 }
@@ -994,12 +996,8 @@ void unleash_features_unref(struct unleash_features *f)
 	for (size_t i = 0; i < f->nfeatures; i++)
 		free_feature(&f->features[i]);
 	free(f->features);
-	for (size_t i = 0; i < f->nproblems; i++)
-		free(f->problems[i]);
-	free(f->problems);
-	for (size_t i = 0; i < f->nfields; i++)
-		free(f->fields[i]);
-	free(f->fields);
+	free_list(f->problems, f->nproblems);
+	free_list(f->fields, f->nfields);
 	free(f);
 }
 

@@ -62,6 +62,9 @@ enum unleash_field {
 	UNLEASH_FIELDS_KNOWN
 };
 
+/* Their names, by number. */
+extern const char *const unleash_field_names[UNLEASH_FIELDS_KNOWN];
+
 struct unleash_constraint {
 	char *context;  /* contextName */
 	unsigned field; /* its number */
