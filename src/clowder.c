@@ -1,13 +1,11 @@
 #include "clowder.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "file.h"
 #include "jsonschema.h"
 #include "jsontext.h"
 
@@ -124,51 +122,6 @@ static int check_schema(const char *path, const json_t *doc, char *err, size_t e
 	return rc;
 }
 
-/* The whole file, at most 1 MiB. Opened without blocking and checked to be
- * a regular file before any read: a FIFO or a device named by mistake must
- * not hold startup. */
-static char *read_whole(const char *path, size_t *len, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > MAX_FILE_BYTES) {
-		snprintf(err, errlen, "%s: cannot read: %s", path,
-		         S_ISDIR(st.st_mode)   ? "is a directory"
-		         : S_ISREG(st.st_mode) ? "larger than 1 MiB"
-		                               : "not a regular file");
-		close(fd);
-		return NULL;
-	}
-	char *text = malloc(MAX_FILE_BYTES + 1);
-	size_t n = 0;
-	ssize_t got = 1;
-	while (text && n <= MAX_FILE_BYTES && got > 0) {
-		got = read(fd, text + n, MAX_FILE_BYTES + 1 - n);
-		if (got < 0 && errno == EINTR)
-			got = 1;
-		else if (got > 0)
-			n += (size_t)got;
-	}
-	int saved = errno;
-	close(fd);
-	if (!text || got < 0 || n > MAX_FILE_BYTES) {
-		snprintf(err, errlen, "%s: cannot read: %s", path,
-		         !text     ? "out of memory"
-		         : got < 0 ? strerror(saved)
-		                   : "larger than 1 MiB");
-		free(text);
-		return NULL;
-	}
-	*len = n;
-	return text;
-}
-
 /* A port member (the schema has made it an integer, when present). */
 static int port_of(const char *path, const json_t *obj, const char *key, const char *pointer,
                    unsigned *out, char *err, size_t errlen)
@@ -268,9 +221,13 @@ int clowder_read(const char *path, struct clowder *out, char *err, size_t errlen
 	char jerr[256];
 	size_t len = 0;
 	memset(out, 0, sizeof(*out));
-	char *text = read_whole(path, &len, err, errlen);
-	if (!text)
+	char *text, why[128];
+	enum file_result r = file_read(path, MAX_FILE_BYTES, &text, &len, NULL, why, sizeof(why));
+	if (r != FILE_READ) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+		         r == FILE_ABSENT ? strerror(ENOENT) : why);
 		return -1;
+	}
 	json_t *doc = jsontext_parse(text, len, jerr, sizeof(jerr));
 	free(text);
 	int rc = -1;

@@ -1,16 +1,14 @@
 #include "script.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "buf.h"
+#include "file.h"
 
 enum {
 	MAX_SCRIPT_BYTES = 1 << 20, /* a routing script or module larger than this is a mistake */
@@ -96,47 +94,15 @@ static bool same_id(const struct file_id *a, const struct file_id *b)
 static int read_file(const char *path, char **out, size_t *outlen, struct file_id *id, char *err,
                      size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	struct stat st;
+	char why[128];
+	enum file_result r = file_read(path, MAX_SCRIPT_BYTES, out, outlen, &st, why, sizeof(why));
+	if (r != FILE_READ) {
+		snprintf(err, errlen, "%s: %s", path, r == FILE_ABSENT ? strerror(ENOENT) : why);
 		return -1;
 	}
-	int rc = -1;
-	struct buf b = {0};
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_size > MAX_SCRIPT_BYTES) {
-		snprintf(err, errlen, "%s: larger than %d bytes", path, MAX_SCRIPT_BYTES);
-		goto out;
-	}
-	/* never more than MAX_SCRIPT_BYTES: the file may grow while it is read */
-	int got = buf_read_fd(&b, fd, MAX_SCRIPT_BYTES);
-	if (got != 0) {
-		if (got < 0)
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		else
-			snprintf(err, errlen, "%s: larger than %d bytes", path, MAX_SCRIPT_BYTES);
-		goto out;
-	}
-	*outlen = b.len;
-	*out = buf_take(&b);
-	if (!*out) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
 	*id = id_of_stat(&st);
-	rc = 0;
-out:
-	buf_free(&b);
-	close(fd);
-	return rc;
+	return 0;
 }
 
 /* ---- the snapshot ---- */

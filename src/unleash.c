@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "client.h"
 #include "deadline.h"
+#include "file.h"
 #include "log.h"
 #include "metrics.h"
 #include "unleash_features.h"
@@ -137,42 +138,19 @@ out:
 	return rc;
 }
 
-/* Returns 1 with the file's bytes, 0 when it does not exist, -1 with err. */
-static int read_whole(const char *path, char **out, size_t *len, char *err, size_t errlen)
-{
-	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
-	struct buf b = {0};
-	int got = buf_read_fd(&b, fd, MAX_BODY_BYTES);
-	close(fd);
-	if (got == 0) {
-		*len = b.len;
-		*out = buf_take(&b);
-	}
-	if (got < 0)
-		snprintf(err, errlen, "%s: cannot read", path);
-	else if (got > 0)
-		snprintf(err, errlen, "%s: larger than %u bytes", path, MAX_BODY_BYTES);
-	else if (!*out)
-		snprintf(err, errlen, "%s: out of memory", path);
-	buf_free(&b);
-	return *out ? 1 : -1;
-}
-
 int unleash_file_read(const char *path, const char *name, struct unleash_features **state,
                       char **body, size_t *len, char *err, size_t errlen)
 {
 	*state = NULL;
 	*len = 0;
-	int rc = read_whole(path, body, len, err, errlen);
-	if (rc <= 0)
-		return rc;
+	char why[128];
+	enum file_result r = file_read(path, MAX_BODY_BYTES, body, len, NULL, why, sizeof(why));
+	if (r == FILE_ABSENT)
+		return 0;
+	if (r == FILE_FAILED) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, why);
+		return -1;
+	}
 	*state = unleash_features_parse(*body, *len, name, err, errlen);
 	if (*state)
 		return 1;

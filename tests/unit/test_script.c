@@ -146,7 +146,18 @@ static void test_read_errors_name_the_file(void **state)
 	assert_non_null(strstr(err, "No such file or directory"));
 
 	assert_null(script_read(fx->dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "is a directory"));
+
+	/* a FIFO is refused at once: opening it to read would wait for a
+	 * writer, and hold a reload (or startup) with it */
+	char fifo[160];
+	snprintf(fifo, sizeof(fifo), "%s/fifo.lua", fx->dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10);
+	assert_null(script_read(fifo, err, sizeof(err)));
+	alarm(0);
 	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(unlink(fifo), 0);
 
 	FILE *f = fopen(fx->script, "w");
 	assert_non_null(f);
