@@ -32,11 +32,22 @@ static int handle_gc(lua_State *L)
 	return 0;
 }
 
-/* A handle carries, as its user value, the Lua key of each context field
- * f numbers (at number + 1): the evaluation reads a field without making
- * its key from the C name. */
-static void push_handle(lua_State *L, struct unleash_features *f, const struct unleash_feature *t,
-                        bool counted)
+/* Pushes the Lua key of each context field f numbers (at number + 1),
+ * once per answer: every handle of it carries that table as its user
+ * value, so the evaluation reads a field without making its key from the C
+ * name. */
+static void push_keys(lua_State *L, const struct unleash_features *f)
+{
+	lua_createtable(L, (int)f->nfields, 0);
+	for (size_t i = 0; i < f->nfields; i++) {
+		lua_pushstring(L, f->fields[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+}
+
+/* keys: the stack index of push_keys's table for f. */
+static void push_handle(lua_State *L, struct unleash_features *f, int keys,
+                        const struct unleash_feature *t, bool counted)
 {
 	struct handle *h = lua_newuserdatauv(L, sizeof(*h), 1);
 	*h = (struct handle){.magic = &handle_key, .owner = NULL, .t = t, .counted = counted};
@@ -47,11 +58,7 @@ static void push_handle(lua_State *L, struct unleash_features *f, const struct u
 		lua_setfield(L, -2, "__metatable");
 	}
 	lua_setmetatable(L, -2);
-	lua_createtable(L, (int)f->nfields, 0);
-	for (size_t i = 0; i < f->nfields; i++) {
-		lua_pushstring(L, f->fields[i]);
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-	}
+	lua_pushvalue(L, keys);
 	lua_setiuservalue(L, -2, 1);
 	h->owner = unleash_features_ref(f);
 }
@@ -178,9 +185,10 @@ static void push_strategy(lua_State *L, const struct unleash_strategy *s)
 }
 
 /* depth 0: the feature with its parents; depth 1: a parent, whose own
- * dependencies are listed but not followed (they make the child off). */
-static void push_feature(lua_State *L, struct unleash_features *f, const struct unleash_feature *t,
-                         int depth, bool counted)
+ * dependencies are listed but not followed (they make the child off).
+ * keys: the absolute stack index of push_keys's table for f. */
+static void push_feature(lua_State *L, struct unleash_features *f, int keys,
+                         const struct unleash_feature *t, int depth, bool counted)
 {
 	lua_createtable(L, 0, 6);
 	set_str(L, "name", t->name);
@@ -204,23 +212,26 @@ static void push_feature(lua_State *L, struct unleash_features *f, const struct 
 			lua_setfield(L, -2, "variants");
 		}
 		if (depth == 0 && d->parent) {
-			push_feature(L, f, d->parent, 1, false);
+			push_feature(L, f, keys, d->parent, 1, false);
 			lua_setfield(L, -2, "parent");
 		}
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "dependencies");
-	push_handle(L, f, t, counted);
+	push_handle(L, f, keys, t, counted);
 	lua_rawsetp(L, -2, &handle_key);
 }
 
 void unleash_lua_push(lua_State *L, struct unleash_features *f, const char *name, bool counted)
 {
 	const struct unleash_feature *t = unleash_features_find(f, name);
-	if (!t)
+	if (!t) {
 		lua_pushnil(L);
-	else
-		push_feature(L, f, t, 0, counted);
+		return;
+	}
+	push_keys(L, f);
+	push_feature(L, f, lua_gettop(L), t, 0, counted);
+	lua_remove(L, -2);
 }
 
 /* ---- the context: a Lua table read as the SDKs read theirs ---- */
@@ -496,9 +507,11 @@ static int l_prepare_answer(lua_State *L)
 		lua_concat(L, 2);
 		return lua_error(L);
 	}
+	push_keys(L, f);
+	int keys = lua_gettop(L);
 	lua_createtable(L, 0, (int)f->nfeatures);
 	for (size_t i = 0; i < f->nfeatures; i++) {
-		push_feature(L, f, &f->features[i], 0, false);
+		push_feature(L, f, keys, &f->features[i], 0, false);
 		lua_setfield(L, -2, f->features[i].name);
 	}
 	push_list(L, f->problems, f->nproblems);
