@@ -455,7 +455,7 @@ static struct sticky variants_sticky(const struct unleash_variant *v,
 	if (v[0].stickiness)
 		return (struct sticky){v[0].stickiness, v[0].sticky_field};
 	if (s && s->sticky != UNLEASH_STICKY_DEFAULT)
-		return (struct sticky){unleash_strategy_param(s, "stickiness"), s->sticky_field};
+		return (struct sticky){s->sticky_param, s->sticky_field};
 	return (struct sticky){NULL, 0};
 }
 
@@ -469,9 +469,9 @@ void unleash_eval_variant(const struct unleash_feature *t, const struct unleash_
 	out->feature_enabled = true;
 	const struct unleash_variant *v = NULL;
 	if (by && by->nvariants > 0) {
-		const char *group = unleash_strategy_param(by, "groupId");
-		v = select_variant(group ? group : "undefined", variants_sticky(by->variants, by),
-		                   by->variants, by->nvariants, ctx);
+		v = select_variant(by->group_param ? by->group_param : "undefined",
+		                   variants_sticky(by->variants, by), by->variants, by->nvariants,
+		                   ctx);
 	}
 	if (!v && t->nvariants > 0)
 		v = select_variant(t->name, variants_sticky(t->variants, NULL), t->variants,

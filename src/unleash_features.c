@@ -560,8 +560,8 @@ static bool prepare_strategy(struct parser *p, struct unleash_strategy *s, const
 	const char *pct = unleash_strategy_param(
 	    s, strcmp(s->name, "flexibleRollout") == 0 ? "rollout" : "percentage");
 	s->has_rollout = pct && jsvalue_number(pct, &s->rollout) && !isnan(s->rollout);
-	const char *group = unleash_strategy_param(s, "groupId");
-	const char *stickiness = unleash_strategy_param(s, "stickiness");
+	const char *group = s->group_param = unleash_strategy_param(s, "groupId");
+	const char *stickiness = s->sticky_param = unleash_strategy_param(s, "stickiness");
 	if (strcmp(s->name, "flexibleRollout") == 0) {
 		if (!group || !*group)
 			group = feature;

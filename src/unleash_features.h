@@ -143,6 +143,9 @@ struct unleash_strategy {
 		UNLEASH_STICKY_FIELD
 	} sticky;
 	unsigned sticky_field;
+	/* The groupId and stickiness parameters as served (NULL: absent),
+	 * which the strategy's variants read; they point into param_values. */
+	const char *group_param, *sticky_param;
 	/* userWithId's userIds (sorted by strcmp), remoteAddress's IPs,
 	 * applicationHostname's hostNames (lowercased): split, trimmed */
 	char **ids;
