@@ -329,19 +329,20 @@ static int static_field(lua_State *L, unsigned id, const char *name)
 }
 
 /* A field as the SDKs read it: the top level, else the static context
- * (appName, environment), else properties; a string as it is, another
- * value as tostring gives it; nil and cjson.null are absent. */
+ * (appName, environment; given with no context too), else properties; a
+ * string as it is, another value as tostring gives it; nil and cjson.null
+ * are absent. */
 static const char *read_field(struct lua_context *c, unsigned id, const char *name, size_t *len)
 {
 	lua_State *L = c->L;
 	reserve(c, 4);
-	int type = top_field(c, id, name);
-	if (type == LUA_TNIL && (type = static_field(L, id, name)) == LUA_TSTRING)
-		return lua_tolstring(L, -1, len);
+	int type = c->idx ? top_field(c, id, name) : LUA_TNIL;
+	if (type == LUA_TNIL)
+		type = static_field(L, id, name);
 	if (type == LUA_TSTRING)
 		return lua_tolstring(L, -1, len);
 	if (type == LUA_TNIL) {
-		if (lua_getfield(L, c->idx, "properties") != LUA_TTABLE)
+		if (!c->idx || lua_getfield(L, c->idx, "properties") != LUA_TTABLE)
 			return NULL;
 		push_key(L, id, name);
 		type = lua_gettable(L, -2);
@@ -354,8 +355,6 @@ static const char *read_field(struct lua_context *c, unsigned id, const char *na
 static const char *lua_field(void *arg, unsigned id, const char *name, size_t *len)
 {
 	struct lua_context *c = arg;
-	if (!c->idx)
-		return NULL;
 	bool keep = id < KEPT;
 	if (keep && (c->kept >> id & 1u)) {
 		*len = c->len[id];

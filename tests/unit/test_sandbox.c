@@ -277,6 +277,49 @@ static void test_static_context(void **state)
 	unleash_features_unref(f);
 }
 
+/* No context at all is an empty one: the static context still gives
+ * appName and environment, as the SDKs' isEnabled(name) without one. */
+static void test_static_context_without_context(void **state)
+{
+	(void)state;
+	static const char answer[] =
+	    "{\"features\":[{\"name\":\"t\",\"enabled\":true,\"strategies\":[{\"name\":\"default\","
+	    "\"constraints\":[{\"contextName\":\"appName\",\"operator\":\"IN\",\"values\":[\"gcs-"
+	    "a\"]}"
+	    "]}]}]}";
+	static const char source[] =
+	    "local unleash = require 'unleash'\n"
+	    "return { route = function(request, context)\n"
+	    "  return 'stable', unleash.is_enabled(context.unleash) and 'y' "
+	    "or 'n'\n"
+	    "end }\n";
+	char err[512], reason[32];
+	struct unleash_features *f =
+	    unleash_features_parse(answer, strlen(answer), "t", err, sizeof(err));
+	assert_non_null(f);
+	static const struct {
+		const char *app_name, *want;
+	} settings[] = {{"gcs-a", "y"}, {"gcs-b", "n"}, {NULL, "n"}};
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		struct fake_loader loader = {.answer = 0};
+		struct sandbox *sb = build_ok(source, &loader, NULL);
+		struct sandbox_context ctx = {.stable_version = "1.1.3",
+		                              .canary_version = "1.2.0",
+		                              .app_name = settings[i].app_name,
+		                              .features = f,
+		                              .feature_name = "t"};
+		assert_int_equal(sandbox_set_context(sb, &ctx, err, sizeof(err)), SANDBOX_OK);
+		struct route_request req = {.cluster_id = "c-1", .api = "v1"};
+		enum gcs_channel ch;
+		assert_int_equal(
+		    sandbox_call(sb, &req, &ch, reason, sizeof(reason), err, sizeof(err)),
+		    SANDBOX_OK);
+		assert_string_equal(reason, settings[i].want);
+		sandbox_free(sb);
+	}
+	unleash_features_unref(f);
+}
+
 /* pairs lists the request's fields (user_agent apart, read on demand),
  * twice in a row alike: the iterator keeps no state of its own. */
 static void test_pairs_lists_fields(void **state)
@@ -368,6 +411,7 @@ int main(void)
 	    cmocka_unit_test(test_module_syntax_error_names_its_file),
 	    cmocka_unit_test(test_usage_goes_to_the_owner),
 	    cmocka_unit_test(test_static_context),
+	    cmocka_unit_test(test_static_context_without_context),
 	    cmocka_unit_test(test_pairs_lists_fields),
 	    cmocka_unit_test(test_failure_kinds),
 	};
